@@ -1,0 +1,54 @@
+"""DRIVE retinal vessels in the official layout.
+
+    ROOT/training/images/21_training.tif   ROOT/training/1st_manual/21_manual1.gif   ROOT/training/mask/21_training_mask.gif
+    ROOT/test/images/01_test.tif           ROOT/test/1st_manual/01_manual1.gif       ROOT/test/mask/01_test_mask.gif
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+from . import preprocess
+from .io import binarize, image_files, read_image, read_label, require_dir
+from .types import DatasetError, Sample
+
+CLASS_NAMES = ["background", "vessel"]
+
+
+def _load_split(root: Path, split: str, green: bool, clahe: bool, gamma: float | None) -> list[Sample]:
+    base = require_dir(root / split, f"DRIVE expects {split}/images, {split}/1st_manual, {split}/mask")
+    images = image_files(require_dir(base / "images", "the fundus .tif images"))
+    if not images:
+        raise DatasetError(f"{base / 'images'}: no images found")
+    samples = []
+    for path in images:
+        number = path.stem.split("_")[0]
+        manual = base / "1st_manual" / f"{number}_manual1.gif"
+        fov = base / "mask" / f"{path.stem}_mask.gif"
+        for needed, what in ((manual, "vessel annotation"), (fov, "field-of-view mask")):
+            if not needed.is_file():
+                raise DatasetError(f"{path}: no {what} (expected {needed})")
+        image = preprocess.apply(read_image(path, "RGB"), green, clahe, gamma)
+        samples.append(Sample(path.stem, image, binarize(read_label(manual), manual), binarize(read_label(fov), fov).astype(bool)))
+    return samples
+
+
+def load(root: Path, green: bool = False, clahe: bool = False, gamma: float | None = None) -> dict[str, list[Sample]]:
+    """Read DRIVE's training and test splits (20 + 20 images, 565x584) with field-of-view masks.
+
+    Args:
+        root: folder holding `training/` and `test/`.
+        green: keep only the green channel.
+        clahe: apply CLAHE.
+        gamma: gamma correction value (None: off).
+    """
+    return {split: _load_split(Path(root), name, green, clahe, gamma) for split, name in (("train", "training"), ("test", "test"))}
+
+
+def vessel_fraction(samples: list[Sample]) -> float:
+    """Fraction of field-of-view pixels that are vessel."""
+    fg = sum(int(s.mask[s.valid].sum()) for s in samples)
+    return fg / max(1, sum(int(s.valid.sum()) for s in samples))
+
+
+__all__ = ["CLASS_NAMES", "load", "vessel_fraction"]

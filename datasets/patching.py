@@ -1,0 +1,108 @@
+"""Patches for training: a regular grid of a given size and stride, or random positions."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from unet_core.inference import tile_starts
+
+from .augment import Augment
+from .types import Sample
+
+
+def pad_to(sample: Sample, size: int) -> Sample:
+    """Mirror-pad a sample smaller than `size` in either dimension (padding is outside the valid mask)."""
+    h, w = sample.mask.shape
+    ph, pw = max(0, size - h), max(0, size - w)
+    if not ph and not pw:
+        return sample
+    mode = "reflect" if ph < h and pw < w else "edge"
+    image = np.pad(sample.image, ((0, 0), (0, ph), (0, pw)), mode=mode)
+    mask = np.pad(sample.mask, ((0, ph), (0, pw)), mode=mode)
+    valid = np.pad(sample.valid, ((0, ph), (0, pw)), constant_values=False)
+    return Sample(sample.name, image, mask, valid)
+
+
+def grid_positions(height: int, width: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """Top-left corners of `size` patches every `stride` pixels that cover the whole image."""
+    return [(y, x) for y in tile_starts(height, size, stride) for x in tile_starts(width, size, stride)]
+
+
+def extract_patches(image: np.ndarray, size: int, stride: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Cut (C, H, W) into (N, C, size, size) patches on the grid; returns patches and their corners."""
+    positions = grid_positions(image.shape[-2], image.shape[-1], size, stride)
+    return np.stack([image[..., y : y + size, x : x + size] for y, x in positions]), positions
+
+
+def stitch_patches(patches: np.ndarray, positions: list[tuple[int, int]], height: int, width: int) -> np.ndarray:
+    """Reassemble (N, C, s, s) patches into (C, H, W), averaging where they overlap."""
+    size = patches.shape[-1]
+    acc = np.zeros((patches.shape[1], height, width), np.float64)
+    count = np.zeros((height, width), np.float64)
+    for patch, (y, x) in zip(patches, positions):
+        acc[:, y : y + size, x : x + size] += patch
+        count[y : y + size, x : x + size] += 1
+    return (acc / np.maximum(count, 1)).astype(patches.dtype)
+
+
+def _tensors(image: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (
+        torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
+        torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64)),
+        torch.from_numpy(np.ascontiguousarray(valid, dtype=bool)),
+    )
+
+
+class PatchDataset(Dataset):
+    """Every grid patch (size, stride) of the samples that holds at least one valid pixel.
+
+    Args:
+        samples: the training images.
+        size: patch side in pixels.
+        stride: step between patches (stride < size overlaps them).
+        augment: optional augmentation applied to each patch.
+    """
+
+    def __init__(self, samples: list[Sample], size: int, stride: int, augment: Augment | None = None):
+        if size < 1 or stride < 1:
+            raise ValueError(f"patch size and stride must be positive, got {size} and {stride}")
+        self.samples = [pad_to(s, size) for s in samples]
+        self.size, self.augment = size, augment
+        self.index = [
+            (i, y, x)
+            for i, s in enumerate(self.samples)
+            for y, x in grid_positions(*s.mask.shape, size, stride)
+            if s.valid[y : y + size, x : x + size].any()
+        ]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def crop(self, i: int, y: int, x: int):
+        """The (augmented) patch of sample i at (y, x) as tensors (image, mask, valid)."""
+        s, z = self.samples[i], self.size
+        image, mask, valid = s.image[:, y : y + z, x : x + z], s.mask[y : y + z, x : x + z], s.valid[y : y + z, x : x + z]
+        if self.augment is not None:
+            image, mask, valid = self.augment(image, mask, valid)
+        return _tensors(image, mask, valid)
+
+    def __getitem__(self, k: int):
+        return self.crop(*self.index[k])
+
+
+class RandomPatchDataset(PatchDataset):
+    """`patches_per_epoch` patches at uniformly random positions, drawn anew on every access (seeded)."""
+
+    def __init__(self, samples: list[Sample], size: int, patches_per_epoch: int, augment: Augment | None = None, seed: int = 0):
+        super().__init__(samples, size, size, augment)
+        self.patches_per_epoch = patches_per_epoch
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.patches_per_epoch
+
+    def __getitem__(self, k: int):
+        i = int(self.rng.integers(len(self.samples)))
+        h, w = self.samples[i].mask.shape
+        return self.crop(i, int(self.rng.integers(h - self.size + 1)), int(self.rng.integers(w - self.size + 1)))

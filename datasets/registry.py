@@ -1,0 +1,109 @@
+"""The dataset registry: a name, a loader of the official layout, and the classes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+from . import drive, folder, isbi2012, isic, pet, synthetic, vaihingen
+from .cache import cached
+from .splits import make_splits
+from .types import DatasetError, SegmentationData, Sample
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to read one dataset.
+
+    Attributes:
+        name: registry name.
+        loader: reads the root and returns {"train": [...], optionally "test": [...]}.
+        class_names: class names by index (None: inferred from the masks, for the folder dataset).
+        background: class left out of foreground metrics.
+        needs_root: whether --data-root is required.
+        description: one line for --help.
+    """
+
+    name: str
+    loader: Callable[..., dict[str, list[Sample]]]
+    class_names: tuple[str, ...] | None
+    background: int | None
+    needs_root: bool
+    description: str
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec("synthetic", synthetic.load, ("background", "vessel"), 0, False, "embedded curvilinear vessels in a circular field of view (default)"),
+        DatasetSpec("synthetic_lesions", lambda root=None, **kw: synthetic.load(root, kind="lesions", **kw), ("skin", "lesion"), 0, False, "embedded blob lesions"),
+        DatasetSpec("drive", drive.load, tuple(drive.CLASS_NAMES), 0, True, "DRIVE retinal vessels (official layout, field-of-view masks)"),
+        DatasetSpec("isbi2012", isbi2012.load, tuple(isbi2012.CLASS_NAMES), 0, True, "ISBI 2012 EM membranes (TIFF stacks or PNG slices)"),
+        DatasetSpec("isic", isic.load, tuple(isic.CLASS_NAMES), 0, True, "ISIC Task 1 lesion segmentation"),
+        DatasetSpec("pet", pet.load, tuple(pet.CLASS_NAMES), 0, True, "Oxford-IIIT Pet trimaps (3 classes)"),
+        DatasetSpec("vaihingen", vaihingen.load, tuple(vaihingen.CLASS_NAMES), vaihingen.BACKGROUND, True, "ISPRS Vaihingen-style RGB-coded aerial tiles"),
+        DatasetSpec("folder", folder.load, None, 0, True, "your own data: images/ + masks/ matched by file stem"),
+    )
+}
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The spec of a registered dataset, or a one-line error listing the names."""
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def _class_names(spec: DatasetSpec, loaded: dict[str, list[Sample]]) -> list[str]:
+    if spec.class_names is not None:
+        return list(spec.class_names)
+    top = max(int(s.mask.max()) for samples in loaded.values() for s in samples)
+    return ["background"] + [f"class{i}" for i in range(1, max(top, 1) + 1)]
+
+
+def load_dataset(
+    name: str,
+    data_root: str | Path | None = None,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    use_cache: bool = True,
+    **options,
+) -> SegmentationData:
+    """Load a registered dataset, decode it (once, cached on disk) and split it into train/val/test.
+
+    Args:
+        name: registry name (see DATASETS).
+        data_root: the dataset's folder in its official layout (not needed for synthetic data).
+        val_fraction: share of the training images carved out for validation (seeded).
+        seed: seeds the validation/test carving.
+        use_cache: reuse decoded arrays from the on-disk cache.
+        **options: loader options (e.g. green=True for DRIVE, size=256 for ISIC/Pet).
+    """
+    spec = get_spec(name)
+    if spec.needs_root:
+        if data_root is None:
+            raise DatasetError(f"dataset {name!r} needs --data-root pointing at its folder")
+        root = Path(data_root).expanduser()
+        if not root.is_dir():
+            raise DatasetError(f"{root}: missing folder (the --data-root of dataset {name!r})")
+        decode = lambda: spec.loader(root, **options)  # noqa: E731
+        loaded = cached(name, root, options, decode) if use_cache else decode()
+    else:
+        root = None
+        loaded = spec.loader(None, **options)
+    if not loaded.get("train"):
+        raise DatasetError(f"{root}: no training images found")
+    class_names = _class_names(spec, loaded)
+    for samples in loaded.values():
+        for s in samples:
+            if s.mask.size and int(s.mask.max()) >= len(class_names):
+                raise DatasetError(f"{s.name}: mask value {int(s.mask.max())} outside the {len(class_names)} classes")
+    channels = {s.image.shape[0] for samples in loaded.values() for s in samples}
+    if len(channels) > 1:
+        raise DatasetError(f"{root}: images have mixed channel counts {sorted(channels)}")
+    train, val, test = make_splits(loaded, val_fraction, seed)
+    return SegmentationData(name, class_names, spec.background, train, val, test, str(root or "embedded"), dict(options))
+
+
+__all__ = ["DATASETS", "DatasetSpec", "get_spec", "load_dataset"]

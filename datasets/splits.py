@@ -1,0 +1,34 @@
+"""Train/validation/test splits: official where they exist, seeded otherwise."""
+from __future__ import annotations
+
+import numpy as np
+
+from .types import DatasetError, Sample
+
+
+def carve(samples: list[Sample], fraction: float, seed: int, what: str) -> tuple[list[Sample], list[Sample]]:
+    """Split off round(fraction * n) samples (at least 1) with a seeded shuffle: returns (rest, carved)."""
+    n = len(samples)
+    k = max(1, int(round(fraction * n)))
+    if n - k < 1:
+        raise DatasetError(f"too few images ({n}) to carve a {what} split")
+    order = np.random.default_rng(seed).permutation(n)
+    carved = set(order[:k].tolist())
+    return [s for i, s in enumerate(samples) if i not in carved], [s for i, s in enumerate(samples) if i in carved]
+
+
+def make_splits(
+    loaded: dict[str, list[Sample]], val_fraction: float = 0.2, seed: int = 0
+) -> tuple[list[Sample], list[Sample], list[Sample]]:
+    """(train, val, test): the official test split if given, else 10% carved; validation carved from training.
+
+    With no official test split the result is 80/10/10.
+    """
+    train = list(loaded["train"])
+    if "test" in loaded and loaded["test"]:
+        test = list(loaded["test"])
+    else:
+        train, test = carve(train, 0.1, seed + 1, "test")
+        val_fraction = 0.1 / 0.9
+    train, val = carve(train, val_fraction, seed, "validation")
+    return train, val, test

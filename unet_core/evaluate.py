@@ -1,0 +1,31 @@
+"""Evaluate a model on whole images: overlap-tile prediction plus split-level metrics."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .inference import sliding_window_predict
+from .metrics import SegmentationMetrics
+
+
+def evaluate_images(
+    model: nn.Module,
+    samples: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    num_classes: int,
+    tile: int,
+    overlap: float = 0.5,
+    background: int | None = 0,
+    amp: bool = True,
+    channels_last: bool = False,
+) -> dict[str, float]:
+    """Metrics over a split of full images given as (image (C,H,W), mask (H,W), valid (H,W) or None)."""
+    metrics = SegmentationMetrics(num_classes, background)
+    for image, mask, valid in samples:
+        probs = sliding_window_predict(
+            model, torch.as_tensor(image), tile, overlap, amp=amp, channels_last=channels_last
+        )
+        metrics.update(probs, torch.as_tensor(mask), None if valid is None else torch.as_tensor(valid))
+    return metrics.compute()

@@ -1,0 +1,99 @@
+"""Full-image prediction from overlapping tiles, blended with a Gaussian window."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def tile_starts(length: int, tile: int, stride: int) -> list[int]:
+    """Start offsets of tiles of size `tile` every `stride` pixels covering [0, length); the last ends flush."""
+    if tile < 1 or stride < 1:
+        raise ValueError(f"tile and stride must be positive, got tile={tile}, stride={stride}")
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] != length - tile:
+        starts.append(length - tile)
+    return starts
+
+
+def to_probabilities(logits: Tensor) -> Tensor:
+    """Sigmoid for a 1-channel head, softmax over channels otherwise."""
+    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
+
+
+def gaussian_window(tile: int, sigma_scale: float = 0.125) -> Tensor:
+    """A (tile, tile) blending weight peaking at the centre (nnU-Net's sigma = tile/8), floored above zero."""
+    coords = torch.arange(tile, dtype=torch.float32) - (tile - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * (sigma_scale * tile) ** 2))
+    w = g[:, None] * g[None, :]
+    w = w / w.max()
+    return w.clamp_min(1e-3)
+
+
+def autocast_context(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when enabled; a no-op elsewhere."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _pad_to(image: Tensor, height: int, width: int) -> Tensor:
+    ph, pw = max(0, height - image.shape[-2]), max(0, width - image.shape[-1])
+    if not ph and not pw:
+        return image
+    mode = "reflect" if ph < image.shape[-2] and pw < image.shape[-1] else "replicate"
+    return F.pad(image[None], (0, pw, 0, ph), mode=mode)[0]
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+@torch.no_grad()
+def sliding_window_predict(
+    model: nn.Module,
+    image: Tensor,
+    tile: int,
+    overlap: float = 0.5,
+    batch_size: int = 8,
+    amp: bool = True,
+    channels_last: bool = False,
+) -> Tensor:
+    """Predict class probabilities (K, H, W) for one image (C, H, W) of any size.
+
+    The image is cut into `tile` x `tile` tiles overlapping by the `overlap` fraction (an image smaller
+    than a tile is mirror-padded), each tile is predicted, and the tiles are blended with a Gaussian
+    weight so seams vanish. `tile` must suit the model (a multiple of 2**depth).
+    """
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    h, w = image.shape[-2:]
+    padded = _pad_to(image.float(), tile, tile).to(device)
+    ph, pw = padded.shape[-2:]
+    stride = max(1, int(round(tile * (1 - overlap))))
+    coords = [(y, x) for y in tile_starts(ph, tile, stride) for x in tile_starts(pw, tile, stride)]
+    window = gaussian_window(tile).to(device)
+    acc = None
+    norm = torch.zeros((ph, pw), device=device)
+    for chunk in _batches(coords, batch_size):
+        batch = torch.stack([padded[:, y : y + tile, x : x + tile] for y, x in chunk])
+        if channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with autocast_context(device, amp):
+            probs = to_probabilities(model(batch).float())
+        if acc is None:
+            acc = torch.zeros((probs.shape[1], ph, pw), device=device)
+        for (y, x), p in zip(chunk, probs):
+            acc[:, y : y + tile, x : x + tile] += p * window
+            norm[y : y + tile, x : x + tile] += window
+    model.train(was_training)
+    return (acc / norm)[:, :h, :w].cpu()

@@ -1,0 +1,239 @@
+"""The training loop: optimiser, LR schedule, early stopping, seeding, checkpoints, epoch callback."""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .inference import autocast_context
+
+OPTIMIZERS = ("adam", "sgd")
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+Validator = Callable[[nn.Module], dict[str, float]]
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters, validated on creation.
+
+    Args:
+        optimizer: "adam" or "sgd" (with momentum).
+        lr: initial learning rate.
+        momentum: SGD momentum (ignored by Adam).
+        weight_decay: L2 penalty.
+        batch_size: samples per step.
+        epochs: maximum number of epochs.
+        plateau_patience: epochs without improvement before ReduceLROnPlateau cuts the LR (0 = no schedule).
+        plateau_factor: LR multiplier on a plateau.
+        early_stopping_patience: epochs without improvement before training stops (0 = never).
+        monitor: validation metric that decides "improvement" and the best checkpoint (higher is better).
+        seed: seeds Python, NumPy, torch and the data order.
+        device: "auto" (CUDA when available), "cpu" or "cuda[:i]".
+        channels_last: NHWC memory format for model and inputs.
+        amp: bf16 autocast on CUDA (no effect on the CPU).
+        num_threads: torch intra-op threads (None leaves torch's default).
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 8
+    epochs: int = 20
+    plateau_patience: int = 3
+    plateau_factor: float = 0.5
+    early_stopping_patience: int = 0
+    monitor: str = "val_dice"
+    seed: int = 0
+    device: str = "auto"
+    channels_last: bool = False
+    amp: bool = True
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        for name in ("batch_size", "epochs"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        for name in ("plateau_patience", "early_stopping_patience"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 < self.plateau_factor < 1:
+            raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {self.num_threads!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain values (for logging)."""
+        return asdict(self)
+
+
+@dataclass
+class FitResult:
+    """What `fit` returns: per-epoch history, the best epoch's metrics and weights."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    best_epoch: int = -1
+    best_state: dict[str, torch.Tensor] | None = None
+    stopped_early: bool = False
+
+    @property
+    def epochs_run(self) -> int:
+        """Number of epochs actually trained."""
+        return len(self.history)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+
+
+def resolve_device(name: str) -> torch.device:
+    """Map "auto" to CUDA when available, else CPU; pass other names through."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or SGD-with-momentum over the model's parameters."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _to_device(batch, device: torch.device, channels_last: bool):
+    image, mask, valid = batch
+    image = image.to(device, non_blocking=True)
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    return image, mask.to(device, non_blocking=True), valid.to(device, non_blocking=True)
+
+
+class Trainer:
+    """Trains a model on a patch dataset of (image, mask, valid) and validates it after every epoch.
+
+    Args:
+        model: the network (moved to the config's device).
+        loss_fn: called as loss_fn(logits, mask, valid).
+        config: the TrainConfig.
+        validate: returns validation metrics for the model, with keys that include `config.monitor`
+            without its "val_" prefix (e.g. "dice"); they are reported prefixed with "val_".
+        on_epoch: called after every epoch with (epoch, metrics); may raise to stop training.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: nn.Module,
+        config: TrainConfig,
+        validate: Validator,
+        on_epoch: EpochCallback | None = None,
+    ):
+        self.config = config
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
+        if config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.loss_fn = loss_fn.to(self.device)
+        self.validate = validate
+        self.on_epoch = on_epoch
+        self.optimizer = make_optimizer(self.model, config)
+        self.scheduler = (
+            torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode="max", factor=config.plateau_factor, patience=config.plateau_patience
+            )
+            if config.plateau_patience > 0
+            else None
+        )
+
+    def train_epoch(self, loader: DataLoader) -> float:
+        """One pass over the loader; returns the mean training loss. Raises FloatingPointError on NaN/inf."""
+        self.model.train()
+        total, count = 0.0, 0
+        for batch in loader:
+            image, mask, valid = _to_device(batch, self.device, self.config.channels_last)
+            self.optimizer.zero_grad(set_to_none=True)
+            with autocast_context(self.device, self.config.amp):
+                logits = self.model(image)
+            loss = self.loss_fn(logits.float(), mask, valid)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {loss.item()} (lr={self.config.lr:g}); trial diverged")
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item() * image.shape[0]
+            count += image.shape[0]
+        return total / max(count, 1)
+
+    def fit(self, train_set: Dataset, epoch_offset: int = 0) -> FitResult:
+        """Train up to `config.epochs` epochs; keep the best weights by `config.monitor`.
+
+        `epoch_offset` numbers the epochs after earlier training (the saliency loop's iterations).
+        """
+        cfg = self.config
+        generator = torch.Generator().manual_seed(cfg.seed + epoch_offset)
+        loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=generator, drop_last=False)
+        result = FitResult()
+        best, since_best = -math.inf, 0
+        for epoch in range(cfg.epochs):
+            start = time.perf_counter()
+            train_loss = self.train_epoch(loader)
+            train_time = time.perf_counter() - start
+            val = {f"val_{k}": v for k, v in self.validate(self.model).items()}
+            metrics = {
+                "epoch": epoch_offset + epoch + 1,
+                "train_loss": train_loss,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "epoch_time_s": time.perf_counter() - start,
+                "train_time_s": train_time,
+                **val,
+            }
+            if cfg.monitor not in metrics:
+                raise KeyError(f"monitor {cfg.monitor!r} not among the validation metrics {sorted(val)}")
+            score = metrics[cfg.monitor]
+            if score > best:
+                best, since_best = score, 0
+                result.best_epoch = metrics["epoch"]
+                result.best_metrics = dict(metrics)
+                result.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+            else:
+                since_best += 1
+            if self.scheduler is not None:
+                self.scheduler.step(score)
+            result.history.append(metrics)
+            if self.on_epoch is not None:
+                self.on_epoch(metrics["epoch"], metrics)
+            if cfg.early_stopping_patience and since_best >= cfg.early_stopping_patience:
+                result.stopped_early = True
+                break
+        return result
+
+
+def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> None:
+    """Save weights plus plain-value metadata (model arguments, metrics) to one file."""
+    torch.save({"state_dict": state_dict, "meta": meta or {}}, path)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load (state_dict, meta) saved by `save_checkpoint`, with torch.load(weights_only=True)."""
+    blob = torch.load(path, map_location=map_location, weights_only=True)
+    return blob["state_dict"], blob.get("meta", {})
