@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 from . import preprocess
-from .io import binarize, image_files, read_image, read_label, require_dir
+from .io import image_files, read_binary_mask, read_image, require_dir
 from .types import DatasetError, Sample
 
 CLASS_NAMES = ["background", "vessel"]
@@ -29,7 +29,7 @@ def _load_split(root: Path, split: str, green: bool, clahe: bool, gamma: float |
             if not needed.is_file():
                 raise DatasetError(f"{path}: no {what} (expected {needed})")
         image = preprocess.apply(read_image(path, "RGB"), green, clahe, gamma)
-        samples.append(Sample(path.stem, image, binarize(read_label(manual), manual), binarize(read_label(fov), fov).astype(bool)))
+        samples.append(Sample(path.stem, image, read_binary_mask(manual), read_binary_mask(fov).astype(bool)))
     return samples
 
 

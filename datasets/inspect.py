@@ -15,10 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m datasets.inspect", description=__doc__)
     parser.add_argument("--dataset", default="synthetic", help=f"one of: {', '.join(DATASETS)}")
     parser.add_argument("--data-root", default=None, help="the dataset's folder in its official layout")
+    parser.add_argument("--num-classes", type=int, default=None, help="classes of a `folder` dataset (default: detected)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    options = {"num_classes": args.num_classes} if args.num_classes else {}
     try:
-        data = load_dataset(args.dataset, args.data_root)
+        data = load_dataset(args.dataset, args.data_root, **options)
         fp = compute_fingerprint(data)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)

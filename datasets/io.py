@@ -57,6 +57,17 @@ def read_pages(path: Path) -> list[Image.Image]:
         raise DatasetError(f"{path}: unreadable page ({exc})") from None
 
 
+def read_binary_mask(path: Path) -> np.ndarray:
+    """Decode a binary mask (0/1, 0/255, or a two-colour grey palette as DRIVE's GIFs) to 0/1 uint8."""
+    img = _open(path)
+    if img.mode == "P":
+        grey = np.asarray(img.convert("L"))
+        if ((grey <= 15) | (grey >= 240)).all():  # palette entries near black and white
+            return (grey > 127).astype(np.uint8)
+        raise DatasetError(f"{path}: mask values {np.unique(grey)[:8].tolist()} are not binary (expected black/white)")
+    return binarize(read_label(path), path)
+
+
 def binarize(label: np.ndarray, path: Path) -> np.ndarray:
     """A 0/1 mask from a binary label stored as {0,1} or {0,255}; anything else is an error naming the file."""
     values = np.unique(label)

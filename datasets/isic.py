@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import binarize, read_image, read_label, require_dir, resize_pair
+from .io import read_binary_mask, read_image, require_dir, resize_pair
 from .types import DatasetError, Sample
 
 CLASS_NAMES = ["skin", "lesion"]
@@ -32,7 +32,7 @@ def load(root: Path, size: int = 256) -> dict[str, list[Sample]]:
     for key, path in sorted(images.items()):
         if key not in masks:
             raise DatasetError(f"{path}: no mask (expected {key}_segmentation.png under {root})")
-        image, mask = read_image(path, "RGB"), binarize(read_label(masks[key]), masks[key])
+        image, mask = read_image(path, "RGB"), read_binary_mask(masks[key])
         if image.shape[1:] != mask.shape:
             raise DatasetError(f"{masks[key]}: size {mask.shape[1]}x{mask.shape[0]} differs from its image {image.shape[2]}x{image.shape[1]}")
         image, mask = resize_pair(image, mask, size)

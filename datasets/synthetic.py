@@ -24,7 +24,7 @@ def _vessel_mask(rng: np.random.Generator, size: int, fov: np.ndarray) -> np.nda
         angle = rng.uniform(0, 2 * np.pi)
         start = np.array([c, c]) + rng.normal(0, size * 0.08, 2)
         direction = np.array([np.sin(angle), np.cos(angle)])
-        wiggle, phase, freq = rng.uniform(2, size * 0.06), rng.uniform(0, 2 * np.pi), rng.uniform(1, 3)
+        wiggle, phase, freq = size * rng.uniform(0.02, 0.06), rng.uniform(0, 2 * np.pi), rng.uniform(1, 3)
         radius = rng.uniform(0.6, 1.8)
         t = np.linspace(0, size * 0.55, int(size * 1.5))
         normal = np.array([-direction[1], direction[0]])
@@ -71,9 +71,9 @@ def make_sample(seed: int, size: int = 96, kind: str = "vessels", name: str | No
     return Sample(name or f"synthetic_{seed:04d}", np.clip(image, 0, 1).astype(np.float32)[None], mask.astype(np.uint8), fov)
 
 
-def load(root=None, kind: str = "vessels", n_train: int = 16, n_test: int = 8, size: int = 96, seed: int = 0) -> dict[str, list[Sample]]:
+def load(root=None, kind: str = "vessels", n_train: int = 16, n_test: int = 8, size: int = 96, data_seed: int = 0) -> dict[str, list[Sample]]:
     """`n_train` training and `n_test` test images of `size` x `size`; `root` is ignored (nothing is read)."""
     return {
-        "train": [make_sample(seed * 100003 + i, size, kind, f"train_{i:03d}") for i in range(n_train)],
-        "test": [make_sample(seed * 100003 + 50000 + i, size, kind, f"test_{i:03d}") for i in range(n_test)],
+        "train": [make_sample(data_seed * 100003 + i, size, kind, f"train_{i:03d}") for i in range(n_train)],
+        "test": [make_sample(data_seed * 100003 + 50000 + i, size, kind, f"test_{i:03d}") for i in range(n_test)],
     }
