@@ -184,14 +184,16 @@ class Trainer:
             count += image.shape[0]
         return total / max(count, 1)
 
-    def fit(self, train_set: Dataset, epoch_offset: int = 0) -> FitResult:
+    def fit(self, train_set: Dataset, epoch_offset: int = 0, loader: DataLoader | None = None) -> FitResult:
         """Train up to `config.epochs` epochs; keep the best weights by `config.monitor`.
 
-        `epoch_offset` numbers the epochs after earlier training (the saliency loop's iterations).
+        `epoch_offset` numbers the epochs after earlier training (the saliency loop's iterations);
+        `loader` replaces the default shuffled loader over `train_set` (e.g. a fixed number of samples per epoch).
         """
         cfg = self.config
-        generator = torch.Generator().manual_seed(cfg.seed + epoch_offset)
-        loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=generator, drop_last=False)
+        if loader is None:
+            generator = torch.Generator().manual_seed(cfg.seed + epoch_offset)
+            loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=generator, drop_last=False)
         result = FitResult()
         best, since_best = -math.inf, 0
         for epoch in range(cfg.epochs):

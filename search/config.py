@@ -1,0 +1,98 @@
+"""The search's settings, validated at the edge (before Ray, MLflow or any data is touched)."""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets.registry import DATASETS
+
+from .spaces import SPACES
+
+
+class ConfigError(ValueError):
+    """A bad command-line setting; the message is one line."""
+
+
+@dataclass
+class SearchConfig:
+    """Settings of one search (the CLI's flags).
+
+    Attributes:
+        space: quick, ablation or full.
+        dataset / data_root / dataset_options: what to train on.
+        num_samples: trials sampled by Optuna (quick/full); ablation runs every configuration.
+        max_epochs: epochs of each trial's first training round (ASHA's budget per trial).
+        repeats: seeds per configuration (ablation).
+        cpus_per_trial / gpus_per_trial: each trial's resources (fractions allowed).
+        address: an existing Ray cluster ("auto" or ray://host:port); None starts a local one.
+        experiment: MLflow experiment name (also the Tune folder under storage).
+        tracking_uri: MLflow tracking URI.
+        storage: Ray Tune storage folder.
+        resume: continue the newest unfinished search of this experiment.
+        dry_run: print the trial configurations and exit.
+        seed: seeds Optuna, the data split and the trials.
+        base_channels, patch_size, patches_per_epoch, loss: fixed values of the ablation (and defaults).
+        grace_period / reduction_factor: ASHA's settings.
+        points_to_evaluate: configurations Optuna tries first.
+    """
+
+    space: str = "quick"
+    dataset: str = "synthetic"
+    data_root: str | None = None
+    num_samples: int = 8
+    max_epochs: int = 6
+    repeats: int = 1
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    address: str | None = None
+    experiment: str = "unet-search"
+    tracking_uri: str | None = None
+    storage: str = "ray_results"
+    resume: bool = False
+    dry_run: bool = False
+    seed: int = 0
+    base_channels: int = 8
+    patch_size: int = 64
+    patches_per_epoch: int = 0
+    loss: str = "dice_bce"
+    lr: float = 3e-3
+    grace_period: int = 2
+    reduction_factor: int = 2
+    eval_tile: int = 128
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.space not in SPACES:
+            raise ConfigError(f"unknown space {self.space!r}: choose one of {', '.join(SPACES)}")
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
+        for name in ("num_samples", "max_epochs", "repeats", "grace_period"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.cpus_per_trial <= 0:
+            raise ConfigError(f"--cpus-per-trial must be positive, got {self.cpus_per_trial}")
+        if self.gpus_per_trial < 0:
+            raise ConfigError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
+        if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
+            raise ConfigError(f"--gpus-per-trial above 1 must be a whole number, got {self.gpus_per_trial}")
+        if self.repeats > 1 and self.space != "ablation":
+            raise ConfigError("--repeats applies to --space ablation (Optuna spaces sample each configuration once)")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.experiment):
+            raise ConfigError(f"--experiment must be letters, digits, '_', '.' or '-', got {self.experiment!r}")
+        if self.reduction_factor < 2:
+            raise ConfigError(f"ASHA reduction factor must be >= 2, got {self.reduction_factor}")
+
+    @property
+    def storage_path(self) -> Path:
+        """Absolute Tune storage folder for this experiment."""
+        return (Path(self.storage).expanduser().resolve() / self.experiment)
+
+    def to_params(self) -> dict[str, Any]:
+        """The settings worth logging on the parent run."""
+        skip = {"dry_run", "resume", "points_to_evaluate", "dataset_options"}
+        out = {k: v for k, v in asdict(self).items() if k not in skip and v is not None}
+        out.update({f"dataset_{k}": v for k, v in self.dataset_options.items()})
+        return out

@@ -1,0 +1,108 @@
+"""One trial's parameters: validated, with the run name users see in MLflow."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from datasets.augment import PRESETS
+from datasets.fingerprint import feasible
+from unet_core.layers import UPSAMPLE_MODES
+from unet_core.losses import LOSSES
+from unet_core.skips import format_skips, parse_skips
+
+
+@dataclass
+class TrialParams:
+    """Everything a trial needs to build, train and evaluate one U-Net.
+
+    Args:
+        depth: encoder/decoder levels.
+        skips: skip pattern string, s1 first (e.g. "1001").
+        patch_size: training patch side (a multiple of 2**depth, >= 4 * 2**depth).
+        patch_stride: step between training patches.
+        loss: loss name (see unet_core.LOSSES).
+        lr: learning rate.
+        batch_size: patches per step.
+        upsample: transpose, bilinear or nearest.
+        base_channels: first-level width.
+        batch_norm: batch norm after each convolution.
+        augment: augmentation preset.
+        optimizer: adam or sgd.
+        epochs: epochs of the first training round.
+        saliency_percentile: 0 = off, else keep pixels above this percentile of relevance.
+        saliency_iterations: retraining rounds of the saliency loop.
+        saliency_epochs: epochs of each retraining round.
+        patches_per_epoch: cap on patches drawn per epoch (0 = every grid patch).
+        seed: seed of the model, data order and augmentation.
+    """
+
+    depth: int = 2
+    skips: str = "11"
+    patch_size: int = 48
+    patch_stride: int = 24
+    loss: str = "dice_bce"
+    lr: float = 3e-3
+    batch_size: int = 16
+    upsample: str = "transpose"
+    base_channels: int = 8
+    batch_norm: bool = True
+    augment: str = "light"
+    optimizer: str = "adam"
+    epochs: int = 6
+    saliency_percentile: float = 0.0
+    saliency_iterations: int = 0
+    saliency_epochs: int = 2
+    patches_per_epoch: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.skips = format_skips(parse_skips(str(self.skips), self.depth))
+        if not feasible(self.patch_size, self.depth):
+            raise ValueError(
+                f"patch size {self.patch_size} cannot be halved {self.depth} times keeping >= 4 pixels: "
+                f"use a multiple of {2**self.depth} of at least {4 * 2**self.depth}"
+            )
+        if not 1 <= self.patch_stride <= self.patch_size:
+            raise ValueError(f"patch stride must be in [1, patch size {self.patch_size}], got {self.patch_stride}")
+        for name, value, allowed in (("loss", self.loss, LOSSES), ("upsample", self.upsample, UPSAMPLE_MODES), ("augment", self.augment, PRESETS)):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
+        if not 0 <= self.saliency_percentile < 100:
+            raise ValueError(f"saliency percentile must be in [0, 100), got {self.saliency_percentile}")
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "TrialParams":
+        """Build from a Tune config: known keys are taken, s1..sn bits become `skips`, `skips` alone sets depth."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in config.items() if k in known}
+        if "skips" in values and "depth" not in values:
+            values["depth"] = len(str(values["skips"]))
+        if "skips" not in values and "depth" in values:
+            bits = [config.get(f"s{i}") for i in range(1, int(values["depth"]) + 1)]
+            if all(b is not None for b in bits):
+                values["skips"] = format_skips([bool(b) for b in bits])
+            else:
+                values["skips"] = "1" * int(values["depth"])
+        return cls(**values)
+
+    @property
+    def saliency_on(self) -> bool:
+        """Whether the saliency loop retrains at all."""
+        return self.saliency_percentile > 0 and self.saliency_iterations > 0
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs including every saliency retraining round."""
+        return self.epochs + (self.saliency_iterations * self.saliency_epochs if self.saliency_on else 0)
+
+    @property
+    def run_name(self) -> str:
+        """The MLflow run name, e.g. d4-s1001-dice_bce-p64 (plus -sal90 and -seed1 where they apply)."""
+        name = f"d{self.depth}-s{self.skips}-{self.loss}-p{self.patch_size}"
+        if self.saliency_on:
+            name += f"-sal{self.saliency_percentile:g}"
+        return name + (f"-seed{self.seed}" if self.seed else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (for MLflow params and JSON)."""
+        return asdict(self)

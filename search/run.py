@@ -1,0 +1,95 @@
+"""`python -m search.run`: search U-Net depth, skip connections, patches, saliency and loss on Ray Tune.
+
+With no arguments it runs a quick search on the embedded synthetic dataset (a few minutes on 2 CPUs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from datasets import DatasetError
+from datasets.registry import DATASETS
+
+from .config import ConfigError, SearchConfig
+from .spaces import SPACES
+from .tracking import TrackingError
+
+
+def parse_args(argv: list[str] | None = None) -> SearchConfig:
+    """The command line as a validated SearchConfig (ConfigError on a bad value)."""
+    p = argparse.ArgumentParser(prog="python -m search.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", default="quick", help=f"{' | '.join(SPACES)} (default quick)")
+    p.add_argument("--dataset", default="synthetic", help=f"one of {', '.join(DATASETS)} (default synthetic, embedded)")
+    p.add_argument("--data-root", default=None, help="the dataset's folder in its official layout")
+    p.add_argument("--num-samples", type=int, default=8, help="trials Optuna samples (quick/full)")
+    p.add_argument("--max-epochs", type=int, default=6, help="epochs per trial (ASHA's budget)")
+    p.add_argument("--repeats", type=int, default=1, help="seeds per configuration (ablation)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions share a GPU, e.g. 0.25")
+    p.add_argument("--address", default=None, help="an existing Ray cluster: auto or ray://HOST:PORT")
+    p.add_argument("--experiment", default="unet-search", help="MLflow experiment name")
+    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow/mlflow.db)")
+    p.add_argument("--storage", default="ray_results", help="Ray Tune storage folder")
+    p.add_argument("--resume", action="store_true", help="continue the newest unfinished search of --experiment")
+    p.add_argument("--dry-run", action="store_true", help="print the trial configurations (JSON lines) and exit")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--base-channels", type=int, default=8, help="width of the ablation's U-Nets")
+    p.add_argument("--patch-size", type=int, default=64, help="patch side of the ablation")
+    p.add_argument("--patches-per-epoch", type=int, default=0, help="patches drawn per epoch (0: every grid patch)")
+    p.add_argument("--loss", default="dice_bce", help="loss of the ablation")
+    p.add_argument("--lr", type=float, default=3e-3, help="learning rate of the ablation")
+    p.add_argument("--green", action="store_true", help="DRIVE: keep the green channel")
+    p.add_argument("--smoke-test", action="store_true", help="a seconds-long run: quick space, 2 trials, 2 epochs")
+    a = p.parse_args(argv)
+    options = {"green": True} if a.green else {}
+    if a.smoke_test:
+        a.space, a.num_samples, a.max_epochs = "quick", 2, 2
+    return SearchConfig(
+        space=a.space, dataset=a.dataset, data_root=a.data_root, num_samples=a.num_samples, max_epochs=a.max_epochs, repeats=a.repeats,
+        cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, address=a.address, experiment=a.experiment,
+        tracking_uri=a.tracking_uri, storage=a.storage, resume=a.resume, dry_run=a.dry_run, seed=a.seed, base_channels=a.base_channels,
+        patch_size=a.patch_size, patches_per_epoch=a.patches_per_epoch, loss=a.loss, lr=a.lr, dataset_options=options,
+    )
+
+
+def summary(outcome) -> str:
+    """What won and where to look."""
+    t = outcome.trials
+    lines = [f"trials: {int((t.status == 'FINISHED').sum())} finished ({int(t.stopped_early.sum())} stopped early by ASHA), "
+             f"{int((t.status == 'FAILED').sum())} failed"]
+    if outcome.best_run_id:
+        m = outcome.test_metrics
+        lines.append(f"best: {outcome.best_run_name}  validation Dice {outcome.best_val_dice:.4f}  (run {outcome.best_run_id})")
+        if m:
+            auc = f"  AUC {m['auc']:.4f}" if "auc" in m else ""
+            lines.append(f"test (full images, overlap-tile): Dice {m['dice']:.4f}  IoU {m['iou']:.4f}{auc}  accuracy {m['accuracy']:.4f}"
+                         f"  [all-pixel Dice with background: {m['dice_with_background']:.4f}]")
+    lines.append(f"MLflow: mlflow ui --backend-store-uri {outcome.tracking_uri}  -> experiment id {outcome.experiment_id}, parent run {outcome.parent_run_id}")
+    lines.append(f"Ray Tune results: {outcome.tune_path}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; bad input is one line on stderr and exit code 2."""
+    try:
+        cfg = parse_args(argv)
+        from .runner import dry_run_lines, load_data, run_search
+        from .spaces import SpaceLimits
+        from datasets import compute_fingerprint
+
+        if cfg.dry_run:
+            limits = SpaceLimits.from_fingerprint(compute_fingerprint(load_data(cfg)))
+            for line in dry_run_lines(cfg, limits):
+                print(json.dumps(line))
+            return 0
+        outcome = run_search(cfg)
+    except (ConfigError, DatasetError, TrackingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary(outcome))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Run a search: data and tracking checks, Ray Tune with ASHA and Optuna, resume, and the final test evaluation."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from datasets import SegmentationData, compute_fingerprint, load_dataset
+
+from . import tracking
+from .config import ConfigError, SearchConfig
+from .params import TrialParams
+from .spaces import DefineByRun, SpaceLimits, ablation_configs, describe_full
+from .trial import SearchContext, data_digest, run_trial
+
+STATE_SUFFIX = ".search.json"
+
+
+@dataclass
+class SearchOutcome:
+    """What a finished search produced and where to find it."""
+
+    experiment_id: str
+    parent_run_id: str
+    tracking_uri: str
+    tune_path: str
+    trials: pd.DataFrame
+    best_run_id: str | None = None
+    best_run_name: str | None = None
+    best_val_dice: float | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def load_data(cfg: SearchConfig) -> SegmentationData:
+    """The dataset of the search (decoded once; DatasetError on bad input)."""
+    return load_dataset(cfg.dataset, cfg.data_root, seed=cfg.seed, **cfg.dataset_options)
+
+
+def fixed_params(cfg: SearchConfig) -> dict[str, Any]:
+    """Values every trial of the space shares."""
+    base = {"epochs": cfg.max_epochs, "patches_per_epoch": cfg.patches_per_epoch, "seed": cfg.seed}
+    if cfg.space == "full":
+        return {**base, "saliency_epochs": max(1, cfg.max_epochs // 2)}
+    if cfg.space == "ablation":
+        return {**base, "loss": cfg.loss, "base_channels": cfg.base_channels, "patch_size": cfg.patch_size,
+                "patch_stride": cfg.patch_size // 2, "lr": cfg.lr, "augment": "light", "batch_size": 16}
+    return base
+
+
+def max_trial_epochs(cfg: SearchConfig) -> int:
+    """The most epochs any trial of the space can report (ASHA's max_t)."""
+    return cfg.max_epochs + (2 * max(1, cfg.max_epochs // 2) if cfg.space == "full" else 0)
+
+
+def define_by_run(cfg: SearchConfig, limits: SpaceLimits) -> DefineByRun:
+    """The Optuna define-by-run function of a quick/full search, fixed values included."""
+    return DefineByRun(cfg.space, limits, tuple(sorted(fixed_params(cfg).items())))
+
+
+def dry_run_lines(cfg: SearchConfig, limits: SpaceLimits) -> list[dict[str, Any]]:
+    """What --dry-run prints: every ablation configuration, the first sampled quick configurations, or the full space."""
+    if cfg.space == "ablation":
+        trials = [TrialParams.from_config({**fixed_params(cfg), **c}) for c in ablation_configs(cfg.repeats, limits.max_depth)]
+        return [t.to_dict() | {"run_name": t.run_name} for t in trials]
+    if cfg.space == "full":
+        return describe_full(limits) + [{"constraints": "infeasible (patch, depth) pairs are never proposed; depth <= "
+                                         f"{limits.max_depth}; patch <= {limits.max_patch}", "fixed": fixed_params(cfg)}]
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed))
+    space, lines = define_by_run(cfg, limits), []
+    for _ in range(cfg.num_samples):
+        trial = study.ask()
+        constants = space(trial)
+        params = TrialParams.from_config({**trial.params, **constants})
+        lines.append(params.to_dict() | {"run_name": params.run_name})
+        study.tell(trial, 0.0)
+    return lines
+
+
+def _state_files(cfg: SearchConfig) -> list[Path]:
+    return sorted(cfg.storage_path.glob(f"*{STATE_SUFFIX}"), key=lambda p: p.stat().st_mtime)
+
+
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def start_ray(cfg: SearchConfig) -> None:
+    """Connect to --address or start a local Ray; check that the GPUs asked for exist."""
+    import ray
+
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
+        if cfg.address:
+            repo = Path(__file__).resolve().parents[1]
+            kwargs["runtime_env"] = {"working_dir": str(repo), "excludes": [".venv", ".git", "mlflow/*.db", "mlflow/artifacts", "ray_results", "bench/results"]}
+            try:
+                ray.init(address=cfg.address, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - any connection failure is the user's --address
+                raise ConfigError(f"cannot reach the Ray cluster at --address {cfg.address}: {str(exc).splitlines()[0][:200]}") from None
+        else:
+            ray.init(**kwargs)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if cfg.gpus_per_trial > gpus:
+        raise ConfigError(f"--gpus-per-trial {cfg.gpus_per_trial:g} but the cluster has {gpus:g} GPU(s)")
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if cfg.cpus_per_trial > cpus:
+        raise ConfigError(f"--cpus-per-trial {cfg.cpus_per_trial:g} but the cluster has {cpus:g} CPU(s)")
+
+
+def _trial_name(trial) -> str:
+    try:
+        return TrialParams.from_config(trial.config).run_name
+    except (TypeError, ValueError):
+        return f"trial_{trial.trial_id}"
+
+
+def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, limits: SpaceLimits, search_name: str, callbacks: list, restore_path: Path | None):
+    """A new Tuner for the space, or one restored from `restore_path` (searcher and scheduler state kept)."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
+    trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, ctx=ctx), resources)
+    if restore_path is not None:
+        return tune.Tuner.restore(str(restore_path), trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=False)
+    if cfg.space == "ablation":
+        configs = ablation_configs(cfg.repeats, limits.max_depth)
+        param_space = {**fixed_params(cfg), "skips": tune.grid_search(sorted({c["skips"] for c in configs}, key=lambda s: (len(s), s))),
+                       "seed": tune.grid_search(list(range(cfg.seed, cfg.seed + cfg.repeats)))}
+        tune_config = tune.TuneConfig(metric="val_dice", mode="max", scheduler=FIFOScheduler(), num_samples=1, trial_name_creator=_trial_name,
+                                      trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
+    else:
+        param_space = {}
+        searcher = OptunaSearch(space=define_by_run(cfg, limits), metric="val_dice", mode="max", seed=cfg.seed,
+                                points_to_evaluate=cfg.points_to_evaluate or None)
+        scheduler = ASHAScheduler(time_attr="training_iteration", metric="val_dice", mode="max", max_t=max_trial_epochs(cfg), grace_period=cfg.grace_period,
+                                  reduction_factor=cfg.reduction_factor)
+        tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.num_samples, trial_name_creator=_trial_name,
+                                      trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
+    run_config = tune.RunConfig(name=search_name, storage_path=str(cfg.storage_path), callbacks=callbacks, verbose=0,
+                                failure_config=tune.FailureConfig(max_failures=0))
+    return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config)
+
+
+def trials_table(client, experiment_id: str, parent_run_id: str) -> pd.DataFrame:
+    """One row per trial run of the search: name, status, architecture, best validation Dice."""
+    rows = []
+    for run in tracking.child_runs(client, experiment_id, parent_run_id):
+        p, m, t = run.data.params, run.data.metrics, run.data.tags
+        rows.append({
+            "run_name": run.info.run_name, "run_id": run.info.run_id, "status": run.info.status,
+            "stopped_early": t.get("unet.stopped_early") == "true", "depth": p.get("depth"), "skips": p.get("skips"),
+            "loss": p.get("loss"), "patch_size": p.get("patch_size"), "best_val_dice": m.get("best_val_dice"),
+            "epochs": m.get("epoch"), "error": t.get("unet.error", ""),
+        })
+    return pd.DataFrame(rows, columns=["run_name", "run_id", "status", "stopped_early", "depth", "skips", "loss", "patch_size", "best_val_dice", "epochs", "error"])
+
+
+def evaluate_best(client, table: pd.DataFrame, data: SegmentationData) -> tuple[pd.Series | None, dict[str, float]]:
+    """Load the best finished trial's checkpoint and score it on the test split with overlap-tile inference."""
+    import torch
+
+    from unet_core import UNet, evaluate_images, load_checkpoint
+
+    done = table[(table.status == "FINISHED") & table.best_val_dice.notna()]
+    if done.empty or not data.test:
+        return None, {}
+    best = done.loc[done.best_val_dice.idxmax()]
+    with tracking.temp_dir() as tmp:
+        path = client.download_artifacts(best.run_id, "checkpoints/best.pt", tmp)
+        state, meta = load_checkpoint(path)
+    model = UNet(**meta["model"])
+    model.load_state_dict(state)
+    with torch.no_grad():
+        metrics = evaluate_images(model, [(s.image, s.mask, s.valid) for s in data.test], data.num_classes, meta["eval_tile"], 0.5, data.background)
+    return best, metrics
+
+
+def run_search(cfg: SearchConfig, echo: Callable[[str], None] = print) -> SearchOutcome:
+    """Run (or resume) a search end to end and return where its results are."""
+    data = load_data(cfg)
+    limits = SpaceLimits.from_fingerprint(compute_fingerprint(data))
+    uri = cfg.tracking_uri or tracking.default_tracking_uri()
+    client = tracking.check_tracking(uri)
+    restore_path, state_path = None, None
+    if cfg.resume:
+        from ray import tune
+
+        candidates = [p for p in _state_files(cfg) if json.loads(p.read_text()).get("status") != "finished"]
+        if not candidates:
+            raise ConfigError(f"nothing to resume: no unfinished search of experiment {cfg.experiment!r} under {cfg.storage_path}")
+        state_path = candidates[-1]
+        state = json.loads(state_path.read_text())
+        restore_path = cfg.storage_path / state["search_name"]
+        if not tune.Tuner.can_restore(str(restore_path)):
+            raise ConfigError(f"the search at {restore_path} has no Tune state to resume from")
+        experiment_id, parent_id, search_name = state["experiment_id"], state["parent_run_id"], state["search_name"]
+        client.update_run(parent_id, status="RUNNING")
+        echo(f"resuming search {search_name} (parent run {parent_id})")
+    else:
+        experiment_id = tracking.get_or_create_experiment(client, cfg.experiment, uri)
+        search_name = f"{cfg.space}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        parent = tracking.start_parent(client, experiment_id, search_name, cfg.to_params())
+        parent_id = parent.run_id
+        cfg.storage_path.mkdir(parents=True, exist_ok=True)
+        state_path = cfg.storage_path / f"{search_name}{STATE_SUFFIX}"
+        state = {"search_name": search_name, "experiment_id": experiment_id, "parent_run_id": parent_id, "tracking_uri": uri,
+                 "config": asdict(cfg), "status": "running"}
+        _write_state(state_path, state)
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")  # record finished trials promptly, so a crash loses none
+    digest = data_digest(data)
+    tracking.log_dataset(client, parent_id, data.name, data.source, digest)
+    ctx = SearchContext(uri, experiment_id, parent_id, cfg.cpus_per_trial, digest, cfg.eval_tile)
+    from .callbacks import CloseTrialRuns
+
+    try:
+        start_ray(cfg)
+        tuner = build_tuner(cfg, data, ctx, limits, search_name, [CloseTrialRuns(uri, experiment_id, parent_id)], restore_path)
+        tuner.fit()
+        table = trials_table(client, experiment_id, parent_id)
+        best, test_metrics = evaluate_best(client, table, data)
+    except BaseException:
+        client.set_terminated(parent_id, "KILLED")
+        raise
+    outcome = SearchOutcome(experiment_id, parent_id, uri, str(cfg.storage_path / search_name), table)
+    with tracking.temp_dir() as tmp:
+        csv = Path(tmp) / "trials.csv"
+        table.to_csv(csv, index=False)
+        tracking.log_file(client, parent_id, csv, "summary")
+    if best is not None:
+        outcome.best_run_id, outcome.best_run_name, outcome.best_val_dice = best.run_id, best.run_name, float(best.best_val_dice)
+        outcome.test_metrics = test_metrics
+        tracking.log_metrics(client, parent_id, {"best_val_dice": outcome.best_val_dice, **{f"test_{k}": v for k, v in test_metrics.items()}}, 0)
+        tracking.log_metrics(client, best.run_id, {f"test_{k}": v for k, v in test_metrics.items()}, 0)
+        client.set_tag(parent_id, "unet.best_run_id", best.run_id)
+        client.set_tag(parent_id, "unet.best_run_name", best.run_name)
+    client.set_terminated(parent_id, "FINISHED")
+    _write_state(state_path, {**state, "status": "finished"})
+    return outcome

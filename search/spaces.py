@@ -1,0 +1,114 @@
+"""The search spaces as code: `quick` and `full` (Optuna define-by-run) and `ablation` (exhaustive grid)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from datasets.fingerprint import MIN_BOTTLENECK, Fingerprint
+from unet_core.skips import all_patterns
+
+SPACES = ("quick", "ablation", "full")
+FULL_LOSSES = ("dice", "bce", "dice_bce", "weighted_ce", "generalized_dice", "focal")
+PATCH_STEP = 16
+
+
+@dataclass(frozen=True)
+class SpaceLimits:
+    """What the dataset allows: the deepest feasible U-Net and the largest patch."""
+
+    max_depth: int
+    max_patch: int
+
+    @classmethod
+    def from_fingerprint(cls, fp: Fingerprint, cap_depth: int = 4) -> "SpaceLimits":
+        """Depth capped at `cap_depth` and by the fingerprint; the largest patch a PATCH_STEP multiple."""
+        max_patch = (min(fp.min_shape) // PATCH_STEP) * PATCH_STEP
+        depths = [d for d in fp.feasible_depths if d <= cap_depth and MIN_BOTTLENECK * 2**d <= max_patch]
+        if not depths:
+            raise ValueError(f"images of {fp.min_shape[0]}x{fp.min_shape[1]} are too small for any U-Net depth")
+        return cls(max_depth=max(depths), max_patch=max_patch)
+
+
+def min_patch(depth: int) -> int:
+    """The smallest PATCH_STEP-multiple patch that keeps >= 4 pixels after `depth` halvings."""
+    need = max(MIN_BOTTLENECK * 2**depth, 2**depth, PATCH_STEP)
+    return -(-need // PATCH_STEP) * PATCH_STEP
+
+
+def _patch(trial, depth: int, low: int, high: int) -> int:
+    low = max(low, min_patch(depth))
+    high = max(low, low + ((high - low) // PATCH_STEP) * PATCH_STEP)
+    # the lower bound depends on depth, so an infeasible (patch, depth) pair is never proposed
+    return trial.suggest_int("patch_size", low, high, step=PATCH_STEP)
+
+
+def _skip_bits(trial, depth: int) -> str:
+    return "".join(str(trial.suggest_int(f"s{i}", 0, 1)) for i in range(1, depth + 1))
+
+
+def quick_space(trial, limits: SpaceLimits) -> dict[str, Any]:
+    """A tiny space for smoke runs and CI: depth 1..2, its skip bits, patch 32..48, loss dice or dice_bce."""
+    depth = trial.suggest_int("depth", 1, min(2, limits.max_depth))
+    _skip_bits(trial, depth)
+    _patch(trial, depth, 32, min(48, limits.max_patch))
+    trial.suggest_categorical("loss", ["dice", "dice_bce"])
+    trial.suggest_float("lr", 3e-3, 1e-2, log=True)
+    return {"patch_stride": PATCH_STEP, "base_channels": 8, "batch_size": 16, "augment": "none"}
+
+
+def full_space(trial, limits: SpaceLimits) -> dict[str, Any]:
+    """Depth, conditional skip bits, patch size and stride, saliency percentile/iterations, loss and training knobs."""
+    depth = trial.suggest_int("depth", 1, limits.max_depth)
+    _skip_bits(trial, depth)
+    patch = _patch(trial, depth, 32, min(128, limits.max_patch))
+    stride_ratio = trial.suggest_categorical("stride_ratio", [0.25, 0.5, 1.0])
+    percentile = trial.suggest_categorical("saliency_percentile", [0, 50, 75, 90])
+    if percentile:
+        trial.suggest_int("saliency_iterations", 1, 2)
+    trial.suggest_categorical("loss", list(FULL_LOSSES))
+    trial.suggest_float("lr", 1e-4, 1e-2, log=True)
+    trial.suggest_categorical("batch_size", [8, 16, 32])
+    trial.suggest_categorical("upsample", ["transpose", "bilinear", "nearest"])
+    trial.suggest_categorical("base_channels", [4, 8, 16])
+    trial.suggest_categorical("augment", ["none", "light", "strong"])
+    return {"patch_stride": max(1, int(patch * stride_ratio))}
+
+
+@dataclass(frozen=True)
+class DefineByRun:
+    """The Optuna define-by-run function of a space, with the values every trial shares.
+
+    A module-level callable (not a closure) so Tune can pickle the searcher's state for --resume.
+    """
+
+    space: str
+    limits: SpaceLimits
+    constants: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self, trial) -> dict[str, Any]:
+        define = full_space if self.space == "full" else quick_space
+        return {**dict(self.constants), **define(trial, self.limits)}
+
+
+def ablation_configs(repeats: int, max_depth: int = 4) -> list[dict[str, Any]]:
+    """Every skip pattern of every depth 1..max_depth (30 for depth 4), each with `repeats` seeds."""
+    return [{"skips": p, "seed": seed} for d in range(1, max_depth + 1) for p in all_patterns(d) for seed in range(repeats)]
+
+
+def describe_full(limits: SpaceLimits) -> list[dict[str, Any]]:
+    """The full space and its constraints, one JSON-ready object per dimension."""
+    return [
+        {"name": "depth", "type": "int", "low": 1, "high": limits.max_depth, "note": "capped by the dataset fingerprint"},
+        {"name": "s1..s{depth}", "type": "int", "low": 0, "high": 1, "note": "one skip bit per level, conditional on depth"},
+        {"name": "patch_size", "type": "int", "low": f"max(32, min_patch(depth)) = max(32, 16*ceil(4*2^depth/16))", "high": min(128, limits.max_patch),
+         "step": PATCH_STEP, "constraint": "patch % 2^depth == 0 and patch / 2^depth >= 4"},
+        {"name": "stride_ratio", "type": "categorical", "choices": [0.25, 0.5, 1.0], "note": "patch_stride = patch_size * ratio"},
+        {"name": "saliency_percentile", "type": "categorical", "choices": [0, 50, 75, 90], "note": "0 = loop off"},
+        {"name": "saliency_iterations", "type": "int", "low": 1, "high": 2, "note": "only when saliency_percentile > 0"},
+        {"name": "loss", "type": "categorical", "choices": list(FULL_LOSSES)},
+        {"name": "lr", "type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+        {"name": "batch_size", "type": "categorical", "choices": [8, 16, 32]},
+        {"name": "upsample", "type": "categorical", "choices": ["transpose", "bilinear", "nearest"]},
+        {"name": "base_channels", "type": "categorical", "choices": [4, 8, 16]},
+        {"name": "augment", "type": "categorical", "choices": ["none", "light", "strong"]},
+    ]

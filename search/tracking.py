@@ -1,0 +1,176 @@
+"""MLflow tracking: the experiment, the search's parent run and one nested child run per trial.
+
+Ray's MLflowLoggerCallback cannot nest runs (ray-project/ray#19978), so trials log through the
+MLflow client themselves, with `mlflow.parentRunId` set.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+
+DEFAULT_DB = Path("mlflow") / "mlflow.db"
+PARENT_TAG = "mlflow.parentRunId"
+TRIAL_TAG = "unet.trial_id"
+ROLE_TAG = "unet.role"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # MLflow 3 UI: open on the runs table, not the GenAI overview
+
+
+class TrackingError(RuntimeError):
+    """The tracking server cannot be used; the message is one line."""
+
+
+def default_tracking_uri() -> str:
+    """$MLFLOW_TRACKING_URI, else a SQLite store at ./mlflow/mlflow.db."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(Path.cwd() / DEFAULT_DB).resolve()}"
+
+
+def is_local_sqlite(uri: str) -> bool:
+    """Whether the URI is a local SQLite file (artifacts then go beside it under mlflow/artifacts)."""
+    return uri.startswith("sqlite:///")
+
+
+def check_tracking(uri: str, timeout_s: float = 10.0) -> MlflowClient:
+    """A client for `uri` after one round-trip; raises TrackingError quickly if it is unreachable."""
+    if is_local_sqlite(uri):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    old = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(timeout_s))
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)
+        return client
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot track"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrackingError(f"tracking server {uri} is unreachable: {first[:200]}") from None
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def get_or_create_experiment(client: MlflowClient, name: str, uri: str) -> str:
+    """The experiment's id, created if needed (local stores keep artifacts under mlflow/artifacts)."""
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        location = None
+        if is_local_sqlite(uri):
+            location = (Path(uri[len("sqlite:///"):]).parent / "artifacts" / name).resolve().as_uri()
+        exp_id = client.create_experiment(name, artifact_location=location)
+    else:
+        if exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        exp_id = exp.experiment_id
+    client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, "custom_model_development")
+    return exp_id
+
+
+def _param_value(value: Any) -> str:
+    return str(value)[:6000]
+
+
+def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    """Log a dict of params in one batch."""
+    client.log_batch(run_id, params=[Param(k, _param_value(v)) for k, v in params.items()])
+
+
+def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float], step: int) -> None:
+    """Log the finite numeric metrics of one step in one batch."""
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(float(v))]
+    if batch:
+        client.log_batch(run_id, metrics=batch)
+
+
+def log_dataset(client: MlflowClient, run_id: str, name: str, source: str, digest: str, context: str = "training") -> None:
+    """Record the dataset as the run's input, so the UI shows which data a trial saw."""
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+
+    src = CodeDatasetSource({"generator": "datasets.synthetic"}) if source == "embedded" else HTTPDatasetSource(Path(source).resolve().as_uri())
+    dataset = MetaDataset(source=src, name=name, digest=digest[:36])
+    client.log_inputs(run_id, [DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])])
+
+
+def log_file(client: MlflowClient, run_id: str, local_path: str | Path, artifact_dir: str | None = None) -> None:
+    """Upload one file as an artifact."""
+    client.log_artifact(run_id, str(local_path), artifact_dir)
+
+
+def log_text(client: MlflowClient, run_id: str, text: str, artifact_file: str) -> None:
+    """Write `text` to an artifact file."""
+    client.log_text(run_id, text, artifact_file)
+
+
+@dataclass
+class ParentRun:
+    """The search's parent run."""
+
+    client: MlflowClient
+    run_id: str
+    experiment_id: str
+
+    def end(self, status: str = "FINISHED") -> None:
+        """Close the parent run."""
+        self.client.set_terminated(self.run_id, status)
+
+
+def start_parent(client: MlflowClient, experiment_id: str, name: str, params: dict[str, Any]) -> ParentRun:
+    """Create the parent run of a search with its settings as params."""
+    run = client.create_run(experiment_id, run_name=name, tags={ROLE_TAG: "search"})
+    log_params(client, run.info.run_id, params)
+    return ParentRun(client, run.info.run_id, experiment_id)
+
+
+def child_runs(client: MlflowClient, experiment_id: str, parent_id: str) -> list:
+    """Every trial run under a parent (all statuses)."""
+    return client.search_runs(
+        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'", max_results=5000
+    )
+
+
+def find_trial_run(client: MlflowClient, experiment_id: str, parent_id: str, trial_id: str):
+    """The newest run of a Tune trial under this parent, or None."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' and tags.`{TRIAL_TAG}` = '{trial_id}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=10,
+    )
+    return runs[0] if runs else None
+
+
+def end_run(client: MlflowClient, run_id: str, status: str, tags: dict[str, str] | None = None) -> None:
+    """Set the final status of a run (FINISHED, FAILED or KILLED), with optional tags."""
+    if tags:
+        client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+    client.set_terminated(run_id, status)
+
+
+def is_running(run) -> bool:
+    """Whether a run is still marked RUNNING."""
+    return run.info.status == RunStatus.to_string(RunStatus.RUNNING)
+
+
+def temp_dir() -> tempfile.TemporaryDirectory:
+    """A temporary folder for files on their way to the artifact store."""
+    return tempfile.TemporaryDirectory(prefix="unet-search-")
+
+
+__all__ = [
+    "TrackingError", "default_tracking_uri", "check_tracking", "get_or_create_experiment", "log_params", "log_metrics",
+    "log_dataset", "log_file", "log_text", "ParentRun", "start_parent", "child_runs", "find_trial_run", "end_run",
+    "is_running", "temp_dir", "MlflowException",
+]

@@ -1,0 +1,215 @@
+"""The Tune trainable: one trial builds a U-Net, trains it (with the saliency loop), reports to Tune,
+and records itself as a nested MLflow run."""
+from __future__ import annotations
+
+import hashlib
+import traceback
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, RandomSampler
+
+from datasets import PatchDataset, SegmentationData, build_augmentation
+from unet_core import SegmentationMetrics, TrainConfig, Trainer, UNet, build_loss, saliency_loop, seed_everything
+from unet_core.inference import sliding_window_predict
+
+from . import tracking
+from .params import TrialParams
+from .pictures import prediction_figure
+
+PICTURES = 3
+
+
+@dataclass
+class SearchContext:
+    """What every trial of a search shares (not hyper-parameters).
+
+    Attributes:
+        tracking_uri: the MLflow tracking URI.
+        experiment_id: the MLflow experiment.
+        parent_run_id: the search's parent run.
+        cpus_per_trial: CPU share of a trial; torch uses that many threads.
+        data_digest: a hash of the dataset, logged as the runs' input.
+        eval_tile: tile side of full-image validation (rounded to the trial's 2**depth).
+        eval_overlap: tile overlap during validation.
+    """
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    cpus_per_trial: float = 1.0
+    data_digest: str = ""
+    eval_tile: int = 128
+    eval_overlap: float = 0.25
+
+
+def data_digest(data: SegmentationData) -> str:
+    """A short hash of a dataset's training images and masks."""
+    h = hashlib.sha256(data.name.encode())
+    for s in data.train + data.val:
+        h.update(s.name.encode())
+        h.update(np.ascontiguousarray(s.image).tobytes())
+        h.update(np.ascontiguousarray(s.mask).tobytes())
+    return h.hexdigest()[:32]
+
+
+def eval_tile_for(params: TrialParams, requested: int, data: SegmentationData) -> int:
+    """A validation tile: at least the patch, a multiple of 2**depth, no larger than needed for the images."""
+    factor = 2**params.depth
+    largest = max(max(s.mask.shape) for s in data.val + data.test)
+    tile = max(params.patch_size, min(requested, -(-largest // factor) * factor))
+    return -(-tile // factor) * factor
+
+
+class Validator:
+    """Full-image validation with split-level metrics; keeps a few predictions for the pictures."""
+
+    def __init__(self, data: SegmentationData, tile: int, overlap: float, keep: int = PICTURES):
+        self.data, self.tile, self.overlap, self.keep = data, tile, overlap, keep
+        self.last_probs: list[np.ndarray] = []
+
+    def __call__(self, model: torch.nn.Module) -> dict[str, float]:
+        metrics = SegmentationMetrics(self.data.num_classes, self.data.background)
+        self.last_probs = []
+        for i, s in enumerate(self.data.val):
+            probs = sliding_window_predict(model, torch.tensor(s.image), self.tile, self.overlap)
+            metrics.update(probs, torch.as_tensor(s.mask), torch.as_tensor(s.valid))
+            if i < self.keep:
+                self.last_probs.append(probs.numpy())
+        return metrics.compute()
+
+    def picture_items(self):
+        """(name, image, mask, valid, probs) of the kept validation images."""
+        return [(s.name, s.image, s.mask, s.valid, p) for s, p in zip(self.data.val, self.last_probs)]
+
+
+def model_kwargs(params: TrialParams, data: SegmentationData) -> dict[str, Any]:
+    """Arguments that rebuild the trial's UNet (stored with its checkpoint)."""
+    return dict(
+        in_channels=data.in_channels, num_classes=data.num_classes, depth=params.depth, skips=params.skips,
+        base_channels=params.base_channels, upsample=params.upsample, batch_norm=params.batch_norm,
+    )
+
+
+class TrialRun:
+    """The trial's nested MLflow run: opened (or taken over after a crash) at start, closed at the end."""
+
+    def __init__(self, ctx: SearchContext, trial_id: str, config: dict[str, Any], run_name: str):
+        self.ctx = ctx
+        self.client = tracking.check_tracking(ctx.tracking_uri)
+        previous = tracking.find_trial_run(self.client, ctx.experiment_id, ctx.parent_run_id, trial_id)
+        self.finished_before = previous is not None and previous.info.status == "FINISHED"
+        if self.finished_before:
+            self.run_id = previous.info.run_id
+            self.previous_metrics = dict(previous.data.metrics)
+            return
+        attempt = 1
+        if previous is not None:
+            attempt = int(previous.data.tags.get("unet.attempt", "1")) + 1
+            if tracking.is_running(previous):  # a dead attempt (crashed driver or node): it did not finish
+                tracking.end_run(self.client, previous.info.run_id, "FAILED", {"unet.error": "attempt lost (process or node died); retried"})
+        run = self.client.create_run(
+            ctx.experiment_id, run_name=run_name,
+            tags={tracking.PARENT_TAG: ctx.parent_run_id, tracking.TRIAL_TAG: trial_id, tracking.ROLE_TAG: "trial", "unet.attempt": str(attempt)},
+        )
+        self.run_id = run.info.run_id
+        tracking.log_params(self.client, self.run_id, config)
+
+    def log_epoch(self, metrics: dict[str, float], step: int) -> None:
+        """Per-epoch metrics."""
+        tracking.log_metrics(self.client, self.run_id, metrics, step)
+
+    def log_best(self, state: dict[str, torch.Tensor], meta: dict[str, Any], validator: Validator, title: str) -> None:
+        """The best checkpoint so far and its prediction picture."""
+        from unet_core import save_checkpoint
+
+        with tracking.temp_dir() as tmp:
+            path = Path(tmp) / "best.pt"
+            save_checkpoint(path, state, meta)
+            tracking.log_file(self.client, self.run_id, path, "checkpoints")
+        items = validator.picture_items()
+        if items:
+            fig = prediction_figure(items, title)
+            self.client.log_figure(self.run_id, fig, "predictions/validation.png")
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+
+    def finish(self, tags: dict[str, str]) -> None:
+        """Mark the run FINISHED."""
+        tracking.end_run(self.client, self.run_id, "FINISHED", tags)
+
+    def fail(self, exc: BaseException) -> None:
+        """Mark the run FAILED with the error."""
+        message = f"{type(exc).__name__}: {exc}"
+        tracking.end_run(self.client, self.run_id, "FAILED", {"unet.error": message, "unet.traceback": traceback.format_exc()[-4000:]})
+
+
+def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchContext, report, run: TrialRun | None = None) -> dict[str, float]:
+    """Train one configuration; `report(metrics)` is called after every epoch. Returns the best epoch's metrics."""
+    seed_everything(params.seed)
+    model = UNet(**model_kwargs(params, data))
+    loss = build_loss(params.loss, data.class_weights() if params.loss == "weighted_ce" else None)
+    tile = eval_tile_for(params, ctx.eval_tile, data)
+    validator = Validator(data, tile, ctx.eval_overlap)
+    augment = build_augmentation(params.augment, seed=params.seed)
+    threads = max(1, int(round(ctx.cpus_per_trial)))
+    best = {"val_dice": -1.0}
+    meta = {"model": model_kwargs(params, data), "params": params.to_dict(), "dataset": data.name, "class_names": data.class_names,
+            "background": data.background, "eval_tile": tile}
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        if metrics["val_dice"] > best["val_dice"]:
+            best.update(metrics)
+            if run is not None:
+                run.log_best({k: v.detach().cpu() for k, v in model.state_dict().items()}, {**meta, "metrics": dict(metrics)},
+                             validator, f"{params.run_name} epoch {epoch}: val Dice {metrics['val_dice']:.3f}")
+        metrics = {**metrics, "best_val_dice": best["val_dice"]}
+        if run is not None:
+            run.log_epoch(metrics, epoch)
+        report(metrics)
+
+    def train_once(images, iteration: int) -> dict[str, float]:
+        samples = [replace(s, image=im) for s, im in zip(data.train, images)]
+        dataset = PatchDataset(samples, params.patch_size, params.patch_stride, augment)
+        epochs = params.epochs if iteration == 0 else params.saliency_epochs
+        cfg = TrainConfig(optimizer=params.optimizer, lr=params.lr, batch_size=params.batch_size, epochs=epochs, seed=params.seed + iteration,
+                          num_threads=threads, plateau_patience=max(2, epochs // 4))
+        trainer = Trainer(model, loss, cfg, validator, on_epoch)
+        offset = 0 if iteration == 0 else params.epochs + (iteration - 1) * params.saliency_epochs
+        if params.patches_per_epoch:
+            sampler = RandomSampler(dataset, replacement=True, num_samples=params.patches_per_epoch,
+                                    generator=torch.Generator().manual_seed(params.seed + iteration))
+            return trainer.fit(dataset, epoch_offset=offset, loader=DataLoader(dataset, batch_size=params.batch_size, sampler=sampler)).best_metrics
+        return trainer.fit(dataset, epoch_offset=offset).best_metrics
+
+    saliency_loop([s.image for s in data.train], train_once, model, params.saliency_percentile, params.saliency_iterations, tile)
+    return dict(best)
+
+
+def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext) -> None:
+    """The Tune function trainable (use with tune.with_parameters(run_trial, data=..., ctx=...))."""
+    from ray import tune
+
+    trial_id = tune.get_context().get_trial_id() or "local"
+    try:
+        name = TrialParams.from_config(config).run_name
+    except (TypeError, ValueError):
+        name = f"invalid-{trial_id}"
+    run = TrialRun(ctx, trial_id, config, name)
+    if run.finished_before:  # finished before a driver crash was recorded: report it, do not retrain
+        tune.report({**run.previous_metrics, "mlflow_run_id": run.run_id, "restored": 1})
+        return
+    try:
+        params = TrialParams.from_config(config)
+        tracking.log_params(run.client, run.run_id, {k: v for k, v in params.to_dict().items() if k not in config} | {"run_name": params.run_name})
+        tracking.log_dataset(run.client, run.run_id, data.name, data.source, ctx.data_digest)
+        best = train_and_report(params, data, ctx, lambda m: tune.report({**m, "mlflow_run_id": run.run_id}), run)
+    except Exception as exc:  # a real failure; Tune stopping the trial (SystemExit) is closed by the driver's callback
+        run.fail(exc)
+        raise
+    run.finish({"unet.stopped_early": "false", "unet.best_epoch": str(int(best.get("epoch", 0)))})
+

@@ -1,0 +1,87 @@
+"""The search CLI: dry runs, bad input at the edge, and a real quick search on Ray Tune + MLflow."""
+import json
+import time
+
+import pytest
+
+from tests.search_helpers import run_search, runs
+
+
+def test_ablation_dry_run_lists_the_thirty_configurations(tmp_path):
+    proc = run_search(tmp_path, "--space", "ablation", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    configs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(configs) == 30
+    assert sorted({(c["depth"], c["skips"]) for c in configs}) == sorted(
+        {(len(p), p) for d in range(1, 5) for p in [format(i, f"0{d}b") for i in range(2**d)]}
+    )
+    proc = run_search(tmp_path, "--space", "ablation", "--repeats", "3", "--dry-run")
+    assert len(proc.stdout.splitlines()) == 90
+    assert not (tmp_path / "mlflow.db").exists()  # a dry run writes nothing
+
+
+def test_quick_dry_run_prints_feasible_configurations(tmp_path):
+    proc = run_search(tmp_path, "--dry-run", "--num-samples", "5")
+    configs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(configs) == 5
+    for c in configs:
+        assert len(c["skips"]) == c["depth"] and c["patch_size"] % 2 ** c["depth"] == 0 and c["patch_size"] // 2 ** c["depth"] >= 4
+
+
+def test_full_dry_run_prints_the_space_and_constraints(tmp_path):
+    proc = run_search(tmp_path, "--space", "full", "--dry-run")
+    names = [json.loads(line).get("name") for line in proc.stdout.splitlines()]
+    assert {"depth", "s1..s{depth}", "patch_size", "stride_ratio", "saliency_percentile", "loss"} <= set(names)
+    assert "constraints" in json.loads(proc.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--space", "huge"], "unknown space 'huge'"),
+        (["--dataset", "cityscapes"], "unknown dataset 'cityscapes'"),
+        (["--dataset", "drive", "--data-root", "/nonexistent/drive"], "/nonexistent/drive: missing folder"),
+        (["--tracking-uri", "http://127.0.0.1:9"], "tracking server http://127.0.0.1:9 is unreachable"),
+        (["--repeats", "2"], "--repeats applies to --space ablation"),
+    ],
+)
+def test_bad_input_is_one_line_fast_and_writes_nothing(tmp_path, args, message):
+    start = time.monotonic()
+    proc = run_search(tmp_path, *args, timeout=120)  # a later --tracking-uri overrides the helper's
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert time.monotonic() - start < 60
+    assert not (tmp_path / "ray").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_quick_search_end_to_end(tmp_path):
+    start = time.monotonic()
+    proc = run_search(tmp_path, "--num-samples", "8", "--max-epochs", "4", "--cpus-per-trial", "1", "--experiment", "e2e")
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert elapsed < 180
+    assert "best: d" in proc.stdout and "test (full images, overlap-tile): Dice" in proc.stdout
+    client, parents, children = runs(tmp_path, "e2e")
+    assert len(parents) == 1 and len(children) == 8
+    parent = parents[0]
+    assert parent.info.status == "FINISHED" and "test_dice" in parent.data.metrics
+    assert client.get_experiment_by_name("e2e").tags["mlflow.experimentKind"] == "custom_model_development"
+    stopped = [r for r in children if r.data.tags.get("unet.stopped_early") == "true"]
+    assert stopped, "ASHA stopped no trial early"
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        p = run.data.params
+        assert len(p["skips"]) == int(p["depth"]) and set(p["skips"]) <= {"0", "1"}
+        assert run.info.run_name == f"d{p['depth']}-s{p['skips']}-{p['loss']}-p{p['patch_size']}"
+        history = client.get_metric_history(run.info.run_id, "val_dice")
+        assert [m.step for m in history] == list(range(1, len(history) + 1))
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
+        assert "checkpoints/best.pt" in artifacts
+        assert {a.path for a in client.list_artifacts(run.info.run_id, "predictions")} == {"predictions/validation.png"}
+        assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.name == "synthetic"
+    assert max(len(client.get_metric_history(r.info.run_id, "val_dice")) for r in stopped) < 4
+    best = parent.data.tags["unet.best_run_id"]
+    assert "test_dice" in client.get_run(best).data.metrics
