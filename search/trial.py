@@ -159,7 +159,7 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
     threads = max(1, int(round(ctx.cpus_per_trial)))
     best = {"val_dice": -1.0}
     meta = {"model": model_kwargs(params, data), "params": params.to_dict(), "dataset": data.name, "class_names": data.class_names,
-            "background": data.background, "eval_tile": tile}
+            "background": data.background, "eval_tile": tile, "dataset_options": dict(data.options)}
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         if metrics["val_dice"] > best["val_dice"]:

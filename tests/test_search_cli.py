@@ -1,10 +1,15 @@
 """The search CLI: dry runs, bad input at the edge, and a real quick search on Ray Tune + MLflow."""
 import json
+import subprocess
+import sys
 import time
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from tests.search_helpers import run_search, runs
+from datasets.synthetic import make_sample
+from tests.search_helpers import run_search, runs, search_env
 
 
 def test_ablation_dry_run_lists_the_thirty_configurations(tmp_path):
@@ -85,3 +90,20 @@ def test_quick_search_end_to_end(tmp_path):
     assert max(len(client.get_metric_history(r.info.run_id, "val_dice")) for r in stopped) < 4
     best = parent.data.tags["unet.best_run_id"]
     assert "test_dice" in client.get_run(best).data.metrics
+
+    # the winner segments new images through search.predict
+    new = tmp_path / "new"
+    new.mkdir()
+    truths = {}
+    for seed in (900, 901):
+        s = make_sample(seed, 96)
+        Image.fromarray((s.image[0] * 255).astype(np.uint8)).save(new / f"img{seed}.png")
+        truths[f"img{seed}.png"] = s.mask
+    out = subprocess.run([sys.executable, "-m", "search.predict", "--run-id", best, "--input", str(new), "--output", str(tmp_path / "masks"),
+                          "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path, env=search_env(tmp_path),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for name, truth in truths.items():
+        mask = np.asarray(Image.open(tmp_path / "masks" / name)) > 0
+        assert mask.shape == truth.shape
+        assert 2 * (mask & (truth > 0)).sum() / (mask.sum() + truth.sum()) > 0.5

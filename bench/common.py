@@ -1,0 +1,33 @@
+"""Helpers shared by the benchmarks: results files and the machine's matmul speed."""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def write_results(name: str, figures: dict) -> Path:
+    """Write `bench/results/<name>.json` with the machine and date beside the figures."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    blob = {"bench": name, "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+            "torch": torch.__version__, **figures}
+    path.write_text(json.dumps(blob, indent=2) + "\n")
+    return path
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 10) -> float:
+    """The machine's measured float32 matmul GFLOP/s (best of `repeats`)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
