@@ -2,6 +2,8 @@
 
 The trial's best checkpoint is fetched from MLflow; every image in DIR is predicted at full size with
 overlap-tile inference and written to DIR_OUT as a PNG of the same name (binary: 0/255, else class indices).
+Where training used a valid mask (DRIVE's field of view), predictions outside that region are not
+meaningful: apply the image's own field-of-view mask before using them.
 """
 from __future__ import annotations
 

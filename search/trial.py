@@ -21,6 +21,7 @@ from .params import TrialParams
 from .pictures import prediction_figure
 
 PICTURES = 3
+BEST_KEYS = ("val_dice", "val_iou", "val_accuracy", "val_dice_with_background", "val_auc", "val_recall", "val_specificity", "epoch")
 
 
 @dataclass
@@ -161,13 +162,19 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
     meta = {"model": model_kwargs(params, data), "params": params.to_dict(), "dataset": data.name, "class_names": data.class_names,
             "background": data.background, "eval_tile": tile, "dataset_options": dict(data.options)}
 
+    clock = {"train_time_s": 0.0}
+    num_params = float(sum(p.numel() for p in model.parameters()))
+
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        clock["train_time_s"] += metrics["epoch_time_s"]
         if metrics["val_dice"] > best["val_dice"]:
             best.update(metrics)
             if run is not None:
                 run.log_best({k: v.detach().cpu() for k, v in model.state_dict().items()}, {**meta, "metrics": dict(metrics)},
                              validator, f"{params.run_name} epoch {epoch}: val Dice {metrics['val_dice']:.3f}")
-        metrics = {**metrics, "best_val_dice": best["val_dice"]}
+        # the best epoch's figures travel with every report, so a stopped trial's run still holds them
+        metrics = {**metrics, **{f"best_{k}": best[k] for k in BEST_KEYS if k in best},
+                   "total_train_time_s": clock["train_time_s"], "num_params": num_params}
         if run is not None:
             run.log_epoch(metrics, epoch)
         report(metrics)

@@ -98,12 +98,13 @@ def test_quick_search_end_to_end(tmp_path):
     for seed in (900, 901):
         s = make_sample(seed, 96)
         Image.fromarray((s.image[0] * 255).astype(np.uint8)).save(new / f"img{seed}.png")
-        truths[f"img{seed}.png"] = s.mask
+        truths[f"img{seed}.png"] = (s.mask > 0, s.valid)
     out = subprocess.run([sys.executable, "-m", "search.predict", "--run-id", best, "--input", str(new), "--output", str(tmp_path / "masks"),
                           "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path, env=search_env(tmp_path),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    for name, truth in truths.items():
+    for name, (truth, fov) in truths.items():
         mask = np.asarray(Image.open(tmp_path / "masks" / name)) > 0
         assert mask.shape == truth.shape
-        assert 2 * (mask & (truth > 0)).sum() / (mask.sum() + truth.sum()) > 0.5
+        mask, truth = mask[fov], truth[fov]  # outside the field of view the model was never trained, as with DRIVE
+        assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.5

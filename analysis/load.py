@@ -1,0 +1,57 @@
+"""Read searches' trial runs through the MLflow client into one pandas row per finished trial."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+
+PARENT_TAG = "mlflow.parentRunId"
+MAX_BITS = 5
+NUMERIC_PARAMS = ("depth", "patch_size", "patch_stride", "base_channels", "batch_size", "seed", "saliency_percentile", "saliency_iterations", "lr", "epochs")
+METRICS = {
+    "dice": "best_val_dice", "iou": "best_val_iou", "accuracy": "best_val_accuracy", "dice_with_background": "best_val_dice_with_background",
+    "auc": "best_val_auc", "train_time_s": "total_train_time_s", "num_params": "num_params",
+}
+
+
+class AnalysisError(ValueError):
+    """The runs cannot be analysed (missing experiment, no finished trials); one line."""
+
+
+def load_runs(client: MlflowClient, experiment: str) -> pd.DataFrame:
+    """One row per FINISHED trial of every search of `experiment`, with params, skip bits and best-epoch metrics."""
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise AnalysisError(f"experiment {experiment!r} not found at {client.tracking_uri}")
+    runs = client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'", max_results=50000)
+    parents = {r.info.run_id: r for r in runs if r.data.tags.get("unet.role") == "search"}
+    rows = []
+    for r in runs:
+        if r.data.tags.get("unet.role") != "trial" or "best_val_dice" not in r.data.metrics:
+            continue
+        p, m = r.data.params, r.data.metrics
+        parent = parents.get(r.data.tags.get(PARENT_TAG))
+        row = {
+            "experiment": experiment, "search": parent.info.run_name if parent else r.data.tags.get(PARENT_TAG),
+            "parent_run_id": r.data.tags.get(PARENT_TAG), "run_id": r.info.run_id, "run_name": r.info.run_name,
+            "dataset": parent.data.params.get("dataset") if parent else p.get("dataset", experiment),
+            "space": parent.data.params.get("space") if parent else None,
+            "skips": p.get("skips"), "loss": p.get("loss"), "upsample": p.get("upsample"), "augment": p.get("augment"),
+            "stopped_early": r.data.tags.get("unet.stopped_early") == "true",
+        }
+        for key in NUMERIC_PARAMS:
+            row[key] = float(p[key]) if key in p else np.nan
+        for name, metric in METRICS.items():
+            row[name] = m.get(metric, np.nan)
+        for key, value in m.items():
+            if key.startswith("test_"):
+                row[key] = value
+        rows.append(row)
+    if not rows:
+        raise AnalysisError(f"experiment {experiment!r} has no finished trial runs")
+    df = pd.DataFrame(rows)
+    df["depth"] = df["depth"].astype(int)
+    df["n_skips"] = df["skips"].str.count("1")
+    for i in range(1, MAX_BITS + 1):  # s_i is NaN where the U-Net has no level i
+        df[f"s{i}"] = [float(s[i - 1]) if len(s) >= i else np.nan for s in df["skips"]]
+    return df

@@ -1,0 +1,87 @@
+"""The report's pictures (PNG)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def heatmap(table: pd.DataFrame, path: Path, title: str) -> Path:
+    """Depth x skip pattern heat map of mean foreground Dice; the best pattern per depth outlined."""
+    depths = sorted(table.depth.unique())
+    width = max(2 ** d for d in depths)
+    grid = np.full((len(depths), width), np.nan)
+    fig, ax = plt.subplots(figsize=(max(6, width * 0.75), 1 + 0.8 * len(depths)))
+    for r, d in enumerate(depths):
+        rows = table[table.depth == d].groupby("skips").dice.mean()
+        for c, (pattern, dice) in enumerate(sorted(rows.items())):
+            grid[r, c] = dice
+            best = dice == rows.max()
+            ax.text(c, r, f"{pattern}\n{dice:.3f}", ha="center", va="center", fontsize=7, fontweight="bold" if best else "normal")
+            if best:
+                ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=2, ec="red"))
+    im = ax.imshow(grid, cmap="viridis", aspect="auto")
+    ax.set_yticks(range(len(depths)), [f"depth {d}" for d in depths])
+    ax.set_xticks([])
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label="foreground Dice (validation)")
+    return _save(fig, path)
+
+
+def effect_bars(effects: pd.DataFrame, path: Path, title: str) -> Path:
+    """Per-bit effect of turning a skip on, with 95% bootstrap intervals, grouped by depth."""
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    labels = [f"d{d} {b}" for d, b in zip(effects.depth, effects.bit)]
+    x = np.arange(len(effects))
+    err = np.vstack([effects.effect - effects.ci_low, effects.ci_high - effects.effect])
+    colors = ["tab:green" if s else "tab:gray" for s in effects.significant]
+    ax.bar(x, effects.effect, color=colors, yerr=np.nan_to_num(err), capsize=2)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, labels, rotation=90, fontsize=7)
+    ax.set_ylabel("Δ Dice when s_i is on")
+    ax.set_title(title + " (green: interval excludes 0)")
+    return _save(fig, path)
+
+
+def pareto(df: pd.DataFrame, front: pd.DataFrame, cost: str, path: Path, title: str) -> Path:
+    """Dice against a cost, the Pareto front drawn."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sc = ax.scatter(df[cost], df.dice, c=df.depth, cmap="plasma", s=18, alpha=0.8)
+    if len(front):
+        ax.plot(front[cost], front.dice, "k--", lw=1, label="Pareto front")
+        ax.legend()
+    ax.set_xscale("log")
+    ax.set_xlabel(cost.replace("_", " "))
+    ax.set_ylabel("foreground Dice")
+    ax.set_title(title)
+    fig.colorbar(sc, ax=ax, label="depth")
+    return _save(fig, path)
+
+
+def parallel(df: pd.DataFrame, columns: list[str], path: Path, title: str) -> Path:
+    """Parallel coordinates of the searched dimensions, coloured by Dice tercile."""
+    cols = [c for c in columns if c in df and df[c].nunique() > 1]
+    data = df[cols].copy()
+    for c in cols:
+        if not pd.api.types.is_numeric_dtype(data[c]):
+            data[c] = data[c].astype("category").cat.codes
+        span = data[c].max() - data[c].min()
+        data[c] = (data[c] - data[c].min()) / span if span else 0.5
+    data["Dice"] = pd.qcut(df.dice.rank(method="first"), 3, labels=["low", "mid", "high"])
+    fig, ax = plt.subplots(figsize=(max(6, len(cols) * 0.9), 4))
+    pd.plotting.parallel_coordinates(data, "Dice", ax=ax, color=["tab:red", "tab:orange", "tab:green"], alpha=0.5)
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=45)
+    return _save(fig, path)

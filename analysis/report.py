@@ -1,0 +1,199 @@
+"""`python -m analysis.report --experiment NAME [--experiment NAME ...] --out DIR`: the depth / skip trade-off report.
+
+Reads the searches' trial runs through the MLflow client, writes report.md and report.html with PNG
+pictures to DIR, and attaches them to each search's parent run.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+
+from . import plots
+from .load import AnalysisError, load_runs
+from .study import (bit_effects, cross_dataset, level_effects, parameter_importance, pareto_front, skips_and_depth_curves,
+                    study_table, tradeoff_regression)
+
+SEARCHED = ["depth", "n_skips", "patch_size", "patch_stride", "saliency_percentile", "saliency_iterations", "loss", "lr", "batch_size",
+            "upsample", "base_channels", "augment"]
+
+
+def md_table(df: pd.DataFrame, floats: int = 4) -> str:
+    """A Markdown table (no extra dependency)."""
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else f"{v:.{floats}f}"
+        return str(v)
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "| " + " | ".join("---" for _ in df.columns) + " |"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
+def _interval(e) -> str:
+    return f"{e.effect:+.4f} [{e.ci_low:+.4f}, {e.ci_high:+.4f}]"
+
+
+def answer(dataset: str, effects: pd.DataFrame, reg: dict, table: pd.DataFrame) -> list[str]:
+    """The trade-off question answered in plain words, with the numbers."""
+    lines = []
+    pooled = effects[effects.depth == "all"]
+    sig = pooled[pooled.significant]
+    if len(sig):
+        parts = [f"{r.bit} {_interval(r)}" for r in sig.itertuples()]
+        lines.append(f"On {dataset}, these skip connections change foreground Dice significantly (all depths pooled, 95% bootstrap interval): " + "; ".join(parts) + ".")
+    nonsig = pooled[~pooled.significant]
+    if len(nonsig):
+        lines.append(f"Not significant on {dataset}: " + ", ".join(f"{r.bit} ({r.effect:+.4f})" for r in nonsig.itertuples()) + ".")
+    inter = reg["interaction"]
+    if inter is not None:
+        verdict = "is" if reg["significant"] else "is not"
+        direction = "less" if inter["coef"] < 0 else "more"
+        lines.append(
+            f"Depth x skips trade-off: the interaction {verdict} significant (coefficient {inter['coef']:+.4f} Dice per active skip per extra level, "
+            f"95% CI [{inter['ci_low']:+.4f}, {inter['ci_high']:+.4f}], p = {inter['p']:.3g})"
+            + (f": each active skip is worth {direction} as the U-Net gets deeper." if reg["significant"] else ".")
+        )
+    best = table.loc[table.dice.idxmax()]
+    full = table[table.all_skips]
+    if len(full):
+        f = full.loc[full.dice.idxmax()]
+        lines.append(f"Best configuration: depth {best.depth}, skips {best.skips} (Dice {best.dice:.4f}); best all-skips U-Net: depth {f.depth} (Dice {f.dice:.4f}).")
+    return lines
+
+
+def dataset_section(name: str, df: pd.DataFrame, out: Path, pics: list[Path]) -> tuple[list[str], pd.DataFrame]:
+    """Markdown for one dataset; its pictures are written under `out`."""
+    slug = "".join(c if c.isalnum() else "_" for c in name)
+    table = study_table(df)
+    effects = bit_effects(df)
+    reg = tradeoff_regression(df) if df.depth.nunique() > 1 or df.n_skips.nunique() > 1 else {"interaction": None, "significant": False, "bits": {}}
+    by_skips, by_depth = skips_and_depth_curves(df)
+    md = [f"## {name}", "", f"{len(df)} finished trials; {int(df.seed.nunique())} seed(s) per configuration; "
+          f"metrics are foreground-class figures on the validation split, inside the valid mask.", ""]
+    md += ["### Answer", "", *[f"- {line}" for line in answer(name, effects, reg, table)], ""]
+    shown = table.assign(best=np.where(table.best_at_depth, "**best**", ""), all_skips=np.where(table.all_skips, "yes", ""))
+    cols = ["depth", "skips", "loss", "dice", "dice_std", "seeds", "accuracy", "dice_with_background", "train_time_s", "num_params", "best", "all_skips"]
+    md += ["### Every skip pattern per depth", "", "`dice` is the foreground Dice (mean over seeds, `dice_std` its spread); "
+           "`dice_with_background` averages in the background class and is shown only for comparison with published ablations.", "",
+           md_table(shown[cols]), ""]
+    md += ["### Effect of each skip bit", "", "Paired differences over patterns that differ only in that bit (same seed): mean and 95% interval (bootstrap; Student t below 10 pairs).", "",
+           md_table(effects), ""]
+    if reg["interaction"] is not None:
+        fit = reg["fit"]
+        coefs = pd.DataFrame([{"term": n, **fit.row(n)} for n in fit.names])
+        md += ["### Regression: dice ~ depth + skip bits + depth x active skips", "", f"R² = {fit.r2:.3f}, {fit.dof} residual degrees of freedom.", "",
+               md_table(coefs), ""]
+    md += ["### Dice against active skips and depth", "", md_table(by_skips), "", md_table(by_depth), ""]
+    pics.append(plots.heatmap(table, out / f"{slug}_heatmap.png", f"{name}: foreground Dice by depth and skip pattern"))
+    pics.append(plots.effect_bars(effects, out / f"{slug}_bit_effects.png", f"{name}: effect of each skip bit"))
+    md += [f"![heat map]({slug}_heatmap.png)", "", f"![bit effects]({slug}_bit_effects.png)", ""]
+    varying = [c for c in SEARCHED if c in df and df[c].nunique(dropna=True) > 1 and c not in ("depth", "n_skips")]
+    md += ["### Other searched dimensions", ""]
+    if varying:
+        md += ["Share of Dice variance each dimension explains on its own (eta squared):", "", md_table(parameter_importance(df, ["depth", "n_skips", *varying])), ""]
+        for col in [c for c in ("saliency_percentile", "loss", "patch_size", "patch_stride") if c in varying]:
+            md += [f"Effect of `{col}`:", "", md_table(level_effects(df, col)), ""]
+        pics.append(plots.parallel(df, SEARCHED, out / f"{slug}_parallel.png", f"{name}: searched dimensions"))
+        md += [f"![parallel coordinates]({slug}_parallel.png)", ""]
+    else:
+        md += ["Only depth and skips varied in these searches (an ablation): everything else was fixed.", ""]
+    for cost in ("train_time_s", "num_params"):
+        front = pareto_front(df, cost)
+        pics.append(plots.pareto(df, front, cost, out / f"{slug}_pareto_{cost}.png", f"{name}: Dice against {cost.replace('_', ' ')}"))
+        md += [f"Pareto front, Dice against {cost}:", "", md_table(front[["run_name", "depth", "skips", "dice", cost]]), "",
+               f"![pareto]({slug}_pareto_{cost}.png)", ""]
+    return md, df
+
+
+def build_report(frames: dict[str, pd.DataFrame], out: Path, title: str) -> list[Path]:
+    """Write report.md, report.html and pictures for per-dataset frames; returns every file written."""
+    out.mkdir(parents=True, exist_ok=True)
+    pics: list[Path] = []
+    md = [f"# {title}", "", "Question: is there a trade-off between skip connections and the number of encoder/decoder levels, "
+          "and does it hold across datasets?", ""]
+    for name, df in frames.items():
+        section, _ = dataset_section(name, df, out, pics)
+        md += section
+    if len(frames) > 1:
+        ranks, shared = cross_dataset(frames)
+        md += ["## Across datasets", "", "Spearman rank correlation of the depth/skip configurations' mean Dice:", "", md_table(ranks), "",
+               "Patterns in the top 5 on every dataset: " + (", ".join(shared) if shared else "none") + ".", ""]
+    text = "\n".join(md) + "\n"
+    (out / "report.md").write_text(text)
+    (out / "report.html").write_text(markdown_to_html(text, title))
+    return [out / "report.md", out / "report.html", *pics]
+
+
+def markdown_to_html(text: str, title: str) -> str:
+    """A self-contained HTML page from the report's Markdown subset (headings, lists, tables, images)."""
+    out, in_table = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                     "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;font-size:12px}"
+                     "td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}</style></head><body>"], False
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if set("".join(cells)) <= {"-"}:
+                continue
+            if not in_table:
+                out.append("<table>")
+                in_table, tag = True, "th"
+            else:
+                tag = "td"
+            out.append("<tr>" + "".join(f"<{tag}>{html.escape(c).replace('**', '')}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            out.append("</table>")
+            in_table = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
+        elif line.startswith("![") and "](" in line:
+            out.append(f"<img src='{html.escape(line[line.index('](') + 2:-1])}'>")
+        elif line.startswith("- "):
+            out.append(f"<li>{html.escape(line[2:])}</li>")
+        elif line.strip():
+            out.append(f"<p>{html.escape(line)}</p>")
+    if in_table:
+        out.append("</table>")
+    return "\n".join(out + ["</body></html>"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the report; a missing experiment or one without finished runs is one line and exit code 2."""
+    p = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__)
+    p.add_argument("--experiment", action="append", required=True, help="an MLflow experiment (repeat for several datasets)")
+    p.add_argument("--tracking-uri", default=None)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--title", default="U-Net skip connections and depth: the trade-off")
+    a = p.parse_args(argv)
+    from search.tracking import TrackingError, check_tracking, default_tracking_uri
+
+    try:
+        client: MlflowClient = check_tracking(a.tracking_uri or default_tracking_uri())
+        runs = pd.concat([load_runs(client, e) for e in a.experiment], ignore_index=True)
+    except (AnalysisError, TrackingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    frames = {name: g.reset_index(drop=True) for name, g in runs.groupby("dataset")}
+    with tempfile.TemporaryDirectory() as tmp:  # build aside, then move: no half-written report on failure
+        files = build_report(frames, Path(tmp) / "report", a.title)
+        a.out.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copy2(f, a.out / f.name)
+    for parent in runs.parent_run_id.dropna().unique():
+        client.log_artifacts(parent, str(a.out), "report")
+    print(f"wrote {a.out / 'report.md'} and report.html ({len(files) - 2} pictures) from {len(runs)} trials")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

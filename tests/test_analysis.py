@@ -1,0 +1,80 @@
+"""The analysis recovers planted effects, and the report is written from MLflow runs."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.report import build_report
+from analysis.study import bit_effects, cross_dataset, pareto_front, study_table, tradeoff_regression
+from unet_core import all_patterns
+
+
+def planted(bit1=0.05, noise=0.01, seeds=3, interaction=0.0, rng_seed=0, name="planted"):
+    """Runs of every depth 1..4 x pattern x seed: bit 1 adds `bit1` Dice at every depth, bit 3 adds nothing,
+    bit 2 adds 0.02, depth adds 0.01 per level; optional depth x skips interaction."""
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    for depth in range(1, 5):
+        for p in all_patterns(depth):
+            for seed in range(seeds):
+                bits = [int(c) for c in p] + [0] * (5 - depth)
+                dice = 0.6 + 0.01 * depth + bit1 * bits[0] + 0.02 * bits[1] + interaction * (depth - 2.5) * sum(bits) + rng.normal(0, noise)
+                rows.append({"dataset": name, "run_name": f"d{depth}-s{p}", "depth": depth, "skips": p, "seed": seed, "loss": "dice_bce",
+                             "dice": dice, "accuracy": 0.9, "dice_with_background": 0.95, "train_time_s": 10.0 * depth, "num_params": 1000 * 4**depth,
+                             "n_skips": sum(bits), **{f"s{i + 1}": (float(bits[i]) if i < depth else np.nan) for i in range(5)}})
+    return pd.DataFrame(rows)
+
+
+def test_report_recovers_planted_bit_effects_inside_their_intervals():
+    effects = bit_effects(planted())
+    s1 = effects[effects.bit == "s1"]
+    assert len(s1) == 5  # depths 1..4 and pooled
+    for r in s1.itertuples():
+        assert r.ci_low <= 0.05 <= r.ci_high and r.significant, r
+    s3 = effects[effects.bit == "s3"]
+    assert len(s3) == 3
+    for r in s3.itertuples():
+        assert r.ci_low <= 0.0 <= r.ci_high and not r.significant, r
+    pooled_s2 = effects[(effects.bit == "s2") & (effects.depth == "all")].iloc[0]
+    assert pooled_s2.ci_low <= 0.02 <= pooled_s2.ci_high and pooled_s2.significant
+
+
+def test_regression_calls_a_planted_interaction_and_no_interaction():
+    none = tradeoff_regression(planted())
+    assert not none["significant"]
+    assert none["bits"]["s1"]["ci_low"] <= 0.05 <= none["bits"]["s1"]["ci_high"]
+    assert none["bits"]["s3"]["p"] > 0.05
+    some = tradeoff_regression(planted(interaction=-0.01))
+    assert some["significant"] and some["interaction"]["ci_low"] <= -0.01 <= some["interaction"]["ci_high"]
+
+
+def test_study_table_marks_the_best_pattern_per_depth_and_averages_seeds():
+    table = study_table(planted())
+    assert len(table) == 30 and set(table.seeds) == {3}
+    best = table[table.best_at_depth]
+    assert list(best.depth) == [1, 2, 3, 4]
+    assert all(s.startswith("11") or d == 1 for d, s in zip(best.depth, best.skips))  # bits 1 and 2 help
+    assert table[table.all_skips].depth.tolist() == [1, 2, 3, 4]
+
+
+def test_cross_dataset_agreement_and_shared_top_patterns():
+    a, b = planted(name="a"), planted(rng_seed=1, name="b")
+    ranks, shared = cross_dataset({"a": a, "b": b})
+    assert ranks.spearman_rho.iloc[0] > 0.8
+    assert shared and all(p.startswith("d") for p in shared)
+
+
+def test_pareto_front_is_non_dominated():
+    df = planted()
+    front = pareto_front(df, "num_params")
+    assert front.dice.is_monotonic_increasing and front.num_params.is_monotonic_increasing
+    for r in front.itertuples():
+        assert not ((df.num_params <= r.num_params) & (df.dice > r.dice)).any()
+
+
+def test_build_report_writes_markdown_html_and_pictures(tmp_path):
+    files = build_report({"a": planted(name="a"), "b": planted(rng_seed=2, name="b")}, tmp_path, "test report")
+    text = (tmp_path / "report.md").read_text()
+    assert "## a" in text and "## Across datasets" in text and "Depth x skips trade-off" in text
+    assert "s3" in text and "Not significant on a: " in text
+    assert (tmp_path / "report.html").read_text().count("<img") >= 6
+    assert all(f.exists() and f.stat().st_size > 0 for f in files)
