@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     from search.tracking import TrackingError, check_tracking, default_tracking_uri
 
     try:
-        client: MlflowClient = check_tracking(a.tracking_uri or default_tracking_uri())
+        client: MlflowClient = check_tracking(a.tracking_uri or default_tracking_uri(), create=False)
         runs = pd.concat([load_runs(client, e) for e in a.experiment], ignore_index=True)
     except (AnalysisError, TrackingError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -139,7 +139,7 @@ def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, l
         configs = ablation_configs(cfg.repeats, limits.max_depth)
         param_space = {**fixed_params(cfg), "skips": tune.grid_search(sorted({c["skips"] for c in configs}, key=lambda s: (len(s), s))),
                        "seed": tune.grid_search(list(range(cfg.seed, cfg.seed + cfg.repeats)))}
-        tune_config = tune.TuneConfig(metric="val_dice", mode="max", scheduler=FIFOScheduler(), num_samples=1, trial_name_creator=_trial_name,
+        tune_config = tune.TuneConfig(metric="val_dice", mode="max", scheduler=FIFOScheduler(), num_samples=1, trial_name_creator=_trial_name, reuse_actors=True,
                                       trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
     else:
         param_space = {}
@@ -147,7 +147,7 @@ def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, l
                                 points_to_evaluate=cfg.points_to_evaluate or None)
         scheduler = ASHAScheduler(time_attr="training_iteration", metric="val_dice", mode="max", max_t=max_trial_epochs(cfg), grace_period=cfg.grace_period,
                                   reduction_factor=cfg.reduction_factor)
-        tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.num_samples, trial_name_creator=_trial_name,
+        tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.num_samples, trial_name_creator=_trial_name, reuse_actors=True,
                                       trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
     run_config = tune.RunConfig(name=search_name, storage_path=str(cfg.storage_path), callbacks=callbacks, verbose=0,
                                 failure_config=tune.FailureConfig(max_failures=0))

@@ -38,10 +38,25 @@ def is_local_sqlite(uri: str) -> bool:
     return uri.startswith("sqlite:///")
 
 
-def check_tracking(uri: str, timeout_s: float = 10.0) -> MlflowClient:
-    """A client for `uri` after one round-trip; raises TrackingError quickly if it is unreachable."""
+def quiet_mlflow() -> None:
+    """Keep MLflow's INFO chatter (database creation, artifact downloads) off the user's terminal."""
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def check_tracking(uri: str, timeout_s: float = 10.0, create: bool = True) -> MlflowClient:
+    """A client for `uri` after one round-trip; raises TrackingError quickly if it is unreachable.
+
+    With create=False a local SQLite store that does not exist yet is an error instead of being created.
+    """
+    quiet_mlflow()
     if is_local_sqlite(uri):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        db = Path(uri[len("sqlite:///"):])
+        if not create and not db.is_file():
+            raise TrackingError(f"no MLflow store at {db}")
+        db.parent.mkdir(parents=True, exist_ok=True)
     old = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(timeout_s))

@@ -28,13 +28,16 @@ def test_report_from_a_real_ablation_search(tmp_path):
 
 def test_report_errors_are_one_line(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    rep = subprocess.run([sys.executable, "-m", "analysis.report", "--experiment", "nope", "--tracking-uri", uri, "--out", str(tmp_path / "r")],
-                         cwd=tmp_path, env=search_env(tmp_path), capture_output=True, text=True, timeout=120)
-    assert rep.returncode == 2 and rep.stderr.strip() == f"error: experiment 'nope' not found at {uri}"
-    assert not (tmp_path / "r").exists()
+    report = [sys.executable, "-m", "analysis.report", "--tracking-uri", uri, "--out", str(tmp_path / "r")]
+    rep = subprocess.run([*report, "--experiment", "nope"], cwd=tmp_path, env=search_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 2 and rep.stderr.strip() == f"error: no MLflow store at {tmp_path / 'mlflow.db'}"
+    assert not (tmp_path / "mlflow.db").exists()  # a wrong path does not leave an empty store behind
     from mlflow import MlflowClient
 
     MlflowClient(uri).create_experiment("empty")
+    rep = subprocess.run([*report, "--experiment", "nope"], cwd=tmp_path, env=search_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 2 and rep.stderr.strip() == f"error: experiment 'nope' not found at {uri}"
+    assert not (tmp_path / "r").exists()
     rep = subprocess.run([sys.executable, "-m", "analysis.report", "--experiment", "empty", "--tracking-uri", uri, "--out", str(tmp_path / "r")],
                          cwd=tmp_path, env=search_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert rep.returncode == 2 and "has no finished trial runs" in rep.stderr and len(rep.stderr.strip().splitlines()) == 1
