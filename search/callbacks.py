@@ -37,6 +37,11 @@ class CloseTrialRuns(Callback):
             early = "true" if epochs < budget else "false"
             tracking.end_run(self.client, run.info.run_id, "FINISHED", {"unet.stopped_early": early, "unet.epochs_run": str(epochs)})
 
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        run = self._run(trial)
+        if run is not None and tracking.is_running(run):  # its process or node died; Tune retries it, as a new run
+            tracking.end_run(self.client, run.info.run_id, "FAILED", {"unet.error": "attempt lost (process or node died); retried"})
+
     def on_trial_error(self, iteration, trials, trial, **info):
         run = self._run(trial)
         if run is not None and tracking.is_running(run):

@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datasets.fingerprint import MAX_DEPTH, feasible
 from datasets.registry import DATASETS
+from unet_core.losses import LOSSES
 
 from .spaces import SPACES
 
@@ -36,6 +38,9 @@ class SearchConfig:
         base_channels, patch_size, patches_per_epoch, loss: fixed values of the ablation (and defaults).
         grace_period / reduction_factor: ASHA's settings.
         points_to_evaluate: configurations Optuna tries first.
+        depths: the U-Net depths searched (empty: every depth the dataset allows, up to 4).
+        skips: ablation only: the skip patterns to run (empty: every pattern of every depth).
+        max_failures: retries of a trial whose process or node died (a trial's own error is never retried).
     """
 
     space: str = "quick"
@@ -63,6 +68,9 @@ class SearchConfig:
     eval_tile: int = 128
     dataset_options: dict[str, Any] = field(default_factory=dict)
     points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
+    depths: tuple[int, ...] = ()
+    skips: tuple[str, ...] = ()
+    max_failures: int = 2
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
@@ -84,6 +92,38 @@ class SearchConfig:
             raise ConfigError(f"--experiment must be letters, digits, '_', '.' or '-', got {self.experiment!r}")
         if self.reduction_factor < 2:
             raise ConfigError(f"ASHA reduction factor must be >= 2, got {self.reduction_factor}")
+        if self.max_failures < 0:
+            raise ConfigError(f"--max-failures must be >= 0, got {self.max_failures}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        self._check_architecture()
+
+    def _check_architecture(self) -> None:
+        self.depths = tuple(sorted({int(d) for d in self.depths}))
+        self.skips = tuple(str(s) for s in self.skips)
+        for d in self.depths:
+            if not 1 <= d <= MAX_DEPTH:
+                raise ConfigError(f"--depths {d}: a U-Net depth must be in 1..{MAX_DEPTH}")
+        if self.skips and self.space != "ablation":
+            raise ConfigError("--skips applies to --space ablation (quick/full search the skip bits)")
+        for pattern in self.skips:
+            if not pattern or set(pattern) - {"0", "1"}:
+                raise ConfigError(f"--skips {pattern!r}: a skip pattern is a string of 0/1 bits, one per level (e.g. 1001)")
+            if self.depths and len(pattern) not in self.depths:
+                raise ConfigError(f"--skips {pattern}: {len(pattern)} bits, but --depths is {','.join(map(str, self.depths))}: "
+                                  "a pattern needs one bit per level")
+        if self.space == "ablation":
+            for d in self.ablation_depths:
+                if not feasible(self.patch_size, d):
+                    raise ConfigError(f"--patch-size {self.patch_size} cannot be halved {d} times keeping >= 4 pixels (depth {d}): "
+                                      f"use a multiple of {2**d} of at least {4 * 2**d}")
+
+    @property
+    def ablation_depths(self) -> tuple[int, ...]:
+        """The depths an ablation runs: those of --skips, else --depths, else 1..4."""
+        if self.skips:
+            return tuple(sorted({len(p) for p in self.skips}))
+        return self.depths or (1, 2, 3, 4)
 
     @property
     def storage_path(self) -> Path:
@@ -93,6 +133,7 @@ class SearchConfig:
     def to_params(self) -> dict[str, Any]:
         """The settings worth logging on the parent run."""
         skip = {"dry_run", "resume", "points_to_evaluate", "dataset_options"}
-        out = {k: v for k, v in asdict(self).items() if k not in skip and v is not None}
+        out = {k: v for k, v in asdict(self).items() if k not in skip and v is not None and v != ()}
+        out.update({k: ",".join(map(str, getattr(self, k))) for k in ("depths", "skips") if getattr(self, k)})
         out.update({f"dataset_{k}": v for k, v in self.dataset_options.items()})
         return out

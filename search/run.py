@@ -40,8 +40,15 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--loss", default="dice_bce", help="loss of the ablation")
     p.add_argument("--lr", type=float, default=3e-3, help="learning rate of the ablation")
     p.add_argument("--green", action="store_true", help="DRIVE: keep the green channel")
+    p.add_argument("--depths", default="", help="comma-separated U-Net depths to search, e.g. 2,3 (default: 1..4 as the data allows)")
+    p.add_argument("--skips", default="", help="ablation: comma-separated skip patterns to run, e.g. 1001,1111 (default: all)")
+    p.add_argument("--max-failures", type=int, default=2, help="retries of a trial whose process or node died (default 2)")
     p.add_argument("--smoke-test", action="store_true", help="a seconds-long run: quick space, 2 trials, 2 epochs")
     a = p.parse_args(argv)
+    try:
+        depths = tuple(int(d) for d in a.depths.split(",") if d.strip())
+    except ValueError:
+        raise ConfigError(f"--depths {a.depths!r}: give whole numbers separated by commas, e.g. 2,3") from None
     options = {"green": True} if a.green else {}
     if a.smoke_test:
         a.space, a.num_samples, a.max_epochs = "quick", 2, 2
@@ -50,14 +57,18 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
         cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, address=a.address, experiment=a.experiment,
         tracking_uri=a.tracking_uri, storage=a.storage, resume=a.resume, dry_run=a.dry_run, seed=a.seed, base_channels=a.base_channels,
         patch_size=a.patch_size, patches_per_epoch=a.patches_per_epoch, loss=a.loss, lr=a.lr, dataset_options=options,
+        depths=depths, skips=tuple(x.strip() for x in a.skips.split(",") if x.strip()), max_failures=a.max_failures,
     )
 
 
 def summary(outcome) -> str:
     """What won and where to look."""
-    t = outcome.trials
+    from .runner import final_attempts
+
+    t = final_attempts(outcome.trials)
+    lost = len(outcome.trials) - len(t)
     lines = [f"trials: {int((t.status == 'FINISHED').sum())} finished ({int(t.stopped_early.sum())} stopped early by ASHA), "
-             f"{int((t.status == 'FAILED').sum())} failed"]
+             f"{int((t.status == 'FAILED').sum())} failed" + (f"; {lost} attempt(s) lost with a process or node and retried" if lost else "")]
     if outcome.best_run_id:
         m = outcome.test_metrics
         lines.append(f"best: {outcome.best_run_name}  validation Dice {outcome.best_val_dice:.4f}  (run {outcome.best_run_id})")
@@ -74,12 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input is one line on stderr and exit code 2."""
     try:
         cfg = parse_args(argv)
-        from .runner import dry_run_lines, load_data, run_search
-        from .spaces import SpaceLimits
-        from datasets import compute_fingerprint
+        from .runner import dry_run_lines, load_data, run_search, space_limits
 
         if cfg.dry_run:
-            limits = SpaceLimits.from_fingerprint(compute_fingerprint(load_data(cfg)))
+            limits = space_limits(cfg, load_data(cfg))
             for line in dry_run_lines(cfg, limits):
                 print(json.dumps(line))
             return 0

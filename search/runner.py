@@ -16,10 +16,12 @@ from datasets import SegmentationData, compute_fingerprint, load_dataset
 from . import tracking
 from .config import ConfigError, SearchConfig
 from .params import TrialParams
-from .spaces import DefineByRun, SpaceLimits, ablation_configs, describe_full
+from .spaces import DefineByRun, SpaceLimits, ablation_configs, ablation_patterns, describe_full
 from .trial import SearchContext, data_digest, run_trial
 
 STATE_SUFFIX = ".search.json"
+# what workers of a remote cluster do not need from the project folder (virtual environments, stores, results)
+RUNTIME_EXCLUDES = [".venv*/", ".git/", "mlflow/*.db", "mlflow/artifacts/", "ray_results/", "runs/", "bench/results/", "reports/", "*.pt", "__pycache__/"]
 
 
 @dataclass
@@ -40,6 +42,14 @@ class SearchOutcome:
 def load_data(cfg: SearchConfig) -> SegmentationData:
     """The dataset of the search (decoded once; DatasetError on bad input)."""
     return load_dataset(cfg.dataset, cfg.data_root, seed=cfg.seed, **cfg.dataset_options)
+
+
+def space_limits(cfg: SearchConfig, data: SegmentationData) -> SpaceLimits:
+    """The depths and patches this dataset allows for this search (ConfigError when --depths/--skips ask too much)."""
+    try:
+        return SpaceLimits.from_fingerprint(compute_fingerprint(data), requested=cfg.ablation_depths if cfg.skips else cfg.depths)
+    except ValueError as exc:
+        raise ConfigError(f"{data.name}: {exc}") from None
 
 
 def fixed_params(cfg: SearchConfig) -> dict[str, Any]:
@@ -66,11 +76,11 @@ def define_by_run(cfg: SearchConfig, limits: SpaceLimits) -> DefineByRun:
 def dry_run_lines(cfg: SearchConfig, limits: SpaceLimits) -> list[dict[str, Any]]:
     """What --dry-run prints: every ablation configuration, the first sampled quick configurations, or the full space."""
     if cfg.space == "ablation":
-        trials = [TrialParams.from_config({**fixed_params(cfg), **c}) for c in ablation_configs(cfg.repeats, limits.max_depth)]
+        trials = [TrialParams.from_config({**fixed_params(cfg), **c}) for c in ablation_configs(cfg.repeats, limits.depths, cfg.skips)]
         return [t.to_dict() | {"run_name": t.run_name} for t in trials]
     if cfg.space == "full":
-        return describe_full(limits) + [{"constraints": "infeasible (patch, depth) pairs are never proposed; depth <= "
-                                         f"{limits.max_depth}; patch <= {limits.max_patch}", "fixed": fixed_params(cfg)}]
+        return describe_full(limits) + [{"constraints": "infeasible (patch, depth) pairs are never proposed; depths "
+                                         f"{list(limits.depths)}; patch <= {limits.max_patch}", "fixed": fixed_params(cfg)}]
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -95,15 +105,45 @@ def _write_state(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def check_address(address: str, timeout_s: float = 5.0) -> None:
+    """Raise ConfigError (one line, within seconds) unless something listens at --address (host:port, ray://host:port or auto)."""
+    import socket
+
+    target = address
+    if address == "auto":
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+
+        try:
+            target = canonicalize_bootstrap_address_or_die("auto")
+        except Exception as exc:  # noqa: BLE001 - no cluster to find is the user's --address
+            raise ConfigError(f"--address auto: no running Ray cluster found on this machine ({str(exc).splitlines()[0][:120]})") from None
+    hostport = target.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address {address}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at --address {address}: {exc.strerror or exc}") from None
+
+
 def start_ray(cfg: SearchConfig) -> None:
     """Connect to --address or start a local Ray; check that the GPUs asked for exist."""
     import ray
 
+    if cfg.address:
+        check_address(cfg.address)
+    elif not ray.is_initialized():  # a local Ray gets this machine's GPUs: check before starting it
+        import torch
+
+        local = torch.cuda.device_count()
+        if cfg.gpus_per_trial > local:
+            raise ConfigError(f"--gpus-per-trial {cfg.gpus_per_trial:g} but the cluster has {local} GPU(s) (a local Ray on this machine)")
     if not ray.is_initialized():
         kwargs: dict[str, Any] = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
         if cfg.address:
             repo = Path(__file__).resolve().parents[1]
-            kwargs["runtime_env"] = {"working_dir": str(repo), "excludes": [".venv", ".git", "mlflow/*.db", "mlflow/artifacts", "ray_results", "bench/results"]}
+            kwargs["runtime_env"] = {"working_dir": str(repo), "excludes": RUNTIME_EXCLUDES}
             try:
                 ray.init(address=cfg.address, **kwargs)
             except Exception as exc:  # noqa: BLE001 - any connection failure is the user's --address
@@ -116,6 +156,13 @@ def start_ray(cfg: SearchConfig) -> None:
     cpus = ray.cluster_resources().get("CPU", 0)
     if cfg.cpus_per_trial > cpus:
         raise ConfigError(f"--cpus-per-trial {cfg.cpus_per_trial:g} but the cluster has {cpus:g} CPU(s)")
+
+
+def cluster_hosts() -> set[str]:
+    """The IP addresses of the live nodes of the connected Ray cluster."""
+    import ray
+
+    return {n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}
 
 
 def _trial_name(trial) -> str:
@@ -136,8 +183,7 @@ def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, l
     if restore_path is not None:
         return tune.Tuner.restore(str(restore_path), trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=False)
     if cfg.space == "ablation":
-        configs = ablation_configs(cfg.repeats, limits.max_depth)
-        param_space = {**fixed_params(cfg), "skips": tune.grid_search(sorted({c["skips"] for c in configs}, key=lambda s: (len(s), s))),
+        param_space = {**fixed_params(cfg), "skips": tune.grid_search(ablation_patterns(limits.depths, cfg.skips)),
                        "seed": tune.grid_search(list(range(cfg.seed, cfg.seed + cfg.repeats)))}
         tune_config = tune.TuneConfig(metric="val_dice", mode="max", scheduler=FIFOScheduler(), num_samples=1, trial_name_creator=_trial_name, reuse_actors=True,
                                       trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
@@ -150,7 +196,7 @@ def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, l
         tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.num_samples, trial_name_creator=_trial_name, reuse_actors=True,
                                       trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
     run_config = tune.RunConfig(name=search_name, storage_path=str(cfg.storage_path), callbacks=callbacks, verbose=0,
-                                failure_config=tune.FailureConfig(max_failures=0))
+                                failure_config=tune.FailureConfig(max_failures=cfg.max_failures))
     return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config)
 
 
@@ -163,9 +209,21 @@ def trials_table(client, experiment_id: str, parent_run_id: str) -> pd.DataFrame
             "run_name": run.info.run_name, "run_id": run.info.run_id, "status": run.info.status,
             "stopped_early": t.get("unet.stopped_early") == "true", "depth": p.get("depth"), "skips": p.get("skips"),
             "loss": p.get("loss"), "patch_size": p.get("patch_size"), "best_val_dice": m.get("best_val_dice"),
-            "epochs": m.get("epoch"), "error": t.get("unet.error", ""),
+            "epochs": m.get("epoch"), "error": t.get("unet.error", ""), "trial_id": t.get(tracking.TRIAL_TAG, ""),
+            "attempt": int(t.get("unet.attempt", "1")), "node_id": t.get("unet.node_id", ""), "start_time": run.info.start_time,
         })
-    return pd.DataFrame(rows, columns=["run_name", "run_id", "status", "stopped_early", "depth", "skips", "loss", "patch_size", "best_val_dice", "epochs", "error"])
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+TRIAL_COLUMNS = ["run_name", "run_id", "status", "stopped_early", "depth", "skips", "loss", "patch_size", "best_val_dice", "epochs", "error",
+                 "trial_id", "attempt", "node_id", "start_time"]
+
+
+def final_attempts(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial: its last attempt (a retried trial's lost attempts are left out)."""
+    if table.empty:
+        return table
+    return table.sort_values(["attempt", "start_time"]).groupby("trial_id", sort=False).tail(1).sort_values("start_time")
 
 
 def evaluate_best(client, table: pd.DataFrame, data: SegmentationData) -> tuple[pd.Series | None, dict[str, float]]:
@@ -191,8 +249,14 @@ def evaluate_best(client, table: pd.DataFrame, data: SegmentationData) -> tuple[
 def run_search(cfg: SearchConfig, echo: Callable[[str], None] = print) -> SearchOutcome:
     """Run (or resume) a search end to end and return where its results are."""
     data = load_data(cfg)
-    limits = SpaceLimits.from_fingerprint(compute_fingerprint(data))
+    limits = space_limits(cfg, data)
     uri = cfg.tracking_uri or tracking.default_tracking_uri()
+    if not tracking.is_local_sqlite(uri):
+        tracking.check_tracking(uri)  # a remote server: fail in seconds, before Ray starts
+    start_ray(cfg)  # a bad --address or too many GPUs: fail before anything is written
+    if tracking.is_local_sqlite(uri) and len(cluster_hosts()) > 1:
+        raise ConfigError(f"the Ray cluster spans {len(cluster_hosts())} machines but {uri} is a file on this one: start a tracking server "
+                          "every node reaches (mlflow/server.sh) and pass --tracking-uri http://HOST:PORT (docs/cluster.md)")
     client = tracking.check_tracking(uri)
     restore_path, state_path = None, None
     if cfg.resume:
@@ -220,13 +284,15 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = print) -> Search
                  "config": asdict(cfg), "status": "running"}
         _write_state(state_path, state)
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")  # record finished trials promptly, so a crash loses none
+    # a trial that fails on its own error ends without a final val_dice (its MLflow run says FAILED); Tune's
+    # strict check would turn that into an error, and an error into a retry that fails the same way
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     digest = data_digest(data)
     tracking.log_dataset(client, parent_id, data.name, data.source, digest)
     ctx = SearchContext(uri, experiment_id, parent_id, cfg.cpus_per_trial, digest, cfg.eval_tile)
     from .callbacks import CloseTrialRuns
 
     try:
-        start_ray(cfg)
         tuner = build_tuner(cfg, data, ctx, limits, search_name, [CloseTrialRuns(uri, experiment_id, parent_id)], restore_path)
         tuner.fit()
         table = trials_table(client, experiment_id, parent_id)

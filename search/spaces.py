@@ -14,19 +14,29 @@ PATCH_STEP = 16
 
 @dataclass(frozen=True)
 class SpaceLimits:
-    """What the dataset allows: the deepest feasible U-Net and the largest patch."""
+    """What the dataset (and the user's --depths) allows: the depths to search and the largest patch."""
 
     max_depth: int
     max_patch: int
+    depths: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.depths:
+            object.__setattr__(self, "depths", tuple(range(1, self.max_depth + 1)))
 
     @classmethod
-    def from_fingerprint(cls, fp: Fingerprint, cap_depth: int = 4) -> "SpaceLimits":
-        """Depth capped at `cap_depth` and by the fingerprint; the largest patch a PATCH_STEP multiple."""
+    def from_fingerprint(cls, fp: Fingerprint, cap_depth: int = 4, requested: tuple[int, ...] = ()) -> "SpaceLimits":
+        """Depths capped at `cap_depth` (or the `requested` ones) and by the fingerprint; the largest patch a PATCH_STEP multiple."""
         max_patch = (min(fp.min_shape) // PATCH_STEP) * PATCH_STEP
-        depths = [d for d in fp.feasible_depths if d <= cap_depth and MIN_BOTTLENECK * 2**d <= max_patch]
+        fits = [d for d in fp.feasible_depths if MIN_BOTTLENECK * 2**d <= max_patch]
+        too_deep = [d for d in requested if d not in fits]
+        if too_deep:
+            raise ValueError(f"depth {too_deep[0]} needs patches of at least {MIN_BOTTLENECK * 2**too_deep[0]} pixels, "
+                             f"but images of {fp.min_shape[0]}x{fp.min_shape[1]} allow depths {', '.join(map(str, fits)) or 'none'}")
+        depths = list(requested) or [d for d in fits if d <= cap_depth]
         if not depths:
             raise ValueError(f"images of {fp.min_shape[0]}x{fp.min_shape[1]} are too small for any U-Net depth")
-        return cls(max_depth=max(depths), max_patch=max_patch)
+        return cls(max_depth=max(depths), max_patch=max_patch, depths=tuple(sorted(depths)))
 
 
 def min_patch(depth: int) -> int:
@@ -42,13 +52,20 @@ def _patch(trial, depth: int, low: int, high: int) -> int:
     return trial.suggest_int("patch_size", low, high, step=PATCH_STEP)
 
 
+def _depth(trial, limits: SpaceLimits, cap: int = 99) -> int:
+    allowed = [d for d in limits.depths if d <= cap] or [min(limits.depths)]
+    if allowed == list(range(allowed[0], allowed[-1] + 1)):
+        return trial.suggest_int("depth", allowed[0], allowed[-1])
+    return trial.suggest_categorical("depth", allowed)
+
+
 def _skip_bits(trial, depth: int) -> str:
     return "".join(str(trial.suggest_int(f"s{i}", 0, 1)) for i in range(1, depth + 1))
 
 
 def quick_space(trial, limits: SpaceLimits) -> dict[str, Any]:
     """A tiny space for smoke runs and CI: depth 1..2, its skip bits, patch 32..48, loss dice or dice_bce."""
-    depth = trial.suggest_int("depth", 1, min(2, limits.max_depth))
+    depth = _depth(trial, limits, cap=2)
     _skip_bits(trial, depth)
     _patch(trial, depth, 32, min(48, limits.max_patch))
     trial.suggest_categorical("loss", ["dice", "dice_bce"])
@@ -58,7 +75,7 @@ def quick_space(trial, limits: SpaceLimits) -> dict[str, Any]:
 
 def full_space(trial, limits: SpaceLimits) -> dict[str, Any]:
     """Depth, conditional skip bits, patch size and stride, saliency percentile/iterations, loss and training knobs."""
-    depth = trial.suggest_int("depth", 1, limits.max_depth)
+    depth = _depth(trial, limits)
     _skip_bits(trial, depth)
     patch = _patch(trial, depth, 32, min(128, limits.max_patch))
     stride_ratio = trial.suggest_categorical("stride_ratio", [0.25, 0.5, 1.0])
@@ -90,15 +107,21 @@ class DefineByRun:
         return {**dict(self.constants), **define(trial, self.limits)}
 
 
-def ablation_configs(repeats: int, max_depth: int = 4) -> list[dict[str, Any]]:
-    """Every skip pattern of every depth 1..max_depth (30 for depth 4), each with `repeats` seeds."""
-    return [{"skips": p, "seed": seed} for d in range(1, max_depth + 1) for p in all_patterns(d) for seed in range(repeats)]
+def ablation_patterns(depths: tuple[int, ...] = (1, 2, 3, 4), patterns: tuple[str, ...] = ()) -> list[str]:
+    """The given skip patterns, or every pattern of every depth (30 for depths 1..4), shallow first."""
+    chosen = set(patterns) if patterns else {p for d in depths for p in all_patterns(d)}
+    return sorted(chosen, key=lambda p: (len(p), p))
+
+
+def ablation_configs(repeats: int, depths: tuple[int, ...] = (1, 2, 3, 4), patterns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Every ablation pattern (see ablation_patterns), each with `repeats` seeds."""
+    return [{"skips": p, "seed": seed} for p in ablation_patterns(depths, patterns) for seed in range(repeats)]
 
 
 def describe_full(limits: SpaceLimits) -> list[dict[str, Any]]:
     """The full space and its constraints, one JSON-ready object per dimension."""
     return [
-        {"name": "depth", "type": "int", "low": 1, "high": limits.max_depth, "note": "capped by the dataset fingerprint"},
+        {"name": "depth", "type": "int", "choices": list(limits.depths), "note": "--depths, capped by the dataset fingerprint"},
         {"name": "s1..s{depth}", "type": "int", "low": 0, "high": 1, "note": "one skip bit per level, conditional on depth"},
         {"name": "patch_size", "type": "int", "low": f"max(32, min_patch(depth)) = max(32, 16*ceil(4*2^depth/16))", "high": min(128, limits.max_patch),
          "step": PATCH_STEP, "constraint": "patch % 2^depth == 0 and patch / 2^depth >= 4"},

@@ -65,14 +65,25 @@ def check_tracking(uri: str, timeout_s: float = 10.0, create: bool = True) -> Ml
         client.search_experiments(max_results=1)
         return client
     except Exception as exc:  # noqa: BLE001 - any failure here means "cannot track"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TrackingError(f"tracking server {uri} is unreachable: {first[:200]}") from None
+        raise TrackingError(f"tracking server {uri} is unreachable: {_cause(exc)}") from None
     finally:
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+_CAUSES = ("Connection refused", "timed out", "Name or service not known", "No route to host", "Temporary failure in name resolution")
+
+
+def _cause(exc: BaseException) -> str:
+    """The short reason inside a client error (urllib3 wraps the socket error in a long message)."""
+    text = str(exc).strip()
+    for cause in _CAUSES:
+        if cause in text:
+            return cause.lower()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 def get_or_create_experiment(client: MlflowClient, name: str, uri: str) -> str:
@@ -187,5 +198,5 @@ def temp_dir() -> tempfile.TemporaryDirectory:
 __all__ = [
     "TrackingError", "default_tracking_uri", "check_tracking", "get_or_create_experiment", "log_params", "log_metrics",
     "log_dataset", "log_file", "log_text", "ParentRun", "start_parent", "child_runs", "find_trial_run", "end_run",
-    "is_running", "temp_dir", "MlflowException",
+    "is_running", "temp_dir", "MlflowException", "RunTag",
 ]

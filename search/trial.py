@@ -184,7 +184,7 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
         dataset = PatchDataset(samples, params.patch_size, params.patch_stride, augment)
         epochs = params.epochs if iteration == 0 else params.saliency_epochs
         cfg = TrainConfig(optimizer=params.optimizer, lr=params.lr, batch_size=params.batch_size, epochs=epochs, seed=params.seed + iteration,
-                          num_threads=threads, plateau_patience=max(2, epochs // 4))
+                          num_threads=threads, plateau_patience=max(2, epochs // 4), channels_last=torch.cuda.is_available())
         trainer = Trainer(model, loss, cfg, validator, on_epoch)
         offset = 0 if iteration == 0 else params.epochs + (iteration - 1) * params.saliency_epochs
         if params.patches_per_epoch:
@@ -197,8 +197,24 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
     return dict(best)
 
 
+def where_am_i() -> dict[str, str]:
+    """Tags naming the Ray node and device a trial runs on."""
+    import ray
+
+    tags = {"unet.device": f"cuda:{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"}
+    if ray.is_initialized():
+        ctx = ray.get_runtime_context()
+        tags.update({"unet.node_id": ctx.get_node_id(), "unet.node_ip": ray.util.get_node_ip_address()})
+    return tags
+
+
 def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext) -> None:
-    """The Tune function trainable (use with tune.with_parameters(run_trial, data=..., ctx=...))."""
+    """The Tune function trainable (use with tune.with_parameters(run_trial, data=..., ctx=...)).
+
+    A trial's own error (bad configuration, diverged loss) is recorded as a FAILED run and ends the trial
+    without raising: retrying it would fail the same way. Only a lost process or node reaches Tune, whose
+    FailureConfig retries the trial elsewhere.
+    """
     from ray import tune
 
     trial_id = tune.get_context().get_trial_id() or "local"
@@ -211,12 +227,13 @@ def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext
         tune.report({**run.previous_metrics, "mlflow_run_id": run.run_id, "restored": 1})
         return
     try:
+        run.client.log_batch(run.run_id, tags=[tracking.RunTag(k, v) for k, v in where_am_i().items()])
         params = TrialParams.from_config(config)
         tracking.log_params(run.client, run.run_id, {k: v for k, v in params.to_dict().items() if k not in config} | {"run_name": params.run_name})
         tracking.log_dataset(run.client, run.run_id, data.name, data.source, ctx.data_digest)
         best = train_and_report(params, data, ctx, lambda m: tune.report({**m, "mlflow_run_id": run.run_id}), run)
-    except Exception as exc:  # a real failure; Tune stopping the trial (SystemExit) is closed by the driver's callback
+    except Exception as exc:  # the trial's own failure; Tune stopping the trial (SystemExit) is closed by the driver's callback
         run.fail(exc)
-        raise
+        return
     run.finish({"unet.stopped_early": "false", "unet.best_epoch": str(int(best.get("epoch", 0)))})
 

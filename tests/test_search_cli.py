@@ -1,4 +1,5 @@
 """The search CLI: dry runs, bad input at the edge, and a real quick search on Ray Tune + MLflow."""
+import importlib.util
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 from PIL import Image
 
 from datasets.synthetic import make_sample
+from tests.conftest import REPO
 from tests.search_helpers import run_search, runs, search_env
 
 
@@ -40,24 +42,36 @@ def test_full_dry_run_prints_the_space_and_constraints(tmp_path):
     assert "constraints" in json.loads(proc.stdout.splitlines()[-1])
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--space", "huge"], "unknown space 'huge'"),
-        (["--dataset", "cityscapes"], "unknown dataset 'cityscapes'"),
-        (["--dataset", "drive", "--data-root", "/nonexistent/drive"], "/nonexistent/drive: missing folder"),
-        (["--tracking-uri", "http://127.0.0.1:9"], "tracking server http://127.0.0.1:9 is unreachable"),
-        (["--repeats", "2"], "--repeats applies to --space ablation"),
-    ],
-)
-def test_bad_input_is_one_line_fast_and_writes_nothing(tmp_path, args, message):
-    start = time.monotonic()
-    proc = run_search(tmp_path, *args, timeout=120)  # a later --tracking-uri overrides the helper's
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], proc.stderr
-    assert time.monotonic() - start < 60
-    assert not (tmp_path / "ray").exists() and not (tmp_path / "mlflow.db").exists()
+def _reliability():
+    spec = importlib.util.spec_from_file_location("make_reliability", REPO / "docs" / "make_reliability.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_reliability"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+RELIABILITY = _reliability()
+
+
+@pytest.mark.parametrize("case", RELIABILITY.CASES, ids=[c.what for c in RELIABILITY.CASES])
+def test_bad_input_is_one_line_fast_and_writes_nothing(case):
+    outcome = RELIABILITY.run_case(case)
+    assert outcome.returncode == 2, outcome.stderr[-2000:]
+    lines = outcome.stderr.strip().splitlines()
+    assert len(lines) == 1 and case.expect in lines[0], outcome.stderr[-2000:]
+    assert not outcome.written
+    assert outcome.seconds < 60
+
+
+def test_depths_and_skips_narrow_the_ablation(tmp_path):
+    proc = run_search(tmp_path, "--space", "ablation", "--depths", "2,3", "--dry-run")
+    configs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert sorted({c["skips"] for c in configs}) == sorted(format(i, f"0{d}b") for d in (2, 3) for i in range(2**d))
+    proc = run_search(tmp_path, "--space", "ablation", "--skips", "1001,11", "--repeats", "2", "--dry-run")
+    assert [(c["depth"], c["skips"], c["seed"]) for c in map(json.loads, proc.stdout.splitlines())] == [
+        (2, "11", 0), (2, "11", 1), (4, "1001", 0), (4, "1001", 1)]
+    proc = run_search(tmp_path, "--depths", "3", "--dry-run", "--num-samples", "4")
+    assert {json.loads(line)["depth"] for line in proc.stdout.splitlines()} == {3}
 
 
 @pytest.mark.slow

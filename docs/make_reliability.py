@@ -1,0 +1,132 @@
+"""Run every bad input of `python -m search.run` and write docs/reliability.md: what the user sees for each.
+
+    python docs/make_reliability.py            # runs them all (about a minute), rewrites docs/reliability.md
+    python docs/make_reliability.py --check    # runs them, fails if any is not one line / exit 2 / nothing written
+
+Each case runs in its own empty folder with its own MLflow store and Tune folder, so "wrote nothing" is
+checked for real. tests/test_search_cli.py runs the same CASES.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "docs" / "reliability.md"
+
+
+def corrupt_folder_dataset(tmp: Path) -> list[str]:
+    """A generic folder dataset whose third image is not an image."""
+    root = tmp / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (64, 64), np.uint8)).save(root / "images" / f"img{i}.png")
+        Image.fromarray((rng.random((64, 64)) > 0.8).astype(np.uint8) * 255).save(root / "masks" / f"img{i}.png")
+    (root / "images" / "img2.png").write_bytes(b"\x89PNG truncated by a failed copy")
+    return ["--dataset", "folder", "--data-root", str(root)]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: the flags, the part of the message the user must see, and any files it needs."""
+
+    what: str
+    args: tuple[str, ...]
+    expect: str
+    setup: Callable[[Path], list[str]] | None = field(default=None, compare=False)
+
+
+CASES = [
+    Case("unknown space", ("--space", "huge"), "unknown space 'huge'"),
+    Case("unknown dataset", ("--dataset", "cityscapes"), "unknown dataset 'cityscapes'"),
+    Case("unknown loss", ("--loss", "hinge"), "unknown loss 'hinge'"),
+    Case("depth outside the range", ("--depths", "7"), "--depths 7: a U-Net depth must be in 1..5"),
+    Case("skip pattern of the wrong length", ("--space", "ablation", "--depths", "4", "--skips", "101"), "--skips 101: 3 bits, but --depths is 4"),
+    Case("patch size the depth cannot halve", ("--space", "ablation", "--patch-size", "40"), "--patch-size 40 cannot be halved 4 times"),
+    Case("--gpus-per-trial above what the cluster has", ("--gpus-per-trial", "64"), "--gpus-per-trial 64 but the cluster has"),
+    Case("unreachable --address", ("--address", "127.0.0.1:9"), "cannot reach the Ray cluster at --address 127.0.0.1:9"),
+    Case("unreachable tracking server", ("--tracking-uri", "http://127.0.0.1:9"), "tracking server http://127.0.0.1:9 is unreachable"),
+    Case("corrupt image in the data root", (), "img2.png: unreadable image", corrupt_folder_dataset),
+    Case("missing data folder", ("--dataset", "drive", "--data-root", "/nonexistent/drive"), "/nonexistent/drive: missing folder"),
+    Case("--repeats outside the ablation", ("--repeats", "2"), "--repeats applies to --space ablation"),
+]
+
+
+@dataclass
+class Outcome:
+    """What one bad input did."""
+
+    case: Case
+    command: str
+    returncode: int
+    stderr: str
+    seconds: float
+    written: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """One line containing the expected message, exit code 2, nothing written."""
+        lines = self.stderr.strip().splitlines()
+        return self.returncode == 2 and len(lines) == 1 and self.case.expect in lines[0] and not self.written
+
+
+def run_case(case: Case, timeout: float = 120) -> Outcome:
+    """Run one bad input in a fresh folder; report the message and anything it left behind."""
+    with tempfile.TemporaryDirectory(prefix="bad-input-") as tmp_name:
+        tmp = Path(tmp_name)
+        extra = case.setup(tmp) if case.setup else []
+        before = set(tmp.rglob("*"))
+        args = ["--tracking-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--storage", str(tmp / "ray"), *extra, *case.args]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
+        env.update(PYTHONPATH=str(REPO), UNET_SEARCH_CACHE=str(tmp / "cache"))
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "search.run", *args], cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
+        seconds = time.monotonic() - start
+        written = sorted(str(p.relative_to(tmp)) for p in set(tmp.rglob("*")) - before if not p.relative_to(tmp).parts[0] == "cache")
+        shown = " ".join(["python -m search.run", *[a.replace(str(tmp), "DIR") for a in [*extra, *case.args]]])
+        return Outcome(case, shown, proc.returncode, proc.stderr.replace(str(tmp), "DIR"), seconds, written)
+
+
+def markdown(outcomes: list[Outcome]) -> str:
+    """The reliability table."""
+    rows = ["# Bad input: what the user sees", "",
+            "Generated by `python docs/make_reliability.py` (each case in an empty folder with its own MLflow store and Tune folder; "
+            "`tests/test_search_cli.py` runs the same cases). Every case must print one line on stderr, exit with code 2 and write nothing.", "",
+            "| bad input | command | exit | message on stderr | seconds | wrote nothing |", "| --- | --- | --- | --- | --- | --- |"]
+    for o in outcomes:
+        message = o.stderr.strip().replace("|", "\\|").replace("\n", " / ")
+        rows.append(f"| {o.case.what} | `{o.command}` | {o.returncode} | `{message}` | {o.seconds:.1f} | "
+                    f"{'yes' if not o.written else 'NO: ' + ', '.join(o.written)} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every case; write the table unless --check; non-zero when a case misbehaves."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="only run and verify; do not rewrite docs/reliability.md")
+    a = p.parse_args(argv)
+    outcomes = [run_case(c) for c in CASES]
+    bad = [o for o in outcomes if not o.ok]
+    for o in bad:
+        print(f"MISBEHAVES: {o.case.what}: exit {o.returncode}, wrote {o.written}, stderr {o.stderr.strip()[-300:]!r}", file=sys.stderr)
+    if not a.check:
+        OUT.write_text(markdown(outcomes))
+        print(f"wrote {OUT} ({len(outcomes)} cases)")
+    print(f"{len(outcomes) - len(bad)} passed, {len(bad)} failed")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

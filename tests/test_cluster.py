@@ -1,0 +1,119 @@
+"""Scale-out on real processes: a two-node Ray cluster that loses its worker node mid-search, and a real
+`mlflow server` that a search logs to and the report reads back."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import REPO
+from tests.search_helpers import runs, search_cmd, search_env
+
+
+def _children(tmp: Path, experiment: str) -> list:
+    try:
+        return runs(tmp, experiment)[2]
+    except Exception:  # noqa: BLE001 - the store or experiment may not exist yet
+        return []
+
+
+@pytest.mark.slow
+def test_search_on_a_two_node_cluster_runs_on_both_nodes_and_survives_losing_one(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    driver = None
+    try:
+        worker = cluster.add_node(num_cpus=1, resources={"second_node": 1})
+        cluster.wait_for_nodes()
+        head_id, worker_id = cluster.head_node.node_id, worker.node_id
+        args = ("--address", cluster.address, "--num-samples", "8", "--max-epochs", "4", "--experiment", "cluster")
+        driver = subprocess.Popen(search_cmd(tmp_path, *args), cwd=tmp_path, env=search_env(tmp_path),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # wait until each node has finished a trial and the worker node is running another, then kill the worker node
+        deadline, removed = time.monotonic() + 300, False
+        while time.monotonic() < deadline and driver.poll() is None:
+            time.sleep(0.5)
+            children = _children(tmp_path, "cluster")
+            done = {r.data.tags.get("unet.node_id") for r in children if r.info.status == "FINISHED"}
+            busy = [r for r in children if r.info.status == "RUNNING" and r.data.tags.get("unet.node_id") == worker_id]
+            if {head_id, worker_id} <= done and busy:
+                cluster.remove_node(worker)
+                removed = True
+                break
+        assert removed, "the search never had a trial running on the worker node after both nodes finished one"
+        out, err = driver.communicate(timeout=400)
+    finally:
+        if driver is not None and driver.poll() is None:
+            driver.kill()
+        cluster.shutdown()
+    assert driver.returncode == 0, err[-3000:]
+    assert "lost with a process or node and retried" in out
+    _, parents, children = runs(tmp_path, "cluster")
+    assert parents[0].info.status == "FINISHED"
+    finished = Counter(r.data.tags["unet.trial_id"] for r in children if r.info.status == "FINISHED")
+    assert len(finished) == 8 and set(finished.values()) == {1}  # every trial accounted for, once
+    assert {head_id, worker_id} <= {r.data.tags["unet.node_id"] for r in children if r.info.status == "FINISHED"}
+    lost = [r for r in children if r.info.status == "FAILED"]
+    assert lost and all(r.data.tags["unet.node_id"] == worker_id and "attempt lost" in r.data.tags["unet.error"] for r in lost)
+    for r in lost:  # the lost attempt's trial was finished by a later attempt on the surviving node
+        retry = [c for c in children if c.data.tags["unet.trial_id"] == r.data.tags["unet.trial_id"] and c.info.status == "FINISHED"]
+        assert retry and retry[0].data.tags["unet.node_id"] == head_id and int(retry[0].data.tags["unet.attempt"]) > 1
+    assert not [r for r in children if r.info.status == "RUNNING"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_search_logs_to_a_real_mlflow_server_and_the_report_reads_it_back(tmp_path):
+    port = _free_port()
+    env = {**search_env(tmp_path), "MLFLOW_PORT": str(port), "MLFLOW_BACKEND": f"sqlite:///{tmp_path / 'server.db'}",
+           "MLFLOW_ARTIFACTS": str(tmp_path / "served-artifacts")}
+    server = subprocess.Popen(["bash", str(REPO / "mlflow" / "server.sh")], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not come up in 90 s")
+        search = [sys.executable, "-m", "search.run", "--tracking-uri", uri, "--storage", str(tmp_path / "ray"), "--space", "ablation",
+                  "--depths", "1,2", "--max-epochs", "2", "--experiment", "served"]
+        proc = subprocess.run(search, cwd=tmp_path, env=search_env(tmp_path), capture_output=True, text=True, timeout=400)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name("served")
+        trials = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("unet.role") == "trial"]
+        assert len(trials) == 6 and all(r.info.status == "FINISHED" for r in trials)
+        # the trial processes' checkpoints went through the server into its artifact store, not to a local folder
+        assert exp.artifact_location.startswith("mlflow-artifacts:")
+        assert list((tmp_path / "served-artifacts").rglob("best.pt"))
+        assert not (tmp_path / "mlflow").exists()
+
+        rep = subprocess.run([sys.executable, "-m", "analysis.report", "--experiment", "served", "--tracking-uri", uri, "--out", str(tmp_path / "r")],
+                             cwd=tmp_path, env=search_env(tmp_path), capture_output=True, text=True, timeout=300)
+        assert rep.returncode == 0, rep.stderr[-3000:]
+        text = (tmp_path / "r" / "report.md").read_text()
+        assert "## synthetic" in text and "6 finished trials" in text
+        parent = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("unet.role") == "search"][0]
+        assert "report/report.md" in {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
