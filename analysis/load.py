@@ -37,6 +37,7 @@ def load_runs(client: MlflowClient, experiment: str) -> pd.DataFrame:
             "dataset": parent.data.params.get("dataset") if parent else p.get("dataset", experiment),
             "space": parent.data.params.get("space") if parent else None,
             "skips": p.get("skips"), "loss": p.get("loss"), "upsample": p.get("upsample"), "augment": p.get("augment"),
+            "block": p.get("block", "plain"), "padding": p.get("padding", "same"),
             "stopped_early": r.data.tags.get("unet.stopped_early") == "true",
         }
         for key in NUMERIC_PARAMS:
@@ -55,3 +56,25 @@ def load_runs(client: MlflowClient, experiment: str) -> pd.DataFrame:
     for i in range(1, MAX_BITS + 1):  # s_i is NaN where the U-Net has no level i
         df[f"s{i}"] = [float(s[i - 1]) if len(s) >= i else np.nan for s in df["skips"]]
     return df
+
+
+SETTINGS = ("dataset", "space", "max_epochs", "patches_per_epoch", "base_channels", "patch_size", "lr", "loss", "repeats", "seed",
+            "cpus_per_trial", "gpus_per_trial")
+
+
+def load_searches(client: MlflowClient, experiments: list[str]) -> pd.DataFrame:
+    """One row per search (parent run) of the experiments: its settings, trial count and the best trial's test metrics."""
+    rows = []
+    for experiment in experiments:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            raise AnalysisError(f"experiment {experiment!r} not found at {client.tracking_uri}")
+        for r in client.search_runs([exp.experiment_id], filter_string="tags.`unet.role` = 'search'", max_results=1000):
+            p, m = r.data.params, r.data.metrics
+            row = {"experiment": experiment, "search": r.info.run_name, "status": r.info.status}
+            row.update({k: p.get(k, "") for k in SETTINGS})
+            row["best_trial"] = r.data.tags.get("unet.best_run_name", "")
+            for k in ("best_val_dice", "test_dice", "test_iou", "test_auc", "test_accuracy", "test_dice_with_background"):
+                row[k] = m.get(k, np.nan)
+            rows.append(row)
+    return pd.DataFrame(rows)

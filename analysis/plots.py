@@ -43,7 +43,7 @@ def heatmap(table: pd.DataFrame, path: Path, title: str) -> Path:
 def effect_bars(effects: pd.DataFrame, path: Path, title: str) -> Path:
     """Per-bit effect of turning a skip on, with 95% bootstrap intervals, grouped by depth."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    labels = [f"d{d} {b}" for d, b in zip(effects.depth, effects.bit)]
+    labels = [f"{'all depths' if d == 'all' else f'd{d}'} {b}" for d, b in zip(effects.depth, effects.bit)]
     x = np.arange(len(effects))
     err = np.vstack([effects.effect - effects.ci_low, effects.ci_high - effects.effect])
     colors = ["tab:green" if s else "tab:gray" for s in effects.significant]

@@ -17,12 +17,12 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from . import plots
-from .load import AnalysisError, load_runs
+from .load import AnalysisError, load_runs, load_searches
 from .study import (bit_effects, cross_dataset, level_effects, parameter_importance, pareto_front, skips_and_depth_curves,
                     study_table, tradeoff_regression)
 
 SEARCHED = ["depth", "n_skips", "patch_size", "patch_stride", "saliency_percentile", "saliency_iterations", "loss", "lr", "batch_size",
-            "upsample", "base_channels", "augment"]
+            "upsample", "base_channels", "augment", "block", "padding"]
 
 
 def md_table(df: pd.DataFrame, floats: int = 4) -> str:
@@ -100,7 +100,7 @@ def dataset_section(name: str, df: pd.DataFrame, out: Path, pics: list[Path]) ->
     md += ["### Other searched dimensions", ""]
     if varying:
         md += ["Share of Dice variance each dimension explains on its own (eta squared):", "", md_table(parameter_importance(df, ["depth", "n_skips", *varying])), ""]
-        for col in [c for c in ("saliency_percentile", "loss", "patch_size", "patch_stride") if c in varying]:
+        for col in [c for c in ("saliency_percentile", "loss", "patch_size", "patch_stride", "block", "padding", "upsample") if c in varying]:
             md += [f"Effect of `{col}`:", "", md_table(level_effects(df, col)), ""]
         pics.append(plots.parallel(df, SEARCHED, out / f"{slug}_parallel.png", f"{name}: searched dimensions"))
         md += [f"![parallel coordinates]({slug}_parallel.png)", ""]
@@ -114,12 +114,29 @@ def dataset_section(name: str, df: pd.DataFrame, out: Path, pics: list[Path]) ->
     return md, df
 
 
-def build_report(frames: dict[str, pd.DataFrame], out: Path, title: str) -> list[Path]:
+def settings_section(searches: pd.DataFrame) -> list[str]:
+    """How the searches were run (their budgets), and what their best trial scored on the test split."""
+    if searches is None or searches.empty:
+        return []
+    shown = searches.rename(columns={"max_epochs": "epochs", "patches_per_epoch": "patches/epoch", "base_channels": "width",
+                                     "patch_size": "patch", "repeats": "seeds"})
+    cols = ["experiment", "search", "dataset", "space", "epochs", "patches/epoch", "width", "patch", "lr", "loss", "seeds", "status"]
+    best = ["search", "best_trial", "best_val_dice", "test_dice", "test_iou", "test_auc", "test_accuracy", "test_dice_with_background"]
+    return ["## How these searches were run", "", "Budgets of the searches (every trial of a search shares them; `patches/epoch` 0 means every "
+            "grid patch). `test_*` are the best trial's foreground metrics on the test split (full images, overlap-tile inference, "
+            "inside the valid mask); the choice of that trial used the validation split only.", "",
+            md_table(shown[cols]), "", md_table(shown[best]), ""]
+
+
+def build_report(frames: dict[str, pd.DataFrame], out: Path, title: str, searches: pd.DataFrame | None = None, notes: str = "") -> list[Path]:
     """Write report.md, report.html and pictures for per-dataset frames; returns every file written."""
     out.mkdir(parents=True, exist_ok=True)
     pics: list[Path] = []
     md = [f"# {title}", "", "Question: is there a trade-off between skip connections and the number of encoder/decoder levels, "
           "and does it hold across datasets?", ""]
+    if notes.strip():
+        md += [notes.strip(), ""]
+    md += settings_section(searches)
     for name, df in frames.items():
         section, _ = dataset_section(name, df, out, pics)
         md += section
@@ -174,18 +191,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tracking-uri", default=None)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--title", default="U-Net skip connections and depth: the trade-off")
+    p.add_argument("--notes", type=Path, default=None, help="a Markdown file placed under the title (the study's context and caveats)")
     a = p.parse_args(argv)
+    if a.notes is not None and not a.notes.is_file():
+        print(f"error: --notes {a.notes}: no such file", file=sys.stderr)
+        return 2
     from search.tracking import TrackingError, check_tracking, default_tracking_uri
 
     try:
         client: MlflowClient = check_tracking(a.tracking_uri or default_tracking_uri(), create=False)
         runs = pd.concat([load_runs(client, e) for e in a.experiment], ignore_index=True)
+        searches = load_searches(client, a.experiment)
     except (AnalysisError, TrackingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     frames = {name: g.reset_index(drop=True) for name, g in runs.groupby("dataset")}
     with tempfile.TemporaryDirectory() as tmp:  # build aside, then move: no half-written report on failure
-        files = build_report(frames, Path(tmp) / "report", a.title)
+        files = build_report(frames, Path(tmp) / "report", a.title, searches, a.notes.read_text() if a.notes else "")
         a.out.mkdir(parents=True, exist_ok=True)
         for f in files:
             shutil.copy2(f, a.out / f.name)

@@ -9,7 +9,8 @@ import numpy as np
 
 PRESETS = ("none", "light", "strong")
 
-Augment = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+# (image (C,H,W), mask, valid, weight or None) -> the same four, transformed together
+Augment = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]]
 
 
 def _transforms(preset: str) -> list[A.BasicTransform]:
@@ -25,7 +26,7 @@ def _transforms(preset: str) -> list[A.BasicTransform]:
 
 
 def build_augmentation(preset: str, seed: int | None = None) -> Augment | None:
-    """A callable (image (C,H,W), mask, valid) -> augmented triple for a preset; None for `none`.
+    """A callable (image (C,H,W), mask, valid, weight=None) -> the four augmented together, for a preset; None for `none`.
 
     `light`: flips and 90-degree rotations. `strong`: light plus elastic deformation, scaling,
     brightness/contrast and Gaussian noise.
@@ -36,11 +37,13 @@ def build_augmentation(preset: str, seed: int | None = None) -> Augment | None:
         return None
     compose = A.Compose(_transforms(preset), seed=seed)
 
-    def augment(image: np.ndarray, mask: np.ndarray, valid: np.ndarray):
-        out = compose(image=np.ascontiguousarray(image.transpose(1, 2, 0)), masks=[mask, valid.astype(np.uint8)])
+    def augment(image: np.ndarray, mask: np.ndarray, valid: np.ndarray, weight: np.ndarray | None = None):
+        masks = [mask, valid.astype(np.uint8)] + ([] if weight is None else [np.ascontiguousarray(weight, dtype=np.float32)])
+        out = compose(image=np.ascontiguousarray(image.transpose(1, 2, 0)), masks=masks)
         img = out["image"]
         img = img[..., None] if img.ndim == 2 else img
-        m, v = out["masks"]
-        return np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32), np.asarray(m), np.asarray(v).astype(bool)
+        m, v = out["masks"][:2]
+        w = None if weight is None else np.asarray(out["masks"][2], dtype=np.float32)
+        return np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32), np.asarray(m), np.asarray(v).astype(bool), w
 
     return augment

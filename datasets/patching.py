@@ -21,7 +21,20 @@ def pad_to(sample: Sample, size: int) -> Sample:
     image = np.pad(sample.image, ((0, 0), (0, ph), (0, pw)), mode=mode)
     mask = np.pad(sample.mask, ((0, ph), (0, pw)), mode=mode)
     valid = np.pad(sample.valid, ((0, ph), (0, pw)), constant_values=False)
-    return Sample(sample.name, image, mask, valid)
+    weight = None if sample.weight is None else np.pad(sample.weight, ((0, ph), (0, pw)), mode=mode)
+    return Sample(sample.name, image, mask, valid, weight)
+
+
+def mirror_pad(sample: Sample, margin: int) -> Sample:
+    """Mirror the image by `margin` pixels on every side (the paper's overlap-tile context); the margin is not valid."""
+    if margin <= 0:
+        return sample
+    h, w = sample.mask.shape
+    mode = "reflect" if margin < h and margin < w else "symmetric"
+    pad2 = ((margin, margin), (margin, margin))
+    weight = None if sample.weight is None else np.pad(sample.weight, pad2, mode=mode)
+    return Sample(sample.name, np.pad(sample.image, ((0, 0), *pad2), mode=mode), np.pad(sample.mask, pad2, mode=mode),
+                  np.pad(sample.valid, pad2, constant_values=False), weight)
 
 
 def grid_positions(height: int, width: int, size: int, stride: int) -> list[tuple[int, int]]:
@@ -50,30 +63,38 @@ def _tensors(image: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> tuple[to
     return (
         torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
         torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64)),
-        torch.from_numpy(np.ascontiguousarray(valid, dtype=bool)),
+        torch.from_numpy(np.ascontiguousarray(valid, dtype=np.float32 if valid.dtype.kind == "f" else bool)),
     )
 
 
 class PatchDataset(Dataset):
     """Every grid patch (size, stride) of the samples that holds at least one valid pixel.
 
+    With `margin` > 0 (valid-padding U-Nets, whose output is `size - 2 * margin`) the images are mirrored by
+    `margin` on every side and the grid covers the images with output windows: each patch is the
+    `size` input around an output window, so every pixel of an image is a training target.
+
     Args:
         samples: the training images.
-        size: patch side in pixels.
-        stride: step between patches (stride < size overlaps them).
+        size: patch side in pixels (the network's input).
+        stride: step between patches' output windows (stride < output size overlaps them).
         augment: optional augmentation applied to each patch.
+        margin: pixels the network loses on each side (0 for same padding).
     """
 
-    def __init__(self, samples: list[Sample], size: int, stride: int, augment: Augment | None = None):
+    def __init__(self, samples: list[Sample], size: int, stride: int, augment: Augment | None = None, margin: int = 0):
         if size < 1 or stride < 1:
             raise ValueError(f"patch size and stride must be positive, got {size} and {stride}")
-        self.samples = [pad_to(s, size) for s in samples]
-        self.size, self.augment = size, augment
+        if margin < 0 or size - 2 * margin < 1:
+            raise ValueError(f"margin {margin} leaves no output in a patch of {size}")
+        self.size, self.margin, self.out, self.augment = size, margin, size - 2 * margin, augment
+        self.samples = [mirror_pad(pad_to(s, self.out), margin) for s in samples]
+        m, o = margin, self.out
         self.index = [
             (i, y, x)
             for i, s in enumerate(self.samples)
-            for y, x in grid_positions(*s.mask.shape, size, stride)
-            if s.valid[y : y + size, x : x + size].any()
+            for y, x in grid_positions(s.mask.shape[0] - 2 * m, s.mask.shape[1] - 2 * m, o, stride)
+            if s.valid[y + m : y + m + o, x + m : x + m + o].any()
         ]
 
     def __len__(self) -> int:
@@ -83,8 +104,11 @@ class PatchDataset(Dataset):
         """The (augmented) patch of sample i at (y, x) as tensors (image, mask, valid)."""
         s, z = self.samples[i], self.size
         image, mask, valid = s.image[:, y : y + z, x : x + z], s.mask[y : y + z, x : x + z], s.valid[y : y + z, x : x + z]
+        weight = None if s.weight is None else s.weight[y : y + z, x : x + z]
         if self.augment is not None:
-            image, mask, valid = self.augment(image, mask, valid)
+            image, mask, valid, weight = self.augment(image, mask, valid, weight)
+        if weight is not None:  # per-pixel loss weights ride in the valid slot: the losses weight by it
+            valid = valid * weight.astype(np.float32)
         return _tensors(image, mask, valid)
 
     def __getitem__(self, k: int):
@@ -94,8 +118,9 @@ class PatchDataset(Dataset):
 class RandomPatchDataset(PatchDataset):
     """`patches_per_epoch` patches at uniformly random positions, drawn anew on every access (seeded)."""
 
-    def __init__(self, samples: list[Sample], size: int, patches_per_epoch: int, augment: Augment | None = None, seed: int = 0):
-        super().__init__(samples, size, size, augment)
+    def __init__(self, samples: list[Sample], size: int, patches_per_epoch: int, augment: Augment | None = None, seed: int = 0,
+                 margin: int = 0):
+        super().__init__(samples, size, size - 2 * margin if size > 2 * margin else size, augment, margin)
         self.patches_per_epoch = patches_per_epoch
         self.rng = np.random.default_rng(seed)
 

@@ -23,6 +23,8 @@ class DatasetSpec:
         background: class left out of foreground metrics.
         needs_root: whether --data-root is required.
         description: one line for --help.
+        objects: the class whose connected components are separable objects (ISBI 2012: the cells), which
+            the U-Net paper's border-weight loss separates; None where the objects do not touch or are not objects.
     """
 
     name: str
@@ -31,15 +33,16 @@ class DatasetSpec:
     background: int | None
     needs_root: bool
     description: str
+    objects: int | None = None
 
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
         DatasetSpec("synthetic", synthetic.load, ("background", "vessel"), 0, False, "embedded curvilinear vessels in a circular field of view (default)"),
-        DatasetSpec("synthetic_lesions", lambda root=None, **kw: synthetic.load(root, kind="lesions", **kw), ("skin", "lesion"), 0, False, "embedded blob lesions"),
+        DatasetSpec("synthetic_lesions", lambda root=None, **kw: synthetic.load(root, kind="lesions", **kw), ("skin", "lesion"), 0, False, "embedded blob lesions", 1),
         DatasetSpec("drive", drive.load, tuple(drive.CLASS_NAMES), 0, True, "DRIVE retinal vessels (official layout, field-of-view masks)"),
-        DatasetSpec("isbi2012", isbi2012.load, tuple(isbi2012.CLASS_NAMES), 0, True, "ISBI 2012 EM membranes (TIFF stacks or PNG slices)"),
+        DatasetSpec("isbi2012", isbi2012.load, tuple(isbi2012.CLASS_NAMES), 0, True, "ISBI 2012 EM membranes (TIFF stacks or PNG slices)", 0),
         DatasetSpec("isic", isic.load, tuple(isic.CLASS_NAMES), 0, True, "ISIC Task 1 lesion segmentation"),
         DatasetSpec("pet", pet.load, tuple(pet.CLASS_NAMES), 0, True, "Oxford-IIIT Pet trimaps (3 classes)"),
         DatasetSpec("vaihingen", vaihingen.load, tuple(vaihingen.CLASS_NAMES), vaihingen.BACKGROUND, True, "ISPRS Vaihingen-style RGB-coded aerial tiles"),
@@ -103,7 +106,7 @@ def load_dataset(
     if len(channels) > 1:
         raise DatasetError(f"{root}: images have mixed channel counts {sorted(channels)}")
     train, val, test = make_splits(loaded, val_fraction, seed)
-    return SegmentationData(name, class_names, spec.background, train, val, test, str(root or "embedded"), dict(options))
+    return SegmentationData(name, class_names, spec.background, train, val, test, str(root or "embedded"), dict(options), spec.objects)
 
 
 __all__ = ["DATASETS", "DatasetSpec", "get_spec", "load_dataset"]

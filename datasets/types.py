@@ -13,12 +13,14 @@ class DatasetError(ValueError):
 @dataclass
 class Sample:
     """One decoded image: image (C, H, W) float32 in [0, 1], mask (H, W) uint8 class indices,
-    valid (H, W) bool (pixels that count for losses and metrics), and its name (file stem)."""
+    valid (H, W) bool (pixels that count for losses and metrics), and its name (file stem).
+    weight (H, W) float32, optional: per-pixel loss weights (the border weight map of datasets.weights)."""
 
     name: str
     image: np.ndarray
     mask: np.ndarray
     valid: np.ndarray
+    weight: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.image.ndim != 3:
@@ -50,6 +52,7 @@ class SegmentationData:
     test: list[Sample]
     source: str = ""
     options: dict = field(default_factory=dict)
+    objects: int | None = None  # the class whose connected components are separable objects (border weights), if any
 
     @property
     def num_classes(self) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 from datasets.augment import PRESETS
 from datasets.fingerprint import feasible
-from unet_core.layers import UPSAMPLE_MODES
+from unet_core.layers import BLOCK_TYPES, PADDINGS, UPSAMPLE_MODES
 from unet_core.losses import LOSSES
 from unet_core.skips import format_skips, parse_skips
 
@@ -18,12 +18,13 @@ class TrialParams:
     Args:
         depth: encoder/decoder levels.
         skips: skip pattern string, s1 first (e.g. "1001").
-        patch_size: training patch side (a multiple of 2**depth, >= 4 * 2**depth).
+        patch_size: training patch side (same padding: a multiple of 2**depth, >= 4 * 2**depth); with valid
+            padding the scored output window, the network then seeing a larger input around it.
         patch_stride: step between training patches.
         loss: loss name (see unet_core.LOSSES).
         lr: learning rate.
         batch_size: patches per step.
-        upsample: transpose, bilinear or nearest.
+        upsample: transpose, bilinear, nearest or unpool (SegNet max-unpooling; same padding only).
         base_channels: first-level width.
         batch_norm: batch norm after each convolution.
         augment: augmentation preset.
@@ -34,6 +35,8 @@ class TrialParams:
         saliency_epochs: epochs of each retraining round.
         patches_per_epoch: cap on patches drawn per epoch (0 = every grid patch).
         seed: seed of the model, data order and augmentation.
+        block: plain, residual (Res-UNet) or attention (gated skips).
+        padding: same, or valid (the paper's unpadded convolutions, copy and crop).
     """
 
     depth: int = 2
@@ -54,19 +57,24 @@ class TrialParams:
     saliency_epochs: int = 2
     patches_per_epoch: int = 0
     seed: int = 0
+    block: str = "plain"
+    padding: str = "same"
 
     def __post_init__(self) -> None:
         self.skips = format_skips(parse_skips(str(self.skips), self.depth))
-        if not feasible(self.patch_size, self.depth):
+        if self.padding == "same" and not feasible(self.patch_size, self.depth):
             raise ValueError(
                 f"patch size {self.patch_size} cannot be halved {self.depth} times keeping >= 4 pixels: "
                 f"use a multiple of {2**self.depth} of at least {4 * 2**self.depth}"
             )
         if not 1 <= self.patch_stride <= self.patch_size:
             raise ValueError(f"patch stride must be in [1, patch size {self.patch_size}], got {self.patch_stride}")
-        for name, value, allowed in (("loss", self.loss, LOSSES), ("upsample", self.upsample, UPSAMPLE_MODES), ("augment", self.augment, PRESETS)):
+        for name, value, allowed in (("loss", self.loss, LOSSES), ("upsample", self.upsample, UPSAMPLE_MODES), ("augment", self.augment, PRESETS),
+                                     ("block", self.block, BLOCK_TYPES), ("padding", self.padding, PADDINGS)):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
+        if self.upsample == "unpool" and self.padding == "valid":
+            raise ValueError("unpool up-sampling needs same padding (max-unpooling indices do not fit cropped features)")
         if not 0 <= self.saliency_percentile < 100:
             raise ValueError(f"saliency percentile must be in [0, 100), got {self.saliency_percentile}")
 
@@ -101,6 +109,7 @@ class TrialParams:
         name = f"d{self.depth}-s{self.skips}-{self.loss}-p{self.patch_size}"
         if self.saliency_on:
             name += f"-sal{self.saliency_percentile:g}"
+        name += "".join(f"-{v}" for v, default in ((self.block, "plain"), (self.padding, "same")) if v != default)
         return name + (f"-seed{self.seed}" if self.seed else "")
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,13 +5,15 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
 from datasets import SegmentationData, compute_fingerprint, load_dataset
+from datasets.weights import with_border_weights
+from unet_core.losses import PIXEL_WEIGHTED
 
 from . import tracking
 from .config import ConfigError, SearchConfig
@@ -40,14 +42,19 @@ class SearchOutcome:
 
 
 def load_data(cfg: SearchConfig) -> SegmentationData:
-    """The dataset of the search (decoded once; DatasetError on bad input)."""
-    return load_dataset(cfg.dataset, cfg.data_root, seed=cfg.seed, **cfg.dataset_options)
+    """The dataset of the search, decoded once (DatasetError on bad input); with border weight maps where a
+    border-weighted loss can be tried, computed once here for every trial."""
+    data = load_dataset(cfg.dataset, cfg.data_root, seed=cfg.seed, **cfg.dataset_options)
+    if data.objects is not None and (cfg.space == "full" or cfg.loss in PIXEL_WEIGHTED):
+        data = with_border_weights(data)
+    return data
 
 
 def space_limits(cfg: SearchConfig, data: SegmentationData) -> SpaceLimits:
     """The depths and patches this dataset allows for this search (ConfigError when --depths/--skips ask too much)."""
     try:
-        return SpaceLimits.from_fingerprint(compute_fingerprint(data), requested=cfg.ablation_depths if cfg.skips else cfg.depths)
+        limits = SpaceLimits.from_fingerprint(compute_fingerprint(data), requested=cfg.ablation_depths if cfg.skips else cfg.depths)
+        return replace(limits, border_weights=data.objects is not None)
     except ValueError as exc:
         raise ConfigError(f"{data.name}: {exc}") from None
 

@@ -19,6 +19,7 @@ class SpaceLimits:
     max_depth: int
     max_patch: int
     depths: tuple[int, ...] = ()
+    border_weights: bool = False  # the dataset has separable objects: border_ce joins the full space's losses
 
     def __post_init__(self) -> None:
         if not self.depths:
@@ -82,13 +83,19 @@ def full_space(trial, limits: SpaceLimits) -> dict[str, Any]:
     percentile = trial.suggest_categorical("saliency_percentile", [0, 50, 75, 90])
     if percentile:
         trial.suggest_int("saliency_iterations", 1, 2)
-    trial.suggest_categorical("loss", list(FULL_LOSSES))
+    trial.suggest_categorical("loss", list(FULL_LOSSES) + (["border_ce"] if limits.border_weights else []))
     trial.suggest_float("lr", 1e-4, 1e-2, log=True)
     trial.suggest_categorical("batch_size", [8, 16, 32])
-    trial.suggest_categorical("upsample", ["transpose", "bilinear", "nearest"])
+    upsample = trial.suggest_categorical("upsample", ["transpose", "bilinear", "nearest", "unpool"])
     trial.suggest_categorical("base_channels", [4, 8, 16])
     trial.suggest_categorical("augment", ["none", "light", "strong"])
-    return {"patch_stride": max(1, int(patch * stride_ratio))}
+    trial.suggest_categorical("block", ["plain", "residual", "attention"])
+    fixed = {"patch_stride": max(1, int(patch * stride_ratio))}
+    if upsample == "unpool":  # max-unpooling indices only fit unpadded sizes
+        fixed["padding"] = "same"
+    else:
+        trial.suggest_categorical("padding", ["same", "valid"])
+    return fixed
 
 
 @dataclass(frozen=True)
@@ -128,10 +135,13 @@ def describe_full(limits: SpaceLimits) -> list[dict[str, Any]]:
         {"name": "stride_ratio", "type": "categorical", "choices": [0.25, 0.5, 1.0], "note": "patch_stride = patch_size * ratio"},
         {"name": "saliency_percentile", "type": "categorical", "choices": [0, 50, 75, 90], "note": "0 = loop off"},
         {"name": "saliency_iterations", "type": "int", "low": 1, "high": 2, "note": "only when saliency_percentile > 0"},
-        {"name": "loss", "type": "categorical", "choices": list(FULL_LOSSES)},
+        {"name": "loss", "type": "categorical", "choices": list(FULL_LOSSES) + (["border_ce"] if limits.border_weights else []),
+         "note": "border_ce (the paper's border weight map) only on datasets with separable objects"},
         {"name": "lr", "type": "float", "low": 1e-4, "high": 1e-2, "log": True},
         {"name": "batch_size", "type": "categorical", "choices": [8, 16, 32]},
-        {"name": "upsample", "type": "categorical", "choices": ["transpose", "bilinear", "nearest"]},
+        {"name": "upsample", "type": "categorical", "choices": ["transpose", "bilinear", "nearest", "unpool"]},
+        {"name": "block", "type": "categorical", "choices": ["plain", "residual", "attention"]},
+        {"name": "padding", "type": "categorical", "choices": ["same", "valid"], "note": "only when upsample != unpool (valid: output smaller, copy and crop)"},
         {"name": "base_channels", "type": "categorical", "choices": [4, 8, 16]},
         {"name": "augment", "type": "categorical", "choices": ["none", "light", "strong"]},
     ]

@@ -15,6 +15,8 @@ from torch.utils.data import DataLoader, RandomSampler
 from datasets import PatchDataset, SegmentationData, build_augmentation
 from unet_core import SegmentationMetrics, TrainConfig, Trainer, UNet, build_loss, saliency_loop, seed_everything
 from unet_core.inference import sliding_window_predict
+from unet_core.losses import PIXEL_WEIGHTED
+from unet_core.unet import input_size_for, output_size
 
 from . import tracking
 from .params import TrialParams
@@ -58,11 +60,17 @@ def data_digest(data: SegmentationData) -> str:
 
 
 def eval_tile_for(params: TrialParams, requested: int, data: SegmentationData) -> int:
-    """A validation tile: at least the patch, a multiple of 2**depth, no larger than needed for the images."""
+    """A validation tile (the network's input): its output at least the patch, no larger than needed for the images."""
     factor = 2**params.depth
     largest = max(max(s.mask.shape) for s in data.val + data.test)
     tile = max(params.patch_size, min(requested, -(-largest // factor) * factor))
-    return -(-tile // factor) * factor
+    return input_size_for(-(-tile // factor) * factor, params.depth, params.padding)
+
+
+def train_input_size(params: TrialParams) -> tuple[int, int]:
+    """(network input side, margin lost per side) for the trial's training patches."""
+    size = input_size_for(params.patch_size, params.depth, params.padding)
+    return size, (size - output_size(size, params.depth, params.padding)) // 2
 
 
 class Validator:
@@ -92,6 +100,7 @@ def model_kwargs(params: TrialParams, data: SegmentationData) -> dict[str, Any]:
     return dict(
         in_channels=data.in_channels, num_classes=data.num_classes, depth=params.depth, skips=params.skips,
         base_channels=params.base_channels, upsample=params.upsample, batch_norm=params.batch_norm,
+        block=params.block, padding=params.padding,
     )
 
 
@@ -152,6 +161,10 @@ class TrialRun:
 def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchContext, report, run: TrialRun | None = None) -> dict[str, float]:
     """Train one configuration; `report(metrics)` is called after every epoch. Returns the best epoch's metrics."""
     seed_everything(params.seed)
+    weighted = params.loss in PIXEL_WEIGHTED
+    if weighted and any(s.weight is None for s in data.train):
+        raise ValueError(f"loss {params.loss} needs a dataset with separable objects and their border weight maps "
+                         f"({data.name} has {'none' if data.objects is None else 'no maps computed'})")
     model = UNet(**model_kwargs(params, data))
     loss = build_loss(params.loss, data.class_weights() if params.loss == "weighted_ce" else None)
     tile = eval_tile_for(params, ctx.eval_tile, data)
@@ -180,8 +193,9 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
         report(metrics)
 
     def train_once(images, iteration: int) -> dict[str, float]:
-        samples = [replace(s, image=im) for s, im in zip(data.train, images)]
-        dataset = PatchDataset(samples, params.patch_size, params.patch_stride, augment)
+        samples = [replace(s, image=im, weight=s.weight if weighted else None) for s, im in zip(data.train, images)]
+        size, margin = train_input_size(params)
+        dataset = PatchDataset(samples, size, params.patch_stride, augment, margin)
         epochs = params.epochs if iteration == 0 else params.saliency_epochs
         cfg = TrainConfig(optimizer=params.optimizer, lr=params.lr, batch_size=params.batch_size, epochs=epochs, seed=params.seed + iteration,
                           num_threads=threads, plateau_patience=max(2, epochs // 4), channels_last=torch.cuda.is_available())

@@ -79,7 +79,7 @@ def test_augmentation_moves_mask_and_valid_with_the_image(preset):
     valid = image[0] > 0.5
     aug = build_augmentation(preset, seed=0)
     for _ in range(10):
-        im, m, v = aug(image, mask, valid)
+        im, m, v, _ = aug(image, mask, valid)
         assert im.shape == (1, 32, 32) and m.shape == (32, 32) and v.dtype == bool
         if preset == "light":  # geometric only: the mask still sits exactly under the bright pixels
             assert np.array_equal(im[0] > 0.5, m.astype(bool)) and np.array_equal(m.astype(bool), v)

@@ -16,10 +16,16 @@ def test_report_from_a_real_ablation_search(tmp_path):
     assert len(children) == 30 and all(r.info.status == "FINISHED" for r in children)
     assert not any(r.data.tags.get("unet.stopped_early") == "true" for r in children)  # ablation: every trial to the end
     out = tmp_path / "report"
+    (tmp_path / "notes.md").write_text("Budget: one epoch per trial, width 4.")
     rep = subprocess.run([sys.executable, "-m", "analysis.report", "--experiment", "abl", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
-                          "--out", str(out)], cwd=tmp_path, env=search_env(tmp_path), capture_output=True, text=True, timeout=300)
+                          "--out", str(out), "--notes", str(tmp_path / "notes.md")], cwd=tmp_path, env=search_env(tmp_path),
+                         capture_output=True, text=True, timeout=300)
     assert rep.returncode == 0, rep.stderr[-3000:]
     text = (out / "report.md").read_text()
+    assert "Budget: one epoch per trial, width 4." in text
+    settings = text.split("## How these searches were run")[1].split("## synthetic")[0]
+    assert "| abl | ablation-synthetic-" in settings and "| 1 | 0 | 4 | 64 |" in settings  # epochs, patches/epoch, width, patch
+    assert parents[0].data.tags["unet.best_run_name"] in settings
     assert "## synthetic" in text and "### Every skip pattern per depth" in text and "Depth x skips trade-off" in text
     assert text.count("**best**") >= 4  # one best pattern per depth
     assert (out / "synthetic_heatmap.png").stat().st_size > 0

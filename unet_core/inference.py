@@ -69,7 +69,9 @@ def sliding_window_predict(
 
     The image is cut into `tile` x `tile` tiles overlapping by the `overlap` fraction (an image smaller
     than a tile is mirror-padded), each tile is predicted, and the tiles are blended with a Gaussian
-    weight so seams vanish. `tile` must suit the model (a multiple of 2**depth).
+    weight so seams vanish. `tile` must suit the model (a multiple of 2**depth with same padding). A
+    valid-padding model predicts a smaller centre window of each tile: the image is mirrored by the
+    difference (the paper's overlap-tile strategy) and the output windows tile the image exactly.
     """
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap must be in [0, 1), got {overlap}")
@@ -77,11 +79,14 @@ def sliding_window_predict(
     was_training = model.training
     model.eval()
     h, w = image.shape[-2:]
-    padded = _pad_to(image.float(), tile, tile).to(device)
-    ph, pw = padded.shape[-2:]
-    stride = max(1, int(round(tile * (1 - overlap))))
-    coords = [(y, x) for y in tile_starts(ph, tile, stride) for x in tile_starts(pw, tile, stride)]
-    window = gaussian_window(tile).to(device)
+    out = model.output_size(tile) if hasattr(model, "output_size") else tile
+    margin = (tile - out) // 2
+    base = _pad_to(image.float(), out, out)
+    ph, pw = base.shape[-2:]
+    padded = _mirror(base, margin).to(device)
+    stride = max(1, int(round(out * (1 - overlap))))
+    coords = [(y, x) for y in tile_starts(ph, out, stride) for x in tile_starts(pw, out, stride)]
+    window = gaussian_window(out).to(device)
     acc = None
     norm = torch.zeros((ph, pw), device=device)
     for chunk in _batches(coords, batch_size):
@@ -93,7 +98,18 @@ def sliding_window_predict(
         if acc is None:
             acc = torch.zeros((probs.shape[1], ph, pw), device=device)
         for (y, x), p in zip(chunk, probs):
-            acc[:, y : y + tile, x : x + tile] += p * window
-            norm[y : y + tile, x : x + tile] += window
+            acc[:, y : y + out, x : x + out] += p * window
+            norm[y : y + out, x : x + out] += window
     model.train(was_training)
     return (acc / norm)[:, :h, :w].cpu()
+
+
+def _mirror(image: Tensor, margin: int) -> Tensor:
+    """Mirror (C, H, W) by `margin` on every side (repeatedly where the image is smaller than the margin)."""
+    while margin > 0:
+        step = min(margin, image.shape[-2] - 1, image.shape[-1] - 1)
+        if step < 1:
+            return F.pad(image[None], (margin,) * 4, mode="replicate")[0]
+        image = F.pad(image[None], (step,) * 4, mode="reflect")[0]
+        margin -= step
+    return image

@@ -14,7 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-LOSSES = ("dice", "bce", "ce", "dice_bce", "weighted_ce", "generalized_dice", "focal")
+LOSSES = ("dice", "bce", "ce", "dice_bce", "weighted_ce", "generalized_dice", "focal", "border_ce")
+# losses whose per-pixel weights come from the data (the U-Net paper's border weight map, datasets.weights)
+PIXEL_WEIGHTED = ("border_ce",)
 EPS = 1e-6
 
 
@@ -159,11 +161,13 @@ def class_weights_from_counts(counts: Sequence[float] | Tensor) -> Tensor:
 
 
 def build_loss(name: str, class_weights: Sequence[float] | None = None) -> nn.Module:
-    """Make a loss by name: dice, bce (= ce), dice_bce, weighted_ce, generalized_dice or focal.
+    """Make a loss by name: dice, bce (= ce), dice_bce, weighted_ce, generalized_dice, focal or border_ce.
 
-    `class_weights` are used by weighted_ce (computed per batch when omitted).
+    `class_weights` are used by weighted_ce (computed per batch when omitted). `border_ce` is the U-Net
+    paper's weighted cross-entropy: the per-pixel weights w(x) arrive in place of the valid mask (a float
+    map, zero outside it), so the loss is sum(w * l) / sum(w); the data pipeline supplies them.
     """
-    if name in ("bce", "ce"):
+    if name in ("bce", "ce", "border_ce"):
         return CrossEntropyLoss()
     if name == "weighted_ce":
         return WeightedCrossEntropyLoss(class_weights)

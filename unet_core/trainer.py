@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .inference import autocast_context
+from .layers import center_crop
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -175,6 +176,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             with autocast_context(self.device, self.config.amp):
                 logits = self.model(image)
+            mask, valid = center_crop(mask, logits.shape[-2:]), center_crop(valid, logits.shape[-2:])  # valid padding: output < input
             loss = self.loss_fn(logits.float(), mask, valid)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss.item()} (lr={self.config.lr:g}); trial diverged")
