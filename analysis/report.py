@@ -151,37 +151,14 @@ def build_report(frames: dict[str, pd.DataFrame], out: Path, title: str, searche
 
 
 def markdown_to_html(text: str, title: str) -> str:
-    """A self-contained HTML page from the report's Markdown subset (headings, lists, tables, images)."""
-    out, in_table = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                     "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;font-size:12px}"
-                     "td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}</style></head><body>"], False
-    for line in text.splitlines():
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if set("".join(cells)) <= {"-"}:
-                continue
-            if not in_table:
-                out.append("<table>")
-                in_table, tag = True, "th"
-            else:
-                tag = "td"
-            out.append("<tr>" + "".join(f"<{tag}>{html.escape(c).replace('**', '')}</{tag}>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            out.append("</table>")
-            in_table = False
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
-        elif line.startswith("![") and "](" in line:
-            out.append(f"<img src='{html.escape(line[line.index('](') + 2:-1])}'>")
-        elif line.startswith("- "):
-            out.append(f"<li>{html.escape(line[2:])}</li>")
-        elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
-    if in_table:
-        out.append("</table>")
-    return "\n".join(out + ["</body></html>"])
+    """A self-contained HTML page of the report (Python-Markdown with tables; pictures by relative path)."""
+    import markdown
+
+    body = markdown.markdown(text, extensions=["tables", "fenced_code"])
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;font-size:12px}"
+            "td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}pre{background:#f4f4f4;padding:6px;overflow-x:auto}</style>"
+            f"</head><body>\n{body}\n</body></html>\n")
 
 
 def main(argv: list[str] | None = None) -> int:

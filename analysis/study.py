@@ -20,6 +20,7 @@ def study_table(df: pd.DataFrame) -> pd.DataFrame:
         dice=("dice", "mean"), dice_std=("dice", "std"), seeds=("dice", "size"), accuracy=("accuracy", "mean"),
         dice_with_background=("dice_with_background", "mean"), train_time_s=("train_time_s", "mean"), num_params=("num_params", "first"),
     ).reset_index()
+    table["num_params"] = table["num_params"].round().astype("Int64")
     table["all_skips"] = table["skips"] == table["depth"].map(lambda d: "1" * d)
     best = table.groupby("depth")["dice"].transform("max")
     table["best_at_depth"] = table["dice"] == best

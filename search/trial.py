@@ -85,7 +85,7 @@ class Validator:
         self.last_probs = []
         for i, s in enumerate(self.data.val):
             probs = sliding_window_predict(model, torch.tensor(s.image), self.tile, self.overlap)
-            metrics.update(probs, torch.as_tensor(s.mask), torch.as_tensor(s.valid))
+            metrics.update(probs, torch.tensor(s.mask), torch.tensor(s.valid))  # copies: object-store arrays are read-only
             if i < self.keep:
                 self.last_probs.append(probs.numpy())
         return metrics.compute()
