@@ -37,6 +37,7 @@ class SearchConfig:
         seed: seeds Optuna, the data split and the trials.
         base_channels, patch_size, patches_per_epoch, loss: fixed values of the ablation (and defaults).
         grace_period / reduction_factor: ASHA's settings.
+        eval_tile: largest tile of full-image validation and test inference (images up to it: one tile).
         points_to_evaluate: configurations Optuna tries first.
         depths: the U-Net depths searched (empty: every depth the dataset allows, up to 4).
         skips: ablation only: the skip patterns to run (empty: every pattern of every depth).
@@ -65,7 +66,7 @@ class SearchConfig:
     lr: float = 3e-3
     grace_period: int = 2
     reduction_factor: int = 2
-    eval_tile: int = 128
+    eval_tile: int = 640
     dataset_options: dict[str, Any] = field(default_factory=dict)
     points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
     depths: tuple[int, ...] = ()
