@@ -18,12 +18,17 @@ class AnalysisError(ValueError):
     """The runs cannot be analysed (missing experiment, no finished trials); one line."""
 
 
-def load_runs(client: MlflowClient, experiment: str) -> pd.DataFrame:
-    """One row per FINISHED trial of every search of `experiment`, with params, skip bits and best-epoch metrics."""
+def experiment_id(client: MlflowClient, experiment: str) -> str:
+    """The id of an experiment by name (AnalysisError when the store has none of that name)."""
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise AnalysisError(f"experiment {experiment!r} not found at {client.tracking_uri}")
-    runs = client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'", max_results=50000)
+    return exp.experiment_id
+
+
+def load_runs(client: MlflowClient, experiment: str) -> pd.DataFrame:
+    """One row per FINISHED trial of every search of `experiment`, with params, skip bits and best-epoch metrics."""
+    runs = client.search_runs([experiment_id(client, experiment)], filter_string="attributes.status = 'FINISHED'", max_results=50000)
     parents = {r.info.run_id: r for r in runs if r.data.tags.get("unet.role") == "search"}
     rows = []
     for r in runs:
@@ -66,10 +71,7 @@ def load_searches(client: MlflowClient, experiments: list[str]) -> pd.DataFrame:
     """One row per search (parent run) of the experiments: its settings, trial count and the best trial's test metrics."""
     rows = []
     for experiment in experiments:
-        exp = client.get_experiment_by_name(experiment)
-        if exp is None:
-            raise AnalysisError(f"experiment {experiment!r} not found at {client.tracking_uri}")
-        for r in client.search_runs([exp.experiment_id], filter_string="tags.`unet.role` = 'search'", max_results=1000):
+        for r in client.search_runs([experiment_id(client, experiment)], filter_string="tags.`unet.role` = 'search'", max_results=1000):
             p, m = r.data.params, r.data.metrics
             row = {"experiment": experiment, "search": r.info.run_name, "status": r.info.status}
             row.update({k: p.get(k, "") for k in SETTINGS})

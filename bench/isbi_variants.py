@@ -42,19 +42,31 @@ class KeepBest:
         pass
 
 
-def run_one(job: tuple[str, dict, int, str, str | None, dict]) -> dict:
-    """Train one variant with one seed; score its best epoch on the test split."""
+DATA = None  # each worker process's dataset, decoded and weighted once by load_worker_data
+
+
+def load_worker_data(dataset: str, root: str | None) -> None:
+    """Worker initializer: decode the dataset and compute its border weight maps once per process, one thread."""
+    global DATA
     import torch
 
     from datasets import load_dataset
     from datasets.weights import with_border_weights
+
+    torch.set_num_threads(1)
+    DATA = with_border_weights(load_dataset(dataset, root, seed=0))
+
+
+def run_one(job: tuple[str, dict, int, dict]) -> dict:
+    """Train one variant with one seed on the worker's dataset; score its best epoch on the test split."""
+    import torch
+
     from search.params import TrialParams
     from search.trial import SearchContext, train_and_report
     from unet_core import UNet, evaluate_images
 
-    torch.set_num_threads(1)
-    name, overrides, seed, dataset, root, budget = job
-    data = with_border_weights(load_dataset(dataset, root, seed=0))
+    name, overrides, seed, budget = job
+    data = DATA
     params = TrialParams(**{**budget, **overrides, "seed": seed})
     keep, start = KeepBest(), time.perf_counter()
     best = train_and_report(params, data, SearchContext("", "", "", 1.0, "", 128), lambda m: None, keep)
@@ -115,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     elif not Path(root).is_dir():
         print(f"error: no ISBI 2012 data at {root} (--data-root)", file=sys.stderr)
         return 2
-    jobs = [(name, overrides, seed, dataset, root, budget) for seed in range(a.seeds) for name, overrides in VARIANTS.items()]
+    jobs = [(name, overrides, seed, budget) for seed in range(a.seeds) for name, overrides in VARIANTS.items()]
     start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=a.workers) as pool:
+    with ProcessPoolExecutor(max_workers=a.workers, initializer=load_worker_data, initargs=(dataset, root)) as pool:
         rows = list(pool.map(run_one, jobs))
     wall = time.perf_counter() - start
     for r in rows:

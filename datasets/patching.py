@@ -11,18 +11,20 @@ from .augment import Augment
 from .types import Sample
 
 
+def _pad(sample: Sample, top: int, bottom: int, left: int, right: int, mode: str) -> Sample:
+    """Pad image, mask and weights with `mode`; the padding is outside the valid mask."""
+    hw = ((top, bottom), (left, right))
+    return Sample(sample.name, np.pad(sample.image, ((0, 0), *hw), mode=mode), np.pad(sample.mask, hw, mode=mode),
+                  np.pad(sample.valid, hw, constant_values=False), None if sample.weight is None else np.pad(sample.weight, hw, mode=mode))
+
+
 def pad_to(sample: Sample, size: int) -> Sample:
     """Mirror-pad a sample smaller than `size` in either dimension (padding is outside the valid mask)."""
     h, w = sample.mask.shape
     ph, pw = max(0, size - h), max(0, size - w)
     if not ph and not pw:
         return sample
-    mode = "reflect" if ph < h and pw < w else "edge"
-    image = np.pad(sample.image, ((0, 0), (0, ph), (0, pw)), mode=mode)
-    mask = np.pad(sample.mask, ((0, ph), (0, pw)), mode=mode)
-    valid = np.pad(sample.valid, ((0, ph), (0, pw)), constant_values=False)
-    weight = None if sample.weight is None else np.pad(sample.weight, ((0, ph), (0, pw)), mode=mode)
-    return Sample(sample.name, image, mask, valid, weight)
+    return _pad(sample, 0, ph, 0, pw, "reflect" if ph < h and pw < w else "edge")
 
 
 def mirror_pad(sample: Sample, margin: int) -> Sample:
@@ -30,11 +32,7 @@ def mirror_pad(sample: Sample, margin: int) -> Sample:
     if margin <= 0:
         return sample
     h, w = sample.mask.shape
-    mode = "reflect" if margin < h and margin < w else "symmetric"
-    pad2 = ((margin, margin), (margin, margin))
-    weight = None if sample.weight is None else np.pad(sample.weight, pad2, mode=mode)
-    return Sample(sample.name, np.pad(sample.image, ((0, 0), *pad2), mode=mode), np.pad(sample.mask, pad2, mode=mode),
-                  np.pad(sample.valid, pad2, constant_values=False), weight)
+    return _pad(sample, margin, margin, margin, margin, "reflect" if margin < h and margin < w else "symmetric")
 
 
 def grid_positions(height: int, width: int, size: int, stride: int) -> list[tuple[int, int]]:
@@ -120,7 +118,7 @@ class RandomPatchDataset(PatchDataset):
 
     def __init__(self, samples: list[Sample], size: int, patches_per_epoch: int, augment: Augment | None = None, seed: int = 0,
                  margin: int = 0):
-        super().__init__(samples, size, size - 2 * margin if size > 2 * margin else size, augment, margin)
+        super().__init__(samples, size, max(1, size - 2 * margin), augment, margin)
         self.patches_per_epoch = patches_per_epoch
         self.rng = np.random.default_rng(seed)
 

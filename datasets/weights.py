@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 from scipy import ndimage
 
-from .types import Sample, SegmentationData
+from .types import SegmentationData
 
 
 def border_weight_map(mask: np.ndarray, object_class: int, class_weights: np.ndarray, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:
@@ -58,4 +58,4 @@ def with_border_weights(data: SegmentationData, w0: float = 10.0, sigma: float =
     return replace(data, train=train)
 
 
-__all__ = ["border_weight_map", "balanced_class_weights", "with_border_weights", "Sample"]
+__all__ = ["border_weight_map", "balanced_class_weights", "with_border_weights"]

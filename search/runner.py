@@ -261,8 +261,9 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = print) -> Search
     if not tracking.is_local_sqlite(uri):
         tracking.check_tracking(uri)  # a remote server: fail in seconds, before Ray starts
     start_ray(cfg)  # a bad --address or too many GPUs: fail before anything is written
-    if tracking.is_local_sqlite(uri) and len(cluster_hosts()) > 1:
-        raise ConfigError(f"the Ray cluster spans {len(cluster_hosts())} machines but {uri} is a file on this one: start a tracking server "
+    hosts = cluster_hosts()
+    if tracking.is_local_sqlite(uri) and len(hosts) > 1:
+        raise ConfigError(f"the Ray cluster spans {len(hosts)} machines but {uri} is a file on this one: start a tracking server "
                           "every node reaches (mlflow/server.sh) and pass --tracking-uri http://HOST:PORT (docs/cluster.md)")
     client = tracking.check_tracking(uri)
     restore_path, state_path = None, None

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from datasets.fingerprint import MIN_BOTTLENECK, Fingerprint
+from unet_core.layers import BLOCK_TYPES, PADDINGS, UPSAMPLE_MODES
+from unet_core.losses import PIXEL_WEIGHTED
 from unet_core.skips import all_patterns
 
 SPACES = ("quick", "ablation", "full")
@@ -12,18 +14,23 @@ FULL_LOSSES = ("dice", "bce", "dice_bce", "weighted_ce", "generalized_dice", "fo
 PATCH_STEP = 16
 
 
+def full_losses(limits: "SpaceLimits") -> list[str]:
+    """The full space's losses: the border-weighted ones only where the dataset has separable objects."""
+    return list(FULL_LOSSES) + (list(PIXEL_WEIGHTED) if limits.border_weights else [])
+
+
 @dataclass(frozen=True)
 class SpaceLimits:
     """What the dataset (and the user's --depths) allows: the depths to search and the largest patch."""
 
-    max_depth: int
+    depths: tuple[int, ...]
     max_patch: int
-    depths: tuple[int, ...] = ()
     border_weights: bool = False  # the dataset has separable objects: border_ce joins the full space's losses
 
-    def __post_init__(self) -> None:
-        if not self.depths:
-            object.__setattr__(self, "depths", tuple(range(1, self.max_depth + 1)))
+    @property
+    def max_depth(self) -> int:
+        """The deepest U-Net searched."""
+        return max(self.depths)
 
     @classmethod
     def from_fingerprint(cls, fp: Fingerprint, cap_depth: int = 4, requested: tuple[int, ...] = ()) -> "SpaceLimits":
@@ -37,7 +44,7 @@ class SpaceLimits:
         depths = list(requested) or [d for d in fits if d <= cap_depth]
         if not depths:
             raise ValueError(f"images of {fp.min_shape[0]}x{fp.min_shape[1]} are too small for any U-Net depth")
-        return cls(max_depth=max(depths), max_patch=max_patch, depths=tuple(sorted(depths)))
+        return cls(depths=tuple(sorted(depths)), max_patch=max_patch)
 
 
 def min_patch(depth: int) -> int:
@@ -83,18 +90,18 @@ def full_space(trial, limits: SpaceLimits) -> dict[str, Any]:
     percentile = trial.suggest_categorical("saliency_percentile", [0, 50, 75, 90])
     if percentile:
         trial.suggest_int("saliency_iterations", 1, 2)
-    trial.suggest_categorical("loss", list(FULL_LOSSES) + (["border_ce"] if limits.border_weights else []))
+    trial.suggest_categorical("loss", full_losses(limits))
     trial.suggest_float("lr", 1e-4, 1e-2, log=True)
     trial.suggest_categorical("batch_size", [8, 16, 32])
-    upsample = trial.suggest_categorical("upsample", ["transpose", "bilinear", "nearest", "unpool"])
+    upsample = trial.suggest_categorical("upsample", list(UPSAMPLE_MODES))
     trial.suggest_categorical("base_channels", [4, 8, 16])
     trial.suggest_categorical("augment", ["none", "light", "strong"])
-    trial.suggest_categorical("block", ["plain", "residual", "attention"])
+    trial.suggest_categorical("block", list(BLOCK_TYPES))
     fixed = {"patch_stride": max(1, int(patch * stride_ratio))}
     if upsample == "unpool":  # max-unpooling indices only fit unpadded sizes
         fixed["padding"] = "same"
     else:
-        trial.suggest_categorical("padding", ["same", "valid"])
+        trial.suggest_categorical("padding", list(PADDINGS))
     return fixed
 
 
@@ -135,13 +142,13 @@ def describe_full(limits: SpaceLimits) -> list[dict[str, Any]]:
         {"name": "stride_ratio", "type": "categorical", "choices": [0.25, 0.5, 1.0], "note": "patch_stride = patch_size * ratio"},
         {"name": "saliency_percentile", "type": "categorical", "choices": [0, 50, 75, 90], "note": "0 = loop off"},
         {"name": "saliency_iterations", "type": "int", "low": 1, "high": 2, "note": "only when saliency_percentile > 0"},
-        {"name": "loss", "type": "categorical", "choices": list(FULL_LOSSES) + (["border_ce"] if limits.border_weights else []),
+        {"name": "loss", "type": "categorical", "choices": full_losses(limits),
          "note": "border_ce (the paper's border weight map) only on datasets with separable objects"},
         {"name": "lr", "type": "float", "low": 1e-4, "high": 1e-2, "log": True},
         {"name": "batch_size", "type": "categorical", "choices": [8, 16, 32]},
-        {"name": "upsample", "type": "categorical", "choices": ["transpose", "bilinear", "nearest", "unpool"]},
-        {"name": "block", "type": "categorical", "choices": ["plain", "residual", "attention"]},
-        {"name": "padding", "type": "categorical", "choices": ["same", "valid"], "note": "only when upsample != unpool (valid: output smaller, copy and crop)"},
+        {"name": "upsample", "type": "categorical", "choices": list(UPSAMPLE_MODES)},
+        {"name": "block", "type": "categorical", "choices": list(BLOCK_TYPES)},
+        {"name": "padding", "type": "categorical", "choices": list(PADDINGS), "note": "only when upsample != unpool (valid: output smaller, copy and crop)"},
         {"name": "base_channels", "type": "categorical", "choices": [4, 8, 16]},
         {"name": "augment", "type": "categorical", "choices": ["none", "light", "strong"]},
     ]

@@ -81,13 +81,15 @@ class Validator:
     def __init__(self, data: SegmentationData, tile: int, overlap: float, keep: int = PICTURES):
         self.data, self.tile, self.overlap, self.keep = data, tile, overlap, keep
         self.last_probs: list[np.ndarray] = []
+        # copied once (object-store arrays are read-only), not converted again every epoch
+        self.tensors = [(torch.tensor(s.image), torch.tensor(s.mask), torch.tensor(s.valid)) for s in data.val]
 
     def __call__(self, model: torch.nn.Module) -> dict[str, float]:
         metrics = SegmentationMetrics(self.data.num_classes, self.data.background)
         self.last_probs = []
-        for i, s in enumerate(self.data.val):
-            probs = sliding_window_predict(model, torch.tensor(s.image), self.tile, self.overlap)
-            metrics.update(probs, torch.tensor(s.mask), torch.tensor(s.valid))  # copies: object-store arrays are read-only
+        for i, (image, mask, valid) in enumerate(self.tensors):
+            probs = sliding_window_predict(model, image, self.tile, self.overlap)
+            metrics.update(probs, mask, valid)
             if i < self.keep:
                 self.last_probs.append(probs.numpy())
         return metrics.compute()

@@ -29,7 +29,7 @@ def test_every_block_and_upsampling_builds_for_every_depth_and_skip_pattern(bloc
             assert out.shape == (1, 1, expected, expected), (depth, skips)
             if padding == "valid":
                 assert expected < size  # the documented smaller output
-            assert ("gates" in dict(model.named_children())) and (len(model.gates) == (skips.count("1") if block == "attention" else 0))
+            assert len(model.gates) == (skips.count("1") if block == "attention" else 0)
 
 
 def test_valid_padding_reproduces_the_papers_sizes_and_rejects_sizes_that_do_not_fit():

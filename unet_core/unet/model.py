@@ -145,13 +145,14 @@ class UNet(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
-        if self.padding == "same" and (h % 2**self.depth or w % 2**self.depth):
-            factor = 2**self.depth
+        factor = 2**self.depth
+        if self.padding == "valid":
+            self.output_size(h), self.output_size(w)
+        elif h % factor or w % factor:
             raise ValueError(
                 f"input size {h}x{w} is not divisible by 2**depth = {factor}: "
                 f"use patches or padding that are multiples of {factor}"
             )
-        self.output_size(h), self.output_size(w)
 
     def forward(self, x: Tensor) -> Tensor:
         """Return logits of shape (B, num_classes, H', W'): H' = H with same padding, output_size(H) with valid."""
