@@ -61,6 +61,7 @@ CASES = [
     Case("corrupt image in the data root", (), "img2.png: unreadable image", corrupt_folder_dataset),
     Case("missing data folder", ("--dataset", "drive", "--data-root", "/nonexistent/drive"), "/nonexistent/drive: missing folder"),
     Case("--repeats outside the ablation", ("--repeats", "2"), "--repeats applies to --space ablation"),
+    Case("--stop-at above a Dice of 1", ("--stop-at", "1.5"), "--stop-at is a validation Dice in (0, 1]"),
 ]
 
 

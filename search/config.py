@@ -22,7 +22,7 @@ class SearchConfig:
     """Settings of one search (the CLI's flags).
 
     Attributes:
-        space: quick, ablation or full.
+        space: quick, ablation, arch (the ablation's depth/skip space by Optuna and ASHA) or full.
         dataset / data_root / dataset_options: what to train on.
         num_samples: trials sampled by Optuna (quick/full); ablation runs every configuration.
         max_epochs: epochs of each trial's first training round (ASHA's budget per trial).
@@ -42,6 +42,8 @@ class SearchConfig:
         depths: the U-Net depths searched (empty: every depth the dataset allows, up to 4).
         skips: ablation only: the skip patterns to run (empty: every pattern of every depth).
         max_failures: retries of a trial whose process or node died (a trial's own error is never retried).
+        searcher_seed: seeds Optuna alone (None: --seed), so searches differ only in the configurations they sample.
+        stop_at: end the search as soon as a trial reports this validation Dice (None: run every trial).
     """
 
     space: str = "quick"
@@ -72,6 +74,8 @@ class SearchConfig:
     depths: tuple[int, ...] = ()
     skips: tuple[str, ...] = ()
     max_failures: int = 2
+    searcher_seed: int | None = None
+    stop_at: float | None = None
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
@@ -95,6 +99,8 @@ class SearchConfig:
             raise ConfigError(f"ASHA reduction factor must be >= 2, got {self.reduction_factor}")
         if self.max_failures < 0:
             raise ConfigError(f"--max-failures must be >= 0, got {self.max_failures}")
+        if self.stop_at is not None and not 0 < self.stop_at <= 1:
+            raise ConfigError(f"--stop-at is a validation Dice in (0, 1], got {self.stop_at}")
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         self._check_architecture()
@@ -113,11 +119,16 @@ class SearchConfig:
             if self.depths and len(pattern) not in self.depths:
                 raise ConfigError(f"--skips {pattern}: {len(pattern)} bits, but --depths is {','.join(map(str, self.depths))}: "
                                   "a pattern needs one bit per level")
-        if self.space == "ablation":
+        if self.space in ("ablation", "arch"):  # their patch size is fixed
             for d in self.ablation_depths:
                 if not feasible(self.patch_size, d):
                     raise ConfigError(f"--patch-size {self.patch_size} cannot be halved {d} times keeping >= 4 pixels (depth {d}): "
                                       f"use a multiple of {2**d} of at least {4 * 2**d}")
+
+    @property
+    def optuna_seed(self) -> int:
+        """The seed of Optuna's sampler."""
+        return self.seed if self.searcher_seed is None else self.searcher_seed
 
     @property
     def ablation_depths(self) -> tuple[int, ...]:

@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--depths", default="", help="comma-separated U-Net depths to search, e.g. 2,3 (default: 1..4 as the data allows)")
     p.add_argument("--skips", default="", help="ablation: comma-separated skip patterns to run, e.g. 1001,1111 (default: all)")
     p.add_argument("--max-failures", type=int, default=2, help="retries of a trial whose process or node died (default 2)")
+    p.add_argument("--searcher-seed", type=int, default=None, help="seed of Optuna alone (default --seed): same trials, other samples")
+    p.add_argument("--stop-at", type=float, default=None, help="end the search once a trial reaches this validation Dice")
     p.add_argument("--smoke-test", action="store_true", help="a seconds-long run: quick space, 2 trials, 2 epochs")
     a = p.parse_args(argv)
     try:
@@ -58,6 +60,7 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
         tracking_uri=a.tracking_uri, storage=a.storage, resume=a.resume, dry_run=a.dry_run, seed=a.seed, base_channels=a.base_channels,
         patch_size=a.patch_size, patches_per_epoch=a.patches_per_epoch, loss=a.loss, lr=a.lr, dataset_options=options,
         depths=depths, skips=tuple(x.strip() for x in a.skips.split(",") if x.strip()), max_failures=a.max_failures,
+        searcher_seed=a.searcher_seed, stop_at=a.stop_at,
     )
 
 

@@ -19,6 +19,7 @@ from . import tracking
 from .config import ConfigError, SearchConfig
 from .params import TrialParams
 from .spaces import DefineByRun, SpaceLimits, ablation_configs, ablation_patterns, describe_full
+from .stopping import StopAtDice
 from .trial import SearchContext, data_digest, run_trial
 
 STATE_SUFFIX = ".search.json"
@@ -64,7 +65,7 @@ def fixed_params(cfg: SearchConfig) -> dict[str, Any]:
     base = {"epochs": cfg.max_epochs, "patches_per_epoch": cfg.patches_per_epoch, "seed": cfg.seed}
     if cfg.space == "full":
         return {**base, "saliency_epochs": max(1, cfg.max_epochs // 2)}
-    if cfg.space == "ablation":
+    if cfg.space in ("ablation", "arch"):
         return {**base, "loss": cfg.loss, "base_channels": cfg.base_channels, "patch_size": cfg.patch_size,
                 "patch_stride": cfg.patch_size // 2, "lr": cfg.lr, "augment": "light", "batch_size": 16}
     return base
@@ -91,7 +92,7 @@ def dry_run_lines(cfg: SearchConfig, limits: SpaceLimits) -> list[dict[str, Any]
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed))
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.optuna_seed))
     space, lines = define_by_run(cfg, limits), []
     for _ in range(cfg.num_samples):
         trial = study.ask()
@@ -196,13 +197,15 @@ def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, l
                                       trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
     else:
         param_space = {}
-        searcher = OptunaSearch(space=define_by_run(cfg, limits), metric="val_dice", mode="max", seed=cfg.seed,
+        searcher = OptunaSearch(space=define_by_run(cfg, limits), metric="val_dice", mode="max", seed=cfg.optuna_seed,
                                 points_to_evaluate=cfg.points_to_evaluate or None)
-        scheduler = ASHAScheduler(time_attr="training_iteration", metric="val_dice", mode="max", max_t=max_trial_epochs(cfg), grace_period=cfg.grace_period,
+        scheduler = ASHAScheduler(time_attr="training_iteration", metric="val_dice", mode="max", max_t=max_trial_epochs(cfg),
+                                  grace_period=min(cfg.grace_period, max_trial_epochs(cfg)),  # a 1-epoch search must not trip ASHA's assertion
                                   reduction_factor=cfg.reduction_factor)
         tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.num_samples, trial_name_creator=_trial_name, reuse_actors=True,
                                       trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
-    run_config = tune.RunConfig(name=search_name, storage_path=str(cfg.storage_path), callbacks=callbacks, verbose=0,
+    stop = StopAtDice(cfg.stop_at) if cfg.stop_at is not None else None
+    run_config = tune.RunConfig(name=search_name, storage_path=str(cfg.storage_path), callbacks=callbacks, verbose=0, stop=stop,
                                 failure_config=tune.FailureConfig(max_failures=cfg.max_failures))
     return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config)
 
@@ -253,8 +256,8 @@ def evaluate_best(client, table: pd.DataFrame, data: SegmentationData) -> tuple[
     return best, metrics
 
 
-def run_search(cfg: SearchConfig, echo: Callable[[str], None] = print) -> SearchOutcome:
-    """Run (or resume) a search end to end and return where its results are."""
+def run_search(cfg: SearchConfig, echo: Callable[[str], None] = print, callbacks: tuple = ()) -> SearchOutcome:
+    """Run (or resume) a search end to end and return where its results are; `callbacks`: extra Tune callbacks (e.g. to record every result)."""
     data = load_data(cfg)
     limits = space_limits(cfg, data)
     uri = cfg.tracking_uri or tracking.default_tracking_uri()
@@ -301,7 +304,7 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = print) -> Search
     from .callbacks import CloseTrialRuns
 
     try:
-        tuner = build_tuner(cfg, data, ctx, limits, search_name, [CloseTrialRuns(uri, experiment_id, parent_id)], restore_path)
+        tuner = build_tuner(cfg, data, ctx, limits, search_name, [CloseTrialRuns(uri, experiment_id, parent_id), *callbacks], restore_path)
         tuner.fit()
         table = trials_table(client, experiment_id, parent_id)
         best, test_metrics = evaluate_best(client, table, data)

@@ -1,4 +1,4 @@
-"""The search spaces as code: `quick` and `full` (Optuna define-by-run) and `ablation` (exhaustive grid)."""
+"""The search spaces as code: `quick`, `arch` and `full` (Optuna define-by-run) and `ablation` (exhaustive grid)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +9,7 @@ from unet_core.layers import BLOCK_TYPES, PADDINGS, UPSAMPLE_MODES
 from unet_core.losses import PIXEL_WEIGHTED
 from unet_core.skips import all_patterns
 
-SPACES = ("quick", "ablation", "full")
+SPACES = ("quick", "ablation", "arch", "full")
 FULL_LOSSES = ("dice", "bce", "dice_bce", "weighted_ce", "generalized_dice", "focal")
 PATCH_STEP = 16
 
@@ -81,6 +81,12 @@ def quick_space(trial, limits: SpaceLimits) -> dict[str, Any]:
     return {"patch_stride": PATCH_STEP, "base_channels": 8, "batch_size": 16, "augment": "none"}
 
 
+def arch_space(trial, limits: SpaceLimits) -> dict[str, Any]:
+    """The ablation's depth/skip space sampled by Optuna (ASHA stops the weak): depth, then its skip bits."""
+    _skip_bits(trial, _depth(trial, limits))
+    return {}
+
+
 def full_space(trial, limits: SpaceLimits) -> dict[str, Any]:
     """Depth, conditional skip bits, patch size and stride, saliency percentile/iterations, loss and training knobs."""
     depth = _depth(trial, limits)
@@ -117,7 +123,7 @@ class DefineByRun:
     constants: tuple[tuple[str, Any], ...] = ()
 
     def __call__(self, trial) -> dict[str, Any]:
-        define = full_space if self.space == "full" else quick_space
+        define = {"full": full_space, "arch": arch_space}.get(self.space, quick_space)
         return {**dict(self.constants), **define(trial, self.limits)}
 
 

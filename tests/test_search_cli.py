@@ -42,6 +42,34 @@ def test_full_dry_run_prints_the_space_and_constraints(tmp_path):
     assert "constraints" in json.loads(proc.stdout.splitlines()[-1])
 
 
+def test_arch_dry_run_samples_the_ablation_space_and_only_optuna_follows_the_searcher_seed(tmp_path):
+    ablation = {json.dumps({k: v for k, v in json.loads(line).items() if k not in ("depth", "skips", "run_name")}, sort_keys=True)
+                for line in run_search(tmp_path, "--space", "ablation", "--dry-run").stdout.splitlines()}
+    samples = {}
+    for seed in ("1", "2"):
+        proc = run_search(tmp_path, "--space", "arch", "--dry-run", "--num-samples", "12", "--searcher-seed", seed)
+        assert proc.returncode == 0, proc.stderr
+        configs = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert all(len(c["skips"]) == c["depth"] and 1 <= c["depth"] <= 4 and c["seed"] == 0 for c in configs)
+        # everything but depth and skips is the ablation's fixed setting
+        assert {json.dumps({k: v for k, v in c.items() if k not in ("depth", "skips", "run_name")}, sort_keys=True) for c in configs} == ablation
+        samples[seed] = [(c["depth"], c["skips"]) for c in configs]
+    assert samples["1"] != samples["2"]
+
+
+@pytest.mark.slow
+def test_stop_at_ends_the_search_once_a_trial_is_good_enough(tmp_path):
+    proc = run_search(tmp_path, "--space", "arch", "--depths", "1,2", "--num-samples", "12", "--max-epochs", "3", "--stop-at", "0.05",
+                      "--experiment", "stop")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client, parents, children = runs(tmp_path, "stop")
+    assert parents[0].info.status == "FINISHED"
+    assert 1 <= len(children) < 12  # the trials not yet started never ran
+    reached = [max(m.value for m in client.get_metric_history(r.info.run_id, "val_dice")) for r in children
+               if client.get_metric_history(r.info.run_id, "val_dice")]
+    assert max(reached) >= 0.05
+
+
 def _reliability():
     spec = importlib.util.spec_from_file_location("make_reliability", REPO / "docs" / "make_reliability.py")
     module = importlib.util.module_from_spec(spec)
