@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .inference import sliding_window_predict
+from .inference import dihedral_predict, sliding_window_predict
 from .metrics import SegmentationMetrics
 
 
@@ -20,11 +20,14 @@ def evaluate_images(
     background: int | None = 0,
     amp: bool = True,
     channels_last: bool = False,
+    tta: bool = False,
 ) -> dict[str, float]:
-    """Metrics over a split of full images given as (image (C,H,W), mask (H,W), valid (H,W) or None)."""
+    """Metrics over a split of full images given as (image (C,H,W), mask (H,W), valid (H,W) or None);
+    `tta` averages the predictions of the 8 flips/rotations of each image."""
     metrics = SegmentationMetrics(num_classes, background)
+    predict = dihedral_predict if tta else sliding_window_predict
     for image, mask, valid in samples:
-        probs = sliding_window_predict(
+        probs = predict(
             model, torch.as_tensor(image), tile, overlap, amp=amp, channels_last=channels_last
         )
         metrics.update(probs, torch.as_tensor(mask), None if valid is None else torch.as_tensor(valid))

@@ -113,3 +113,17 @@ def _mirror(image: Tensor, margin: int) -> Tensor:
         image = F.pad(image[None], (step,) * 4, mode="reflect")[0]
         margin -= step
     return image
+
+
+def dihedral_predict(model: nn.Module, image: Tensor, tile: int, overlap: float = 0.5, **kwargs) -> Tensor:
+    """`sliding_window_predict` averaged over the 8 flips and 90-degree rotations of the image (test-time augmentation)."""
+    total = None
+    for k in range(4):
+        for flip in (False, True):
+            view = torch.rot90(image, k, dims=(-2, -1))
+            view = view.flip(-1) if flip else view
+            probs = sliding_window_predict(model, view.contiguous(), tile, overlap, **kwargs)
+            probs = probs.flip(-1) if flip else probs
+            probs = torch.rot90(probs, -k, dims=(-2, -1))
+            total = probs if total is None else total + probs
+    return total / 8
