@@ -33,6 +33,7 @@ from bench.common import write_results  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TOLERANCE = 0.01
+CPUS_PER_TRIAL = 1.0
 
 
 def result_log():
@@ -98,14 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="search-efficiency-") as tmp_name:
         tmp = Path(tmp_name)
-        common = dict(dataset=dataset, data_root=root, base_channels=8, patch_size=64, lr=3e-3, loss="dice_bce", cpus_per_trial=1.0,
+        common = dict(dataset=dataset, data_root=root, base_channels=8, patch_size=64, lr=3e-3, loss="dice_bce", cpus_per_trial=CPUS_PER_TRIAL,
                       tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}", storage=str(tmp / "ray"), **budget)
         grid_log = result_log()
         run_search(SearchConfig(space="ablation", experiment="grid", **common), echo=lambda line: None, callbacks=(grid_log,))
         grid_rows = grid_log.rows
         best = max(grid_rows, key=lambda r: r["val_dice"])
         target = (1 - TOLERANCE) * best["val_dice"]
-        grid_total, grid_reach = totals(grid_rows, 1.0), compute_to(grid_rows, target, 1.0)
+        grid_total, grid_reach = totals(grid_rows, CPUS_PER_TRIAL), compute_to(grid_rows, target, CPUS_PER_TRIAL)
         close = sorted({r["config"] for r in grid_rows if r["val_dice"] >= target})
         print(f"grid: {grid_total['trials']} configurations, {grid_total['trial_epochs']} trial-epochs, {grid_total['core_s']:.0f} core-s; "
               f"best validation Dice {best['val_dice']:.4f} ({best['config']}, epoch {best['epoch']}); target {target:.4f}, "
@@ -115,10 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             log = result_log()
             run_search(SearchConfig(space="arch", experiment=f"search-{seed}", num_samples=grid_total["trials"], searcher_seed=seed,
                                     stop_at=target, **common), echo=lambda line: None, callbacks=(log,))
-            reach = compute_to(log.rows, target, 1.0)
+            reach = compute_to(log.rows, target, CPUS_PER_TRIAL)
             reach.update(seed=seed, ratio=reach["core_s"] / grid_total["core_s"] if reach["reached"] else None,
                          ratio_epochs=reach["trial_epochs"] / grid_total["trial_epochs"] if reach["reached"] else None,
-                         ratio_in_order=reach["core_s"] / grid_reach["core_s"] if reach["reached"] else None, **{"spent": totals(log.rows, 1.0)})
+                         ratio_in_order=reach["core_s"] / grid_reach["core_s"] if reach["reached"] else None, spent=totals(log.rows, CPUS_PER_TRIAL))
             searches.append(reach)
             status = (f"reached {reach['val_dice']:.4f} with {reach['by']} after {reach['trial_epochs']} trial-epochs, {reach['core_s']:.0f} core-s "
                       f"(ratio {reach['ratio']:.3f})" if reach["reached"] else
@@ -127,10 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ray.shutdown()
     wall = time.perf_counter() - start
     # a seed that never reached the target counts as needing more than the whole grid
-    ratios = [s["ratio"] if s["reached"] else float("inf") for s in searches]
-    ratios_epochs = [s["ratio_epochs"] if s["reached"] else float("inf") for s in searches]
-    ratios_in_order = [s["ratio_in_order"] if s["reached"] else float("inf") for s in searches]
-    median, median_epochs, median_in_order = (statistics.median(r) for r in (ratios, ratios_epochs, ratios_in_order))
+    median, median_epochs, median_in_order = (statistics.median(s[key] if s["reached"] else float("inf") for s in searches)
+                                              for key in ("ratio", "ratio_epochs", "ratio_in_order"))
     figures = {"dataset": dataset, "budget": {**budget, "depths": list(budget["depths"]), "base_channels": 8, "patch": 64},
                "tolerance": TOLERANCE, "grid_best": best, "target": target, "configs_within_target": close, "grid_total": grid_total,
                "grid_reach_in_order": grid_reach, "searches": searches, "compute_ratio": median, "compute_ratio_trial_epochs": median_epochs,

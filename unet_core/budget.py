@@ -9,7 +9,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .layers import center_crop
+from .trainer import train_step
 
 SCHEDULES = ("cosine", "constant")
 
@@ -81,13 +81,6 @@ def train_for(model: nn.Module, loss_fn: nn.Module, batches: Iterable, config: B
                 group["lr"] = config.lr_at(spent)
             if config.channels_last:
                 image = image.contiguous(memory_format=torch.channels_last)
-            opt.zero_grad(set_to_none=True)
-            logits = model(image)
-            loss = loss_fn(logits.float(), center_crop(mask, logits.shape[-2:]), center_crop(valid, logits.shape[-2:]))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} at step {steps} (lr={config.lr:g})")
-            loss.backward()
-            opt.step()
+            loss_value = train_step(model, loss_fn, opt, image, mask, valid)
             steps += 1
             samples += image.shape[0]
-            loss_value = loss.item()

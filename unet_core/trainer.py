@@ -128,6 +128,22 @@ def _to_device(batch, device: torch.device, channels_last: bool):
     return image, mask.to(device, non_blocking=True), valid.to(device, non_blocking=True)
 
 
+def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, image, mask, valid, amp: bool = False) -> float:
+    """One optimisation step on a batch (forward in bf16 autocast on CUDA when `amp`); returns the loss.
+    Raises FloatingPointError when the loss is NaN/inf."""
+    optimizer.zero_grad(set_to_none=True)
+    with autocast_context(image.device, amp):
+        logits = model(image)
+    mask, valid = center_crop(mask, logits.shape[-2:]), center_crop(valid, logits.shape[-2:])  # valid padding: output < input
+    loss = loss_fn(logits.float(), mask, valid)
+    if not torch.isfinite(loss):
+        lr = optimizer.param_groups[0]["lr"]
+        raise FloatingPointError(f"training loss became {loss.item()} (lr={lr:g}); trial diverged")
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 class Trainer:
     """Trains a model on a patch dataset of (image, mask, valid) and validates it after every epoch.
 
@@ -173,16 +189,8 @@ class Trainer:
         total, count = 0.0, 0
         for batch in loader:
             image, mask, valid = _to_device(batch, self.device, self.config.channels_last)
-            self.optimizer.zero_grad(set_to_none=True)
-            with autocast_context(self.device, self.config.amp):
-                logits = self.model(image)
-            mask, valid = center_crop(mask, logits.shape[-2:]), center_crop(valid, logits.shape[-2:])  # valid padding: output < input
-            loss = self.loss_fn(logits.float(), mask, valid)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} (lr={self.config.lr:g}); trial diverged")
-            loss.backward()
-            self.optimizer.step()
-            total += loss.item() * image.shape[0]
+            loss = train_step(self.model, self.loss_fn, self.optimizer, image, mask, valid, self.config.amp)
+            total += loss * image.shape[0]
             count += image.shape[0]
         return total / max(count, 1)
 
