@@ -35,6 +35,21 @@ def test_training_for_a_budget_stops_on_time_and_learns():
     assert after > max(before, 0.5)
 
 
+def test_bf16_channels_last_budget_computes_in_bf16_keeps_float32_weights_and_learns():
+    torch.manual_seed(0)
+    data = load_dataset("synthetic", n_train=8, n_test=2, size=64)
+    loader = DataLoader(RandomPatchDataset(data.train, 32, 64, seed=0), batch_size=8)
+    model = UNet(1, 1, depth=2, skips="11", base_channels=8)
+    seen = set()
+    hook = model.register_forward_hook(lambda module, args, out: seen.add((out.dtype, out.is_contiguous(memory_format=torch.channels_last))))
+    train_for(model, build_loss("dice_bce"), loader, BudgetConfig(seconds=3.0, lr=1e-2, bf16=True, channels_last=True))
+    hook.remove()
+    assert seen == {(torch.bfloat16, True)}  # every training forward ran in bf16 on NHWC tensors
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    after = evaluate_images(model, [(s.image, s.mask, s.valid) for s in data.test], 1, 64)["dice"]  # float32 inference
+    assert after > 0.5
+
+
 def test_eight_view_prediction_is_rotation_and_flip_equivariant():
     torch.manual_seed(0)
     model = UNet(1, 1, depth=2, skips="11", base_channels=4).eval()

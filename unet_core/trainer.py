@@ -128,11 +128,12 @@ def _to_device(batch, device: torch.device, channels_last: bool):
     return image, mask.to(device, non_blocking=True), valid.to(device, non_blocking=True)
 
 
-def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, image, mask, valid, amp: bool = False) -> float:
-    """One optimisation step on a batch (forward in bf16 autocast on CUDA when `amp`); returns the loss.
+def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, image, mask, valid, amp: bool = False,
+               cpu_amp: bool = False) -> float:
+    """One optimisation step on a batch (forward in bf16 autocast on CUDA when `amp`, on the CPU too when `cpu_amp`); returns the loss.
     Raises FloatingPointError when the loss is NaN/inf."""
     optimizer.zero_grad(set_to_none=True)
-    with autocast_context(image.device, amp):
+    with autocast_context(image.device, amp, cpu=cpu_amp):
         logits = model(image)
     mask, valid = center_crop(mask, logits.shape[-2:]), center_crop(valid, logits.shape[-2:])  # valid padding: output < input
     loss = loss_fn(logits.float(), mask, valid)
