@@ -261,14 +261,21 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = print, callbacks
     data = load_data(cfg)
     limits = space_limits(cfg, data)
     uri = cfg.tracking_uri or tracking.default_tracking_uri()
-    if not tracking.is_local_sqlite(uri):
+    local = tracking.is_local_sqlite(uri)
+    if not local:
         tracking.check_tracking(uri)  # a remote server: fail in seconds, before Ray starts
-    start_ray(cfg)  # a bad --address or too many GPUs: fail before anything is written
-    hosts = cluster_hosts()
-    if tracking.is_local_sqlite(uri) and len(hosts) > 1:
-        raise ConfigError(f"the Ray cluster spans {len(hosts)} machines but {uri} is a file on this one: start a tracking server "
-                          "every node reaches (mlflow/server.sh) and pass --tracking-uri http://HOST:PORT (docs/cluster.md)")
-    client = tracking.check_tracking(uri)
+    opener = tracking.LocalStoreOpener(uri) if local else None  # opened while Ray starts
+    try:
+        start_ray(cfg)  # a bad --address or too many GPUs: fail before anything is written
+        hosts = cluster_hosts()
+        if local and len(hosts) > 1:
+            raise ConfigError(f"the Ray cluster spans {len(hosts)} machines but {uri} is a file on this one: start a tracking server "
+                              "every node reaches (mlflow/server.sh) and pass --tracking-uri http://HOST:PORT (docs/cluster.md)")
+    except BaseException:
+        if opener is not None:
+            opener.discard()
+        raise
+    client = opener.client() if opener is not None else tracking.check_tracking(uri)
     restore_path, state_path = None, None
     if cfg.resume:
         from ray import tune

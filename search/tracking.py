@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,25 +55,87 @@ def check_tracking(uri: str, timeout_s: float = 10.0, create: bool = True) -> Ml
     """
     quiet_mlflow()
     if is_local_sqlite(uri):
-        db = Path(uri[len("sqlite:///"):])
-        if not create and not db.is_file():
-            raise TrackingError(f"no MLflow store at {db}")
-        db.parent.mkdir(parents=True, exist_ok=True)
+        if not create and not _sqlite_path(uri).is_file():
+            raise TrackingError(f"no MLflow store at {_sqlite_path(uri)}")
+        return _open_local(uri)
     old = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(timeout_s))
     try:
-        client = MlflowClient(tracking_uri=uri)
-        client.search_experiments(max_results=1)
-        return client
-    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot track"
-        raise TrackingError(f"tracking server {uri} is unreachable: {_cause(exc)}") from None
+        return _round_trip(uri)
     finally:
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _sqlite_path(uri: str) -> Path:
+    return Path(uri[len("sqlite:///"):])
+
+
+def _open_local(uri: str) -> MlflowClient:
+    """A client for a local SQLite store, created (with its folder) if missing."""
+    _sqlite_path(uri).parent.mkdir(parents=True, exist_ok=True)
+    return _round_trip(uri)
+
+
+def _round_trip(uri: str) -> MlflowClient:
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)
+        return client
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot track"
+        raise TrackingError(f"tracking server {uri} is unreachable: {_cause(exc)}") from None
+
+
+class LocalStoreOpener:
+    """Opens a local SQLite store while Ray starts. A new store's schema (MLflow's migrations: seconds) is built in
+    a temporary file on a background thread and moved into place by `client()`; `discard()` leaves nothing."""
+
+    def __init__(self, uri: str):
+        quiet_mlflow()
+        self.uri, self.db = uri, _sqlite_path(uri)
+        self._tmp: Path | None = None
+        self._future = None
+        if not self.db.exists():  # an existing store opens in milliseconds
+            self._tmp = Path(tempfile.mkdtemp(prefix="mlflow-store-"))
+            pool = ThreadPoolExecutor(1, thread_name_prefix="mlflow-store")
+            self._future = pool.submit(_build_store, self._tmp / "mlflow.db")
+            pool.shutdown(wait=False)
+
+    def client(self) -> MlflowClient:
+        """A client for the store, moving the prepared schema into place if the store is still missing."""
+        if self._future is not None:
+            try:
+                built = self._future.result()
+                self.db.parent.mkdir(parents=True, exist_ok=True)
+                if not self.db.exists():
+                    shutil.move(built, self.db)
+            except Exception:  # noqa: BLE001 - check_tracking below creates the store itself, or says why it cannot
+                pass
+            finally:
+                self.discard()
+        return check_tracking(self.uri)
+
+    def discard(self) -> None:
+        """Wait for the background work and delete what it made; the store's own path is never touched."""
+        if self._future is not None:
+            self._future.exception()
+            self._future = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+def _build_store(path: Path) -> Path:
+    """A new SQLite file with MLflow's current schema (a private store instance: MLflow's per-URI cache is untouched)."""
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    SqlAlchemyStore(f"sqlite:///{path}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH).engine.dispose()
+    return path
 
 
 _CAUSES = ("Connection refused", "timed out", "Name or service not known", "No route to host", "Temporary failure in name resolution")
@@ -92,7 +156,7 @@ def get_or_create_experiment(client: MlflowClient, name: str, uri: str) -> str:
     if exp is None:
         location = None
         if is_local_sqlite(uri):
-            location = (Path(uri[len("sqlite:///"):]).parent / "artifacts" / name).resolve().as_uri()
+            location = (_sqlite_path(uri).parent / "artifacts" / name).resolve().as_uri()
         exp_id = client.create_experiment(name, artifact_location=location)
     else:
         if exp.lifecycle_stage == "deleted":
@@ -196,7 +260,7 @@ def temp_dir() -> tempfile.TemporaryDirectory:
 
 
 __all__ = [
-    "TrackingError", "default_tracking_uri", "check_tracking", "get_or_create_experiment", "log_params", "log_metrics",
+    "TrackingError", "LocalStoreOpener", "default_tracking_uri", "check_tracking", "get_or_create_experiment", "log_params", "log_metrics",
     "log_dataset", "log_file", "log_text", "ParentRun", "start_parent", "child_runs", "find_trial_run", "end_run",
     "is_running", "temp_dir", "MlflowException", "RunTag",
 ]

@@ -1,0 +1,29 @@
+"""The local MLflow store is opened while Ray starts: the search gets a working store, a failed start leaves none."""
+import tempfile
+import time
+from pathlib import Path
+
+from search.tracking import LocalStoreOpener, check_tracking, get_or_create_experiment
+
+
+def test_a_store_prepared_in_the_background_is_usable_and_kept(tmp_path):
+    db = tmp_path / "mlflow" / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    client = LocalStoreOpener(uri).client()
+    exp_id = get_or_create_experiment(client, "opened", uri)
+    assert client.get_experiment(exp_id).name == "opened"
+    assert check_tracking(uri, create=False).get_experiment_by_name("opened") is not None  # on disk, seen by a new client
+
+
+def test_discarding_leaves_nothing_and_never_touches_an_existing_store(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    scratch = set(Path(tempfile.gettempdir()).glob("mlflow-store-*"))
+    opener = LocalStoreOpener(uri)
+    time.sleep(0.2)  # the schema is being built meanwhile
+    opener.discard()
+    assert not (tmp_path / "mlflow").exists()
+    assert set(Path(tempfile.gettempdir()).glob("mlflow-store-*")) <= scratch  # its scratch schema is gone too
+
+    get_or_create_experiment(check_tracking(uri), "kept", uri)
+    LocalStoreOpener(uri).discard()
+    assert check_tracking(uri, create=False).get_experiment_by_name("kept") is not None
