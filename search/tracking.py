@@ -55,9 +55,11 @@ def check_tracking(uri: str, timeout_s: float = 10.0, create: bool = True) -> Ml
     """
     quiet_mlflow()
     if is_local_sqlite(uri):
-        if not create and not _sqlite_path(uri).is_file():
-            raise TrackingError(f"no MLflow store at {_sqlite_path(uri)}")
-        return _open_local(uri)
+        db = _sqlite_path(uri)
+        if not create and not db.is_file():
+            raise TrackingError(f"no MLflow store at {db}")
+        db.parent.mkdir(parents=True, exist_ok=True)
+        return _round_trip(uri)
     old = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(timeout_s))
@@ -73,12 +75,6 @@ def check_tracking(uri: str, timeout_s: float = 10.0, create: bool = True) -> Ml
 
 def _sqlite_path(uri: str) -> Path:
     return Path(uri[len("sqlite:///"):])
-
-
-def _open_local(uri: str) -> MlflowClient:
-    """A client for a local SQLite store, created (with its folder) if missing."""
-    _sqlite_path(uri).parent.mkdir(parents=True, exist_ok=True)
-    return _round_trip(uri)
 
 
 def _round_trip(uri: str) -> MlflowClient:

@@ -6,10 +6,19 @@ from pathlib import Path
 from search.tracking import LocalStoreOpener, check_tracking, get_or_create_experiment
 
 
-def test_a_store_prepared_in_the_background_is_usable_and_kept(tmp_path):
+def test_a_store_prepared_in_the_background_is_moved_into_place_usable_and_kept(tmp_path):
     db = tmp_path / "mlflow" / "mlflow.db"
     uri = f"sqlite:///{db}"
-    client = LocalStoreOpener(uri).client()
+    before = set(Path(tempfile.gettempdir()).glob("mlflow-store-*"))
+    opener = LocalStoreOpener(uri)
+    (scratch,) = set(Path(tempfile.gettempdir()).glob("mlflow-store-*")) - before
+    deadline = time.monotonic() + 30
+    while not (scratch / "mlflow.db").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    built = (scratch / "mlflow.db").stat().st_ino  # the schema is built off the caller's thread, not at the store's path
+    assert not db.exists()
+    client = opener.client()
+    assert db.stat().st_ino == built and not scratch.exists()  # the prepared file itself became the store
     exp_id = get_or_create_experiment(client, "opened", uri)
     assert client.get_experiment(exp_id).name == "opened"
     assert check_tracking(uri, create=False).get_experiment_by_name("opened") is not None  # on disk, seen by a new client
