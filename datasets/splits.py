@@ -32,3 +32,15 @@ def make_splits(
         val_fraction = 0.1 / 0.9
     train, val = carve(train, val_fraction, seed, "validation")
     return train, val, test
+
+
+def kfold(samples: list[Sample], folds: int, seed: int) -> list[list[Sample]]:
+    """`folds` disjoint groups covering `samples` (sizes differing by at most one), by a seeded shuffle of the
+    samples sorted by name, so the groups do not depend on the order the loader read them in."""
+    if folds < 2:
+        raise DatasetError(f"k-fold cross-validation needs at least 2 folds, got {folds}")
+    if folds > len(samples):
+        raise DatasetError(f"{folds} folds but only {len(samples)} training images: use at most {len(samples)} folds")
+    ordered = sorted(samples, key=lambda s: s.name)
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    return [[ordered[i] for i in sorted(chunk.tolist())] for chunk in np.array_split(order, folds)]

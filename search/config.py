@@ -9,6 +9,7 @@ from typing import Any
 from datasets.fingerprint import MAX_DEPTH, feasible
 from datasets.registry import DATASETS
 from unet_core.losses import LOSSES
+from unet_core.precision import PRECISIONS
 
 from .spaces import SPACES
 
@@ -44,6 +45,8 @@ class SearchConfig:
         max_failures: retries of a trial whose process or node died (a trial's own error is never retried).
         searcher_seed: seeds Optuna alone (None: --seed), so searches differ only in the configurations they sample.
         stop_at: end the search as soon as a trial reports this validation Dice (None: run every trial).
+        precision: auto, fp32 or bf16 for every trial's training (unet_core.precision).
+        folds: ablation only: k-fold cross-validation over the training images (1: the dataset's validation split).
     """
 
     space: str = "quick"
@@ -76,6 +79,8 @@ class SearchConfig:
     max_failures: int = 2
     searcher_seed: int | None = None
     stop_at: float | None = None
+    precision: str = "auto"
+    folds: int = 1
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
@@ -101,6 +106,12 @@ class SearchConfig:
             raise ConfigError(f"--max-failures must be >= 0, got {self.max_failures}")
         if self.stop_at is not None and not 0 < self.stop_at <= 1:
             raise ConfigError(f"--stop-at is a validation Dice in (0, 1], got {self.stop_at}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.folds < 1:
+            raise ConfigError(f"--folds must be at least 1, got {self.folds}")
+        if self.folds > 1 and self.space != "ablation":
+            raise ConfigError("--folds applies to --space ablation (the study): Optuna spaces validate on the dataset's validation split")
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         self._check_architecture()

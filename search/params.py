@@ -8,6 +8,7 @@ from datasets.augment import PRESETS
 from datasets.fingerprint import feasible
 from unet_core.layers import BLOCK_TYPES, PADDINGS, UPSAMPLE_MODES
 from unet_core.losses import LOSSES
+from unet_core.precision import PRECISIONS
 from unet_core.skips import format_skips, parse_skips
 
 
@@ -37,6 +38,10 @@ class TrialParams:
         seed: seed of the model, data order and augmentation.
         block: plain, residual (Res-UNet) or attention (gated skips).
         padding: same, or valid (the paper's unpadded convolutions, copy and crop).
+        precision: auto, fp32 or bf16 (unet_core.precision: auto is bf16 + channels_last where bf16 is native, else fp32).
+        fold / folds: k-fold cross-validation: with folds >= 2 the training and validation images are re-split into
+            `folds` groups and group `fold` is validated on; folds 1 keeps the dataset's validation split.
+        split_seed: the shuffle of the k-fold groups (the search's --seed, shared by every trial of a search).
     """
 
     depth: int = 2
@@ -59,6 +64,10 @@ class TrialParams:
     seed: int = 0
     block: str = "plain"
     padding: str = "same"
+    precision: str = "auto"
+    fold: int = 0
+    folds: int = 1
+    split_seed: int = 0
 
     def __post_init__(self) -> None:
         self.skips = format_skips(parse_skips(str(self.skips), self.depth))
@@ -75,6 +84,10 @@ class TrialParams:
                 raise ValueError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
         if self.upsample == "unpool" and self.padding == "valid":
             raise ValueError("unpool up-sampling needs same padding (max-unpooling indices do not fit cropped features)")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.folds < 1 or not 0 <= self.fold < self.folds:
+            raise ValueError(f"fold must be in 0..{self.folds - 1} of {self.folds} folds, got {self.fold}")
         if not 0 <= self.saliency_percentile < 100:
             raise ValueError(f"saliency percentile must be in [0, 100), got {self.saliency_percentile}")
 
@@ -105,11 +118,12 @@ class TrialParams:
 
     @property
     def run_name(self) -> str:
-        """The MLflow run name, e.g. d4-s1001-dice_bce-p64 (plus -sal90 and -seed1 where they apply)."""
+        """The MLflow run name, e.g. d4-s1001-dice_bce-p64 (plus -sal90, -f2 and -seed1 where they apply)."""
         name = f"d{self.depth}-s{self.skips}-{self.loss}-p{self.patch_size}"
         if self.saliency_on:
             name += f"-sal{self.saliency_percentile:g}"
         name += "".join(f"-{v}" for v, default in ((self.block, "plain"), (self.padding, "same")) if v != default)
+        name += f"-f{self.fold}" if self.folds > 1 else ""
         return name + (f"-seed{self.seed}" if self.seed else "")
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import sys
 
 from datasets import DatasetError
 from datasets.registry import DATASETS
+from unet_core.precision import PRECISIONS
 
 from .config import ConfigError, SearchConfig
 from .spaces import SPACES
@@ -45,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--max-failures", type=int, default=2, help="retries of a trial whose process or node died (default 2)")
     p.add_argument("--searcher-seed", type=int, default=None, help="seed of Optuna alone (default --seed): same trials, other samples")
     p.add_argument("--stop-at", type=float, default=None, help="end the search once a trial reaches this validation Dice")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="training precision of every trial: auto = bf16 autocast + channels_last where bf16 is native (CUDA, "
+                        "AVX512-BF16/AMX CPUs), else fp32 (default auto)")
+    p.add_argument("--folds", type=int, default=1,
+                   help="ablation: k-fold cross-validation over the training images, each configuration scored on every "
+                        "held-out fold (default 1: the dataset's validation split)")
     p.add_argument("--smoke-test", action="store_true", help="a seconds-long run: quick space, 2 trials, 2 epochs")
     a = p.parse_args(argv)
     try:
@@ -60,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
         tracking_uri=a.tracking_uri, storage=a.storage, resume=a.resume, dry_run=a.dry_run, seed=a.seed, base_channels=a.base_channels,
         patch_size=a.patch_size, patches_per_epoch=a.patches_per_epoch, loss=a.loss, lr=a.lr, dataset_options=options,
         depths=depths, skips=tuple(x.strip() for x in a.skips.split(",") if x.strip()), max_failures=a.max_failures,
-        searcher_seed=a.searcher_seed, stop_at=a.stop_at,
+        searcher_seed=a.searcher_seed, stop_at=a.stop_at, precision=a.precision, folds=a.folds,
     )
 
 

@@ -46,6 +46,9 @@ def load_data(cfg: SearchConfig) -> SegmentationData:
     """The dataset of the search, decoded once (DatasetError on bad input); with border weight maps where a
     border-weighted loss can be tried, computed once here for every trial."""
     data = load_dataset(cfg.dataset, cfg.data_root, seed=cfg.seed, **cfg.dataset_options)
+    pool = len(data.train) + len(data.val)
+    if cfg.folds > pool:
+        raise ConfigError(f"--folds {cfg.folds}: {data.name} has {pool} training images (validation included); use at most {pool} folds")
     if data.objects is not None and (cfg.space == "full" or cfg.loss in PIXEL_WEIGHTED):
         data = with_border_weights(data)
     return data
@@ -62,12 +65,13 @@ def space_limits(cfg: SearchConfig, data: SegmentationData) -> SpaceLimits:
 
 def fixed_params(cfg: SearchConfig) -> dict[str, Any]:
     """Values every trial of the space shares."""
-    base = {"epochs": cfg.max_epochs, "patches_per_epoch": cfg.patches_per_epoch, "seed": cfg.seed}
+    base = {"epochs": cfg.max_epochs, "patches_per_epoch": cfg.patches_per_epoch, "seed": cfg.seed, "precision": cfg.precision}
     if cfg.space == "full":
         return {**base, "saliency_epochs": max(1, cfg.max_epochs // 2)}
     if cfg.space in ("ablation", "arch"):
         return {**base, "loss": cfg.loss, "base_channels": cfg.base_channels, "patch_size": cfg.patch_size,
-                "patch_stride": cfg.patch_size // 2, "lr": cfg.lr, "augment": "light", "batch_size": 16}
+                "patch_stride": cfg.patch_size // 2, "lr": cfg.lr, "augment": "light", "batch_size": 16,
+                **({"folds": cfg.folds, "split_seed": cfg.seed} if cfg.folds > 1 else {})}
     return base
 
 
@@ -84,7 +88,8 @@ def define_by_run(cfg: SearchConfig, limits: SpaceLimits) -> DefineByRun:
 def dry_run_lines(cfg: SearchConfig, limits: SpaceLimits) -> list[dict[str, Any]]:
     """What --dry-run prints: every ablation configuration, the first sampled quick configurations, or the full space."""
     if cfg.space == "ablation":
-        trials = [TrialParams.from_config({**fixed_params(cfg), **c}) for c in ablation_configs(cfg.repeats, limits.depths, cfg.skips)]
+        configs = ablation_configs(cfg.repeats, limits.depths, cfg.skips, cfg.folds, cfg.seed)
+        trials = [TrialParams.from_config({**fixed_params(cfg), **c}) for c in configs]
         return [t.to_dict() | {"run_name": t.run_name} for t in trials]
     if cfg.space == "full":
         return describe_full(limits) + [{"constraints": "infeasible (patch, depth) pairs are never proposed; depths "
@@ -193,6 +198,8 @@ def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, l
     if cfg.space == "ablation":
         param_space = {**fixed_params(cfg), "skips": tune.grid_search(ablation_patterns(limits.depths, cfg.skips)),
                        "seed": tune.grid_search(list(range(cfg.seed, cfg.seed + cfg.repeats)))}
+        if cfg.folds > 1:
+            param_space["fold"] = tune.grid_search(list(range(cfg.folds)))
         tune_config = tune.TuneConfig(metric="val_dice", mode="max", scheduler=FIFOScheduler(), num_samples=1, trial_name_creator=_trial_name, reuse_actors=True,
                                       trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
     else:

@@ -133,9 +133,13 @@ def ablation_patterns(depths: tuple[int, ...] = (1, 2, 3, 4), patterns: tuple[st
     return sorted(chosen, key=lambda p: (len(p), p))
 
 
-def ablation_configs(repeats: int, depths: tuple[int, ...] = (1, 2, 3, 4), patterns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Every ablation pattern (see ablation_patterns), each with `repeats` seeds."""
-    return [{"skips": p, "seed": seed} for p in ablation_patterns(depths, patterns) for seed in range(repeats)]
+def ablation_configs(repeats: int, depths: tuple[int, ...] = (1, 2, 3, 4), patterns: tuple[str, ...] = (), folds: int = 1,
+                     first_seed: int = 0) -> list[dict[str, Any]]:
+    """Every ablation pattern (see ablation_patterns), each with `repeats` seeds from `first_seed` (and every fold when folds > 1)."""
+    seeds = range(first_seed, first_seed + repeats)
+    if folds > 1:
+        return [{"skips": p, "seed": s, "fold": f} for p in ablation_patterns(depths, patterns) for s in seeds for f in range(folds)]
+    return [{"skips": p, "seed": s} for p in ablation_patterns(depths, patterns) for s in seeds]
 
 
 def describe_full(limits: SpaceLimits) -> list[dict[str, Any]]:

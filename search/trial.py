@@ -13,7 +13,8 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from datasets import PatchDataset, SegmentationData, build_augmentation
-from unet_core import SegmentationMetrics, TrainConfig, Trainer, UNet, build_loss, saliency_loop, seed_everything
+from unet_core import (SegmentationMetrics, TrainConfig, Trainer, UNet, build_loss, resolve_precision, saliency_loop, seed_everything,
+                       seeded_init)
 from unet_core.inference import sliding_window_predict
 from unet_core.losses import PIXEL_WEIGHTED
 from unet_core.unet import input_size_for, output_size
@@ -162,13 +163,24 @@ class TrialRun:
 
 
 def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchContext, report, run: TrialRun | None = None) -> dict[str, float]:
-    """Train one configuration; `report(metrics)` is called after every epoch. Returns the best epoch's metrics."""
+    """Train one configuration; `report(metrics)` is called after every epoch. Returns the best epoch's metrics.
+
+    Trials that share a seed share their random numbers (common random numbers): each layer's initial weights
+    (unet_core.seeded_init), the order of the patches and their augmentation, so paired differences between
+    configurations measure the architecture more than the draw."""
     seed_everything(params.seed)
+    if params.folds > 1:
+        data = data.with_fold(params.fold, params.folds, params.split_seed)
+    precision = resolve_precision(params.precision, "cuda" if torch.cuda.is_available() else "cpu")
+    if run is not None:
+        tracking.log_params(run.client, run.run_id, {"precision_used": precision.name})
+        if precision.note:
+            run.client.set_tag(run.run_id, "unet.precision_note", precision.note)
     weighted = params.loss in PIXEL_WEIGHTED
     if weighted and any(s.weight is None for s in data.train):
         raise ValueError(f"loss {params.loss} needs a dataset with separable objects and their border weight maps "
                          f"({data.name} has {'none' if data.objects is None else 'no maps computed'})")
-    model = UNet(**model_kwargs(params, data))
+    model = seeded_init(UNet(**model_kwargs(params, data)), params.seed)
     loss = build_loss(params.loss, data.class_weights() if params.loss == "weighted_ce" else None)
     tile = eval_tile_for(params, ctx.eval_tile, data)
     validator = Validator(data, tile, ctx.eval_overlap)
@@ -201,7 +213,8 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
         dataset = PatchDataset(samples, size, params.patch_stride, augment, margin)
         epochs = params.epochs if iteration == 0 else params.saliency_epochs
         cfg = TrainConfig(optimizer=params.optimizer, lr=params.lr, batch_size=params.batch_size, epochs=epochs, seed=params.seed + iteration,
-                          num_threads=threads, plateau_patience=max(2, epochs // 4), channels_last=torch.cuda.is_available())
+                          num_threads=threads, plateau_patience=max(2, epochs // 4), channels_last=precision.channels_last,
+                          amp=precision.bf16, cpu_amp=precision.bf16)
         trainer = Trainer(model, loss, cfg, validator, on_epoch)
         offset = 0 if iteration == 0 else params.epochs + (iteration - 1) * params.saliency_epochs
         if params.patches_per_epoch:

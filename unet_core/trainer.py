@@ -41,7 +41,8 @@ class TrainConfig:
         seed: seeds Python, NumPy, torch and the data order.
         device: "auto" (CUDA when available), "cpu" or "cuda[:i]".
         channels_last: NHWC memory format for model and inputs.
-        amp: bf16 autocast on CUDA (no effect on the CPU).
+        amp: bf16 autocast on CUDA (no effect on the CPU unless `cpu_amp`).
+        cpu_amp: with `amp`, bf16 autocast on the CPU too (see unet_core.precision: fast only with native bf16).
         num_threads: torch intra-op threads (None leaves torch's default).
     """
 
@@ -59,6 +60,7 @@ class TrainConfig:
     device: str = "auto"
     channels_last: bool = False
     amp: bool = True
+    cpu_amp: bool = False
     num_threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -190,7 +192,7 @@ class Trainer:
         total, count = 0.0, 0
         for batch in loader:
             image, mask, valid = _to_device(batch, self.device, self.config.channels_last)
-            loss = train_step(self.model, self.loss_fn, self.optimizer, image, mask, valid, self.config.amp)
+            loss = train_step(self.model, self.loss_fn, self.optimizer, image, mask, valid, self.config.amp, self.config.cpu_amp)
             total += loss * image.shape[0]
             count += image.shape[0]
         return total / max(count, 1)

@@ -1,0 +1,97 @@
+"""Trial precision, common random numbers across configurations, and k-fold splits."""
+import json
+
+import pytest
+import torch
+
+from datasets import load_dataset
+from datasets.types import DatasetError
+from search.params import TrialParams
+from tests.search_helpers import run_search
+from unet_core import UNet, resolve_precision, seeded_init
+
+
+def test_bf16_on_a_cpu_without_native_bf16_falls_back_to_fp32_and_says_so():
+    p = resolve_precision("bf16", "cpu", native_bf16=False)
+    assert p.name == "fp32" and not p.bf16 and not p.channels_last
+    assert "no native bf16" in p.note and "fp32" in p.note
+    auto = resolve_precision("auto", "cpu", native_bf16=False)
+    assert auto.name == "fp32" and auto.note == ""  # auto is allowed to choose without a complaint
+
+
+def test_auto_means_bf16_and_channels_last_where_bf16_is_native():
+    for requested in ("auto", "bf16"):
+        p = resolve_precision(requested, "cpu", native_bf16=True)
+        assert p.bf16 and p.channels_last and p.note == ""
+    assert resolve_precision("fp32", "cpu", native_bf16=True).name == "fp32"
+    assert resolve_precision("auto", "cuda").bf16
+    with pytest.raises(ValueError, match="unknown precision"):
+        resolve_precision("fp16")
+
+
+def test_same_seed_gives_every_skip_pattern_the_same_weights_wherever_the_layers_agree():
+    torch.manual_seed(123)  # the global stream before construction must not matter
+    a = seeded_init(UNet(3, 1, depth=3, skips="111", base_channels=4), seed=7).state_dict()
+    torch.manual_seed(999)
+    b = seeded_init(UNet(3, 1, depth=3, skips="010", base_channels=4), seed=7).state_dict()
+    encoder = [k for k in a if k.startswith(("encoders.", "bottleneck.", "ups."))]
+    assert len(encoder) > 10 and all(torch.equal(a[k], b[k]) for k in encoder)
+    assert torch.equal(a["decoders.1.0.weight"], b["decoders.1.0.weight"])  # level 2: skip on in both
+    assert a["decoders.0.0.weight"].shape != b["decoders.0.0.weight"].shape  # level 3: on against off
+    assert not torch.equal(a["encoders.0.0.weight"], seeded_init(UNet(3, 1, depth=3, base_channels=4), seed=8).state_dict()["encoders.0.0.weight"])
+    deeper = seeded_init(UNet(3, 1, depth=4, base_channels=4), seed=7).state_dict()
+    assert torch.equal(a["encoders.2.0.weight"], deeper["encoders.2.0.weight"])  # a deeper net shares its first levels
+
+
+def test_seeded_init_leaves_the_global_random_stream_alone():
+    model = UNet(1, 1, depth=2, base_channels=4)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    seeded_init(model, seed=1)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_folds_cover_every_training_image_once_and_keep_the_test_split():
+    data = load_dataset("synthetic", n_train=10, n_test=2, size=64)
+    pool = sorted(s.name for s in data.train + data.val)
+    held_out = []
+    for k in range(3):
+        fold = data.with_fold(k, 3, seed=4)
+        assert sorted(s.name for s in fold.train + fold.val) == pool
+        assert not {s.name for s in fold.train} & {s.name for s in fold.val}
+        assert [s.name for s in fold.test] == [s.name for s in data.test]
+        held_out += [s.name for s in fold.val]
+    assert sorted(held_out) == pool
+    assert [[s.name for s in data.with_fold(k, 3, seed=5).val] for k in range(3)] != [[s.name for s in data.with_fold(k, 3, seed=4).val] for k in range(3)]
+    with pytest.raises(DatasetError, match="only 10 training images"):
+        data.with_fold(0, 11, seed=0)
+
+
+def test_trial_params_validate_fold_and_precision():
+    assert TrialParams(depth=2, skips="11", fold=2, folds=3).run_name.endswith("-f2")
+    with pytest.raises(ValueError, match="fold must be"):
+        TrialParams(fold=3, folds=3)
+    with pytest.raises(ValueError, match="unknown precision"):
+        TrialParams(precision="half")
+
+
+def test_ablation_dry_run_with_folds_lists_every_configuration_seed_and_fold(tmp_path):
+    proc = run_search(tmp_path, "--space", "ablation", "--depths", "1,2", "--folds", "3", "--repeats", "2", "--seed", "10", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    configs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(configs) == 6 * 2 * 3
+    assert {(c["seed"], c["fold"]) for c in configs} == {(s, f) for s in (10, 11) for f in range(3)}
+    assert all(c["folds"] == 3 and c["split_seed"] == 10 and c["precision"] == "auto" for c in configs)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--space", "quick", "--folds", "3"), "--folds applies to --space ablation"),
+    (("--space", "ablation", "--folds", "0"), "--folds must be at least 1"),
+    (("--space", "ablation", "--folds", "500"), "use at most"),
+    (("--precision", "half"), "invalid choice"),
+])
+def test_bad_folds_and_precision_are_one_line_errors(tmp_path, args, message):
+    proc = run_search(tmp_path, *args, "--dry-run")
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Traceback" not in proc.stderr
