@@ -7,7 +7,8 @@ from mlflow import MlflowClient
 
 PARENT_TAG = "mlflow.parentRunId"
 MAX_BITS = 5
-NUMERIC_PARAMS = ("depth", "patch_size", "patch_stride", "base_channels", "batch_size", "seed", "saliency_percentile", "saliency_iterations", "lr", "epochs")
+NUMERIC_PARAMS = ("depth", "patch_size", "patch_stride", "base_channels", "batch_size", "seed", "saliency_percentile", "saliency_iterations", "lr", "epochs",
+                  "fold", "folds", "patches_per_epoch")
 METRICS = {
     "dice": "best_val_dice", "iou": "best_val_iou", "accuracy": "best_val_accuracy", "dice_with_background": "best_val_dice_with_background",
     "auc": "best_val_auc", "train_time_s": "total_train_time_s", "num_params": "num_params",
@@ -80,3 +81,15 @@ def load_searches(client: MlflowClient, experiments: list[str]) -> pd.DataFrame:
                 row[k] = m.get(k, np.nan)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def load_curves(client: MlflowClient, runs: pd.DataFrame, metric: str = "val_dice") -> pd.DataFrame:
+    """Every epoch's `metric` of the trials in `runs` (rows of load_runs): depth, skips, seed, fold, epoch, the value
+    and the epoch's seconds."""
+    rows = []
+    for r in runs.itertuples(index=False):
+        seconds = {m.step: m.value for m in client.get_metric_history(r.run_id, "epoch_time_s")}
+        for m in client.get_metric_history(r.run_id, metric):
+            rows.append({"run_id": r.run_id, "depth": r.depth, "skips": r.skips, "seed": r.seed, "fold": getattr(r, "fold", np.nan),
+                         "epoch": int(m.step), metric: m.value, "epoch_time_s": seconds.get(m.step, np.nan)})
+    return pd.DataFrame(rows, columns=["run_id", "depth", "skips", "seed", "fold", "epoch", metric, "epoch_time_s"])

@@ -85,3 +85,18 @@ def parallel(df: pd.DataFrame, columns: list[str], path: Path, title: str) -> Pa
     ax.set_title(title)
     ax.tick_params(axis="x", rotation=45)
     return _save(fig, path)
+
+
+def settling(curves: dict[str, pd.DataFrame], path: Path, title: str) -> Path:
+    """Spearman correlation of each epoch's configuration ranking with the final one, against the budget fraction."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, s in curves.items():
+        ax.plot(s.budget_fraction, s.spearman_to_final, marker="o", label=name)
+    ax.axhline(0.9, color="grey", ls="--", lw=1)
+    ax.axvline(0.75, color="grey", ls=":", lw=1)
+    ax.set_xlabel("fraction of the training budget (epochs)")
+    ax.set_ylabel("Spearman to the final ranking")
+    ax.set_ylim(min(0.0, float(np.nanmin([s.spearman_to_final.min() for s in curves.values()]))) - 0.05, 1.05)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)

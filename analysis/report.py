@@ -17,7 +17,8 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from . import plots
-from .load import AnalysisError, load_runs, load_searches
+from .load import AnalysisError, load_curves, load_runs, load_searches
+from .reliability import (disattenuate, indistinguishable_from_best, ranking_settling, settled_verdict, split_half_reliability)
 from .study import (bit_effects, cross_dataset, level_effects, parameter_importance, pareto_front, skips_and_depth_curves,
                     study_table, tradeoff_regression)
 
@@ -70,22 +71,72 @@ def answer(dataset: str, effects: pd.DataFrame, reg: dict, table: pd.DataFrame) 
     return lines
 
 
-def dataset_section(name: str, df: pd.DataFrame, out: Path, pics: list[Path]) -> tuple[list[str], pd.DataFrame]:
-    """Markdown for one dataset; its pictures are written under `out`."""
+def _names(rows: pd.DataFrame) -> str:
+    return ", ".join(f"d{r.depth}-s{r.skips}" for r in rows.itertuples())
+
+
+def reliability_section(name: str, df: pd.DataFrame, curves: pd.DataFrame | None, slug: str, out: Path, pics: list[Path]) -> tuple[list[str], list[str], dict]:
+    """(Markdown, Answer lines, figures) on how far the dataset's configuration ranking can be trusted."""
+    half = split_half_reliability(df)
+    best_all = indistinguishable_from_best(df)
+    best_depth = indistinguishable_from_best(df, per_depth=True)
+    tied = best_all[best_all.indistinguishable].sort_values("dice", ascending=False)
+    md = ["### How far this ranking can be trusted", ""]
+    answer_lines = []
+    if half["splits"]:
+        md += [f"Split-half reliability of the ranking of configurations: the {half['replicates']} replicates (seed x fold) split in "
+               f"halves at random ({half['splits']} splits), the halves' rankings agree at Spearman {half['half_spearman']:.3f} on average; "
+               f"stepped up to the whole study (Spearman-Brown) the reliability is **{half['reliability']:.3f}**.", ""]
+        answer_lines.append(f"The ranking's split-half reliability is {half['reliability']:.2f} ({half['replicates']} replicates per configuration)"
+                            + ("; rankings this noisy should be read as groups, not as an order." if half["reliability"] < 0.8 else "."))
+    else:
+        md += [f"One replicate per configuration: no split-half reliability can be computed (run --repeats 2 or --folds 3).", ""]
+        answer_lines.append("With one replicate per configuration the ranking's reliability is unknown.")
+    md += [f"Configurations the best cannot be told from (paired over replicates, 95% interval of best - configuration includes 0): "
+           f"{len(tied)} of {len(best_all)}.", "", md_table(tied[["depth", "skips", "dice", "gap_to_best", "gap_low", "gap_high", "replicates", "best"]]), ""]
+    per_depth = [f"depth {d}: {_names(g[g.indistinguishable].sort_values('dice', ascending=False))}" for d, g in best_depth.groupby("group")]
+    md += ["Per depth, the patterns that cannot be told from that depth's best: " + "; ".join(per_depth) + ".", ""]
+    answer_lines.append(f"{len(tied)} of {len(best_all)} configurations cannot be told from the best ({_names(tied.head(8))}"
+                        + (", ..." if len(tied) > 8 else "") + ").")
+    verdict = None
+    if curves is not None and len(curves):
+        settling = ranking_settling(curves)
+        verdict = settled_verdict(settling)
+        md += ["Has the ranking settled? The ranking of the configurations by the best validation Dice reached by each epoch "
+               "(mean over replicates), against the ranking at the last epoch:", "",
+               md_table(settling), ""]
+        pics.append(plots.settling({name: settling}, out / f"{slug}_settling.png", f"{name}: does the ranking settle?"))
+        md += [f"![ranking settling]({slug}_settling.png)", ""]
+        if verdict["settled"]:
+            answer_lines.append(f"The ranking had settled: from epoch {verdict['settled_from_epoch']} of {verdict['epochs']} on it agrees with the final "
+                                f"one at Spearman >= {verdict['threshold']}.")
+        else:
+            answer_lines.append(f"**The ranking was still moving at the end of training**: at {int(100 * 0.75)}% of the budget (epoch "
+                                f"{verdict['check_epoch']} of {verdict['epochs']}) it agreed with the final ranking at Spearman only "
+                                f"{verdict['spearman_at_check']:.2f}; a longer budget may order these configurations differently.")
+    return md, answer_lines, {"reliability": half["reliability"], "settled": verdict}
+
+
+def dataset_section(name: str, df: pd.DataFrame, out: Path, pics: list[Path], curves: pd.DataFrame | None = None) -> tuple[list[str], dict]:
+    """Markdown for one dataset (pictures written under `out`) and its reliability figures."""
     slug = "".join(c if c.isalnum() else "_" for c in name)
+    trust_md, trust_answer, trust = reliability_section(name, df, curves, slug, out, pics)
     table = study_table(df)
     effects = bit_effects(df)
     reg = tradeoff_regression(df) if df.depth.nunique() > 1 or df.n_skips.nunique() > 1 else {"interaction": None, "significant": False, "bits": {}}
     by_skips, by_depth = skips_and_depth_curves(df)
-    md = [f"## {name}", "", f"{len(df)} finished trials; {int(df.seed.nunique())} seed(s) per configuration; "
-          f"metrics are foreground-class figures on the validation split, inside the valid mask.", ""]
-    md += ["### Answer", "", *[f"- {line}" for line in answer(name, effects, reg, table)], ""]
+    folds = int(df["folds"].max()) if "folds" in df and df["folds"].notna().any() else 1
+    where = (f"the held-out images of {folds}-fold cross-validation over the training images" if folds > 1 else "the validation split")
+    md = [f"## {name}", "", f"{len(df)} finished trials; {int(df.seed.nunique())} seed(s) x {folds} fold(s) per configuration; "
+          f"metrics are foreground-class figures on {where}, inside the valid mask.", ""]
+    md += ["### Answer", "", *[f"- {line}" for line in [*answer(name, effects, reg, table), *trust_answer]], ""]
+    md += trust_md
     shown = table.assign(best=np.where(table.best_at_depth, "**best**", ""), all_skips=np.where(table.all_skips, "yes", ""))
     cols = ["depth", "skips", "loss", "dice", "dice_std", "seeds", "accuracy", "dice_with_background", "train_time_s", "num_params", "best", "all_skips"]
-    md += ["### Every skip pattern per depth", "", "`dice` is the foreground Dice (mean over seeds, `dice_std` its spread); "
+    md += ["### Every skip pattern per depth", "", "`dice` is the foreground Dice (mean over replicates, `dice_std` its spread; `seeds` counts seed x fold replicates); "
            "`dice_with_background` averages in the background class and is shown only for comparison with published ablations.", "",
            md_table(shown[cols]), ""]
-    md += ["### Effect of each skip bit", "", "Paired differences over patterns that differ only in that bit (same seed): mean and 95% interval (bootstrap; Student t below 10 pairs).", "",
+    md += ["### Effect of each skip bit", "", "Paired differences over patterns that differ only in that bit (same seed, same fold): mean and 95% interval over seeds x folds (bootstrap; Student t below 10 pairs).", "",
            md_table(effects), ""]
     if reg["interaction"] is not None:
         fit = reg["fit"]
@@ -111,7 +162,7 @@ def dataset_section(name: str, df: pd.DataFrame, out: Path, pics: list[Path]) ->
         pics.append(plots.pareto(df, front, cost, out / f"{slug}_pareto_{cost}.png", f"{name}: Dice against {cost.replace('_', ' ')}"))
         md += [f"Pareto front, Dice against {cost}:", "", md_table(front[["run_name", "depth", "skips", "dice", cost]]), "",
                f"![pareto]({slug}_pareto_{cost}.png)", ""]
-    return md, df
+    return md, trust
 
 
 def settings_section(searches: pd.DataFrame) -> list[str]:
@@ -128,8 +179,24 @@ def settings_section(searches: pd.DataFrame) -> list[str]:
             md_table(shown[cols]), "", md_table(shown[best]), ""]
 
 
-def build_report(frames: dict[str, pd.DataFrame], out: Path, title: str, searches: pd.DataFrame | None = None, notes: str = "") -> list[Path]:
-    """Write report.md, report.html and pictures for per-dataset frames; returns every file written."""
+def cross_dataset_section(frames: dict[str, pd.DataFrame], trust: dict[str, dict]) -> list[str]:
+    """Rank agreement between datasets beside each dataset's own reliability, and disattenuated by it."""
+    ranks, shared = cross_dataset(frames)
+    rel = {name: t["reliability"] for name, t in trust.items()}
+    ranks["reliability_a"] = ranks.dataset_a.map(rel)
+    ranks["reliability_b"] = ranks.dataset_b.map(rel)
+    ranks["disattenuated_rho"] = [disattenuate(r.spearman_rho, r.reliability_a, r.reliability_b) for r in ranks.itertuples()]
+    return ["## Across datasets", "", "Spearman rank correlation of the depth/skip configurations' mean Dice, beside each dataset's own "
+            "split-half reliability (how well it agrees with itself). `disattenuated_rho` = rho / sqrt(reliability_a x reliability_b): the "
+            "agreement two noise-free studies would show; above 1 means the datasets agree as well as their noise allows, NaN that a "
+            "reliability is unknown or not positive.", "", md_table(ranks), "",
+            "Patterns in the top 5 on every dataset: " + (", ".join(shared) if shared else "none") + ".", ""]
+
+
+def build_report(frames: dict[str, pd.DataFrame], out: Path, title: str, searches: pd.DataFrame | None = None, notes: str = "",
+                 curves: dict[str, pd.DataFrame] | None = None) -> list[Path]:
+    """Write report.md, report.html and pictures for per-dataset frames (and their per-epoch curves, which show
+    whether each ranking settled); returns every file written."""
     out.mkdir(parents=True, exist_ok=True)
     pics: list[Path] = []
     md = [f"# {title}", "", "Question: is there a trade-off between skip connections and the number of encoder/decoder levels, "
@@ -137,13 +204,12 @@ def build_report(frames: dict[str, pd.DataFrame], out: Path, title: str, searche
     if notes.strip():
         md += [notes.strip(), ""]
     md += settings_section(searches)
+    trust = {}
     for name, df in frames.items():
-        section, _ = dataset_section(name, df, out, pics)
+        section, trust[name] = dataset_section(name, df, out, pics, (curves or {}).get(name))
         md += section
     if len(frames) > 1:
-        ranks, shared = cross_dataset(frames)
-        md += ["## Across datasets", "", "Spearman rank correlation of the depth/skip configurations' mean Dice:", "", md_table(ranks), "",
-               "Patterns in the top 5 on every dataset: " + (", ".join(shared) if shared else "none") + ".", ""]
+        md += cross_dataset_section(frames, trust)
     text = "\n".join(md) + "\n"
     (out / "report.md").write_text(text)
     (out / "report.html").write_text(markdown_to_html(text, title))
@@ -183,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     frames = {name: g.reset_index(drop=True) for name, g in runs.groupby("dataset")}
+    curves = {name: load_curves(client, df) for name, df in frames.items()}
     with tempfile.TemporaryDirectory() as tmp:  # build aside, then move: no half-written report on failure
-        files = build_report(frames, Path(tmp) / "report", a.title, searches, a.notes.read_text() if a.notes else "")
+        files = build_report(frames, Path(tmp) / "report", a.title, searches, a.notes.read_text() if a.notes else "", curves)
         a.out.mkdir(parents=True, exist_ok=True)
         for f in files:
             shutil.copy2(f, a.out / f.name)

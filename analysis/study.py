@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from .reliability import UNIT, replicates
 from .stats import bootstrap_ci, ols
 
 ALPHA = 0.05
@@ -32,18 +33,19 @@ def _flip(pattern: str, i: int) -> str:
 
 
 def bit_differences(df: pd.DataFrame, depth: int | None, bit: int) -> np.ndarray:
-    """Dice(s_bit on) - Dice(s_bit off) over pattern pairs that differ only in that bit, paired by seed.
+    """Dice(s_bit on) - Dice(s_bit off) over pattern pairs that differ only in that bit, paired by replicate
+    (the same seed on the same cross-validation fold).
 
     `depth` None pools every depth that has the bit.
     """
-    sub = df if depth is None else df[df.depth == depth]
+    sub = replicates(df if depth is None else df[df.depth == depth])
     sub = sub[sub.depth >= bit]
-    by = sub.groupby(["depth", "skips", "seed"])["dice"].mean()
+    by = sub.groupby(["depth", "skips", *UNIT])["dice"].mean()
     diffs = []
-    for (d, pattern, seed), dice in by.items():
+    for (d, pattern, *unit), dice in by.items():
         if pattern[bit - 1] != "1":
             continue
-        other = (d, _flip(pattern, bit), seed)
+        other = (d, _flip(pattern, bit), *unit)
         if other in by.index:
             diffs.append(dice - by[other])
     return np.asarray(diffs)

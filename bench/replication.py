@@ -1,0 +1,129 @@
+"""Does the skip/depth study replicate? Two independent runs of the study command on one real dataset.
+
+The runs differ in --seed, which changes every trial's seed and the shuffle of the cross-validation folds;
+everything else is the documented study command (STUDY below, also in README.md). For the pair it prints and
+writes to bench/results/replication.json (one entry per dataset):
+- the Spearman correlation of the 30 configurations' mean Dice between the runs (target >= 0.8);
+- the sign agreement of every skip-bit effect called significant in either run (target: all agree);
+- each run's wall time (target <= 60 min on the 2-core machine);
+- each run's own split-half reliability and whether its ranking had settled by the end of training.
+
+    python bench/replication.py [--dataset drive] [--data-root ../shared/data/drive] [--seeds 0,100] [--smoke]
+
+The studies land in an MLflow store under runs/replication/ (kept: a run already finished there is reused,
+so the analysis can be redone without retraining). The last line holds the Spearman correlation.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.common import RESULTS, write_results  # noqa: E402
+
+# the study command's budget (README: "The study"): 3-fold cross-validation, one seed, 8 epochs of 320 patches
+STUDY = ["--space", "ablation", "--folds", "3", "--repeats", "1", "--max-epochs", "8", "--patches-per-epoch", "320",
+         "--base-channels", "8", "--patch-size", "64", "--lr", "3e-3", "--loss", "dice_bce"]
+SMOKE = ["--space", "ablation", "--depths", "1,2", "--folds", "2", "--repeats", "1", "--max-epochs", "2", "--patches-per-epoch", "32"]
+DATA_ROOTS = {"drive": "drive", "isbi2012": "isbi2012", "isic": "isic"}
+EXTRA = {"isic": ["--patch-size", "128", "--patches-per-epoch", "80"]}  # lesions are blobs: see datasets.fingerprint
+
+
+def run_study(store: Path, dataset: str, data_root: str | None, seed: int, flags: list[str]) -> dict:
+    """Run the study command once (unless this store already holds it finished); its experiment and wall time."""
+    experiment = f"replication-{dataset}-seed{seed}"
+    marker = store / f"{experiment}.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    cmd = [sys.executable, "-m", "search.run", *flags, "--dataset", dataset, "--seed", str(seed), "--experiment", experiment,
+           "--tracking-uri", f"sqlite:///{store / 'mlflow.db'}", "--storage", str(store / "ray")]
+    if data_root:
+        cmd += ["--data-root", data_root]
+    print("running:", " ".join(cmd[1:]), flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"error: the study for seed {seed} failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+    info = {"experiment": experiment, "seed": seed, "wall_s": round(wall, 1), "command": "python -m search.run " + " ".join(cmd[3:])}
+    marker.write_text(json.dumps(info, indent=2))
+    return info
+
+
+def compare(store: Path, runs: list[dict]) -> dict:
+    """The replication figures of two finished studies."""
+    from mlflow import MlflowClient
+    from scipy import stats as sps
+
+    from analysis.load import load_curves, load_runs
+    from analysis.reliability import config_means, ranking_settling, settled_verdict, split_half_reliability
+    from analysis.study import bit_effects
+
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    frames = [load_runs(client, r["experiment"]) for r in runs]
+    means = [config_means(f) for f in frames]
+    common = means[0].index.intersection(means[1].index)
+    rho = float(sps.spearmanr(means[0][common], means[1][common]).statistic)
+    effects = [bit_effects(f).set_index(["depth", "bit"]) for f in frames]
+    keys = effects[0].index.intersection(effects[1].index)
+    called, agree = [], 0
+    for key in keys:
+        a, b = effects[0].loc[key], effects[1].loc[key]
+        if a.significant or b.significant:
+            same = bool((a.effect > 0) == (b.effect > 0))
+            agree += same
+            called.append({"depth": str(key[0]), "bit": key[1], "effect_a": round(float(a.effect), 4), "effect_b": round(float(b.effect), 4),
+                           "significant_a": bool(a.significant), "significant_b": bool(b.significant), "same_sign": same})
+    per_run = []
+    for info, frame in zip(runs, frames):
+        settling = ranking_settling(load_curves(client, frame))
+        top = config_means(frame).sort_values(ascending=False)
+        per_run.append({**info, "trials": len(frame), "replicates_per_configuration": int(frame.groupby(["depth", "skips"]).size().min()),
+                        "split_half": split_half_reliability(frame), "settled": settled_verdict(settling),
+                        "spearman_to_final_by_epoch": [round(v, 3) for v in settling.spearman_to_final],
+                        "top5": [f"d{d}-s{s} {v:.4f}" for (d, s), v in top.head(5).items()]})
+    return {"configurations": len(common), "spearman": round(rho, 4), "target_spearman": 0.8,
+            "significant_effects": len(called), "significant_effects_same_sign": agree, "effects": called,
+            "max_wall_min": round(max(r["wall_s"] for r in runs) / 60, 1), "target_wall_min": 60, "runs": per_run}
+
+
+def main() -> None:
+    """Run (or reuse) the two studies and write the replication figures."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="drive", choices=sorted(DATA_ROOTS))
+    p.add_argument("--data-root", default=None, help="default ../shared/data/<dataset>")
+    p.add_argument("--seeds", default="0,100", help="the two runs' --seed (far apart: a study uses --seed .. --seed + repeats - 1)")
+    p.add_argument("--store", type=Path, default=REPO / "runs" / "replication")
+    p.add_argument("--smoke", action="store_true", help="seconds: synthetic data, depths 1-2, 2 folds, 2 epochs")
+    a = p.parse_args()
+    seeds = [int(s) for s in a.seeds.split(",")]
+    if len(seeds) != 2:
+        sys.exit("error: --seeds takes two seeds, e.g. 0,100")
+    if a.smoke:
+        dataset, root, flags, store = "synthetic", None, SMOKE, a.store.with_name(a.store.name + "-smoke")
+    else:
+        dataset, flags, store = a.dataset, STUDY + EXTRA.get(a.dataset, []), a.store
+        root = a.data_root or str(REPO.parent / "shared" / "data" / DATA_ROOTS[dataset])
+    store.mkdir(parents=True, exist_ok=True)
+    runs = [run_study(store, dataset, root, seed, flags) for seed in seeds]
+    figures = compare(store, runs)
+    name = "replication"
+    results = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").exists() and not a.smoke else {}
+    datasets = {**results.get("datasets", {}), dataset: figures}
+    write_results(name if not a.smoke else f"{name}-smoke", {"datasets": datasets})
+    for run in figures["runs"]:
+        print(f"seed {run['seed']}: {run['wall_s'] / 60:.1f} min, split-half reliability {run['split_half']['reliability']:.3f}, "
+              f"ranking settled: {run['settled']['settled']} (Spearman {run['settled']['spearman_at_check']:.3f} at epoch "
+              f"{run['settled']['check_epoch']} of {run['settled']['epochs']})")
+    print(f"significant effects with the same sign in both runs: {figures['significant_effects_same_sign']} of {figures['significant_effects']}")
+    print(f"{dataset}: Spearman of the {figures['configurations']} configuration means between the two runs: {figures['spearman']:.3f} (target >= 0.8)")
+
+
+if __name__ == "__main__":
+    main()
