@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     print("classes        " + ", ".join(f"{k} {v:.1%}" for k, v in fp.class_fraction.items()) + f" (of valid pixels; valid = {fp.valid_fraction:.1%} of all)")
     print(f"patch sizes    {fp.feasible_patch_sizes}")
     print(f"depths         {fp.feasible_depths} (patch / 2^depth >= 4)")
+    print(f"structures     about {fp.structure_width:.0f} px wide -> patch {fp.recommended_patch}, depth up to {fp.recommended_depth} "
+          f"(the study's and arch search's default --patch-size auto)")
     return 0
 
 

@@ -36,7 +36,8 @@ class SearchConfig:
         resume: continue the newest unfinished search of this experiment.
         dry_run: print the trial configurations and exit.
         seed: seeds Optuna, the data split and the trials.
-        base_channels, patch_size, patches_per_epoch, loss: fixed values of the ablation (and defaults).
+        base_channels, patch_size, patches_per_epoch, loss: fixed values of the ablation and arch spaces; patch_size 0 = auto
+            (the dataset fingerprint's recommended patch, resolved once the data is read).
         grace_period / reduction_factor: ASHA's settings.
         eval_tile: largest tile of full-image validation and test inference (images up to it: one tile).
         points_to_evaluate: configurations Optuna tries first.
@@ -65,7 +66,7 @@ class SearchConfig:
     dry_run: bool = False
     seed: int = 0
     base_channels: int = 8
-    patch_size: int = 64
+    patch_size: int = 0
     patches_per_epoch: int = 0
     loss: str = "dice_bce"
     lr: float = 3e-3
@@ -130,7 +131,9 @@ class SearchConfig:
             if self.depths and len(pattern) not in self.depths:
                 raise ConfigError(f"--skips {pattern}: {len(pattern)} bits, but --depths is {','.join(map(str, self.depths))}: "
                                   "a pattern needs one bit per level")
-        if self.space in ("ablation", "arch"):  # their patch size is fixed
+        if self.patch_size < 0:
+            raise ConfigError(f"--patch-size must be a positive number of pixels or auto, got {self.patch_size}")
+        if self.space in ("ablation", "arch") and self.patch_size:  # their patch size is fixed (0: auto, checked once the data is read)
             for d in self.ablation_depths:
                 if not feasible(self.patch_size, d):
                     raise ConfigError(f"--patch-size {self.patch_size} cannot be halved {d} times keeping >= 4 pixels (depth {d}): "

@@ -36,7 +36,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--dry-run", action="store_true", help="print the trial configurations (JSON lines) and exit")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--base-channels", type=int, default=8, help="width of the ablation's U-Nets")
-    p.add_argument("--patch-size", type=int, default=64, help="patch side of the ablation")
+    p.add_argument("--patch-size", default="auto", help="patch side of the ablation and arch spaces: a number, or auto = the dataset "
+                   "fingerprint's recommendation (about 3 foreground-structure widths, at least 64; see python -m datasets.inspect) (default auto)")
     p.add_argument("--patches-per-epoch", type=int, default=0, help="patches drawn per epoch (0: every grid patch)")
     p.add_argument("--loss", default="dice_bce", help="loss of the ablation")
     p.add_argument("--lr", type=float, default=3e-3, help="learning rate of the ablation")
@@ -59,13 +60,17 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     except ValueError:
         raise ConfigError(f"--depths {a.depths!r}: give whole numbers separated by commas, e.g. 2,3") from None
     options = {"green": True} if a.green else {}
+    try:
+        patch = 0 if a.patch_size == "auto" else int(a.patch_size)
+    except ValueError:
+        raise ConfigError(f"--patch-size {a.patch_size!r}: give a number of pixels or auto") from None
     if a.smoke_test:
         a.space, a.num_samples, a.max_epochs = "quick", 2, 2
     return SearchConfig(
         space=a.space, dataset=a.dataset, data_root=a.data_root, num_samples=a.num_samples, max_epochs=a.max_epochs, repeats=a.repeats,
         cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, address=a.address, experiment=a.experiment,
         tracking_uri=a.tracking_uri, storage=a.storage, resume=a.resume, dry_run=a.dry_run, seed=a.seed, base_channels=a.base_channels,
-        patch_size=a.patch_size, patches_per_epoch=a.patches_per_epoch, loss=a.loss, lr=a.lr, dataset_options=options,
+        patch_size=patch, patches_per_epoch=a.patches_per_epoch, loss=a.loss, lr=a.lr, dataset_options=options,
         depths=depths, skips=tuple(x.strip() for x in a.skips.split(",") if x.strip()), max_failures=a.max_failures,
         searcher_seed=a.searcher_seed, stop_at=a.stop_at, precision=a.precision, folds=a.folds,
     )
@@ -95,10 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input is one line on stderr and exit code 2."""
     try:
         cfg = parse_args(argv)
-        from .runner import dry_run_lines, load_data, run_search, space_limits
+        from .runner import dry_run_lines, load_data, run_search, settle_patch, space_limits
 
         if cfg.dry_run:
-            limits = space_limits(cfg, load_data(cfg))
+            data = load_data(cfg)
+            cfg = settle_patch(cfg, data)
+            limits = space_limits(cfg, data)
             for line in dry_run_lines(cfg, limits):
                 print(json.dumps(line))
             return 0

@@ -54,6 +54,14 @@ def load_data(cfg: SearchConfig) -> SegmentationData:
     return data
 
 
+def settle_patch(cfg: SearchConfig, data: SegmentationData) -> SearchConfig:
+    """`cfg` with an auto patch size (0) replaced by the dataset fingerprint's recommendation (ConfigError where a
+    requested depth cannot use it)."""
+    if cfg.patch_size:
+        return cfg
+    return replace(cfg, patch_size=compute_fingerprint(data).recommended_patch)
+
+
 def space_limits(cfg: SearchConfig, data: SegmentationData) -> SpaceLimits:
     """The depths and patches this dataset allows for this search (ConfigError when --depths/--skips ask too much)."""
     try:
@@ -266,6 +274,7 @@ def evaluate_best(client, table: pd.DataFrame, data: SegmentationData) -> tuple[
 def run_search(cfg: SearchConfig, echo: Callable[[str], None] = print, callbacks: tuple = ()) -> SearchOutcome:
     """Run (or resume) a search end to end and return where its results are; `callbacks`: extra Tune callbacks (e.g. to record every result)."""
     data = load_data(cfg)
+    cfg = settle_patch(cfg, data)
     limits = space_limits(cfg, data)
     uri = cfg.tracking_uri or tracking.default_tracking_uri()
     local = tracking.is_local_sqlite(uri)

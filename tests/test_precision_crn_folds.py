@@ -95,3 +95,35 @@ def test_bad_folds_and_precision_are_one_line_errors(tmp_path, args, message):
     proc = run_search(tmp_path, *args, "--dry-run")
     assert proc.returncode == 2 and message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_fingerprint_measures_structure_width_and_recommends_a_patch_that_holds_it():
+    import numpy as np
+
+    from datasets.fingerprint import recommend_patch, structure_width
+    from datasets.types import Sample
+
+    yy, xx = np.mgrid[:256, :256]
+    disk = ((yy - 128) ** 2 + (xx - 128) ** 2 <= 40**2).astype(np.uint8)  # an 80-px lesion
+    line = np.zeros((256, 256), np.uint8)
+    line[:, 100:104] = 1  # a 4-px vessel
+    image = np.zeros((1, 256, 256), np.float32)
+    valid = np.ones((256, 256), bool)
+    assert 60 <= structure_width([Sample("d", image, disk, valid)], 0) <= 80
+    assert 3 <= structure_width([Sample("l", image, line, valid)], 0) <= 5
+    assert recommend_patch(4, 584) == 64  # thin structures: the 64-px floor
+    assert recommend_patch(45, 256) == 192  # three widths of 45 px
+    assert recommend_patch(300, 256) == 256  # never larger than the images
+
+
+def test_patch_size_auto_follows_the_fingerprint_and_a_number_overrides_it(tmp_path):
+    def patches(*args):
+        proc = run_search(tmp_path, "--space", "ablation", "--depths", "2", "--dry-run", *args)
+        assert proc.returncode == 0, proc.stderr
+        return {json.loads(line)["patch_size"] for line in proc.stdout.splitlines()}
+
+    assert patches() == {64}  # thin synthetic vessels
+    assert patches("--dataset", "synthetic_lesions") == {96}  # blobs about 22 px wide
+    assert patches("--dataset", "synthetic_lesions", "--patch-size", "48") == {48}
+    proc = run_search(tmp_path, "--space", "ablation", "--patch-size", "big", "--dry-run")
+    assert proc.returncode == 2 and "--patch-size 'big'" in proc.stderr
