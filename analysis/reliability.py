@@ -17,6 +17,14 @@ SETTLED_RHO = 0.9  # a ranking has settled once it agrees this well with the fin
 SETTLED_BY = 0.75  # ... from this fraction of the budget on
 
 
+def spearman(a, b) -> float:
+    """Spearman correlation of two equally long sequences; NaN (without a warning) when either is constant or shorter than 3."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(sps.spearmanr(a, b).statistic)
+
+
 def replicates(df: pd.DataFrame) -> pd.DataFrame:
     """`df` with `seed` and `fold` filled (a study without folds has fold 0), so (seed, fold) names a replicate."""
     out = df.copy()
@@ -59,7 +67,7 @@ def split_half_reliability(df: pd.DataFrame, score: str = "dice", splits: int = 
         mb = config_means(keyed.loc[keyed.index.isin(b)].reset_index(), score)
         common = ma.index.intersection(mb.index)
         if len(common) >= 3:
-            rho = sps.spearmanr(ma[common], mb[common]).statistic
+            rho = spearman(ma[common], mb[common])
             if np.isfinite(rho):
                 rhos.append(float(rho))
     if rhos:
@@ -109,7 +117,7 @@ def ranking_settling(curves: pd.DataFrame, score: str = "val_dice") -> pd.DataFr
     for epoch in sorted(e for e in curves.epoch.unique() if e <= last):
         at = curves[curves.epoch == epoch].groupby(CONFIG).best_so_far.mean()
         common = at.index.intersection(final.index)
-        rho = sps.spearmanr(at[common], final[common]).statistic if len(common) >= 3 else float("nan")
+        rho = spearman(at[common], final[common])
         rows.append({"epoch": int(epoch), "budget_fraction": epoch / last, "spearman_to_final": float(rho), "best_dice": float(at.max())})
     return pd.DataFrame(rows)
 

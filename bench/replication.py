@@ -19,6 +19,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,17 +60,15 @@ def run_study(store: Path, dataset: str, data_root: str | None, seed: int, flags
 def compare(store: Path, runs: list[dict]) -> dict:
     """The replication figures of two finished studies."""
     from mlflow import MlflowClient
-    from scipy import stats as sps
-
     from analysis.load import load_curves, load_runs
-    from analysis.reliability import config_means, ranking_settling, settled_verdict, split_half_reliability
+    from analysis.reliability import config_means, ranking_settling, settled_verdict, spearman, split_half_reliability
     from analysis.study import bit_effects
 
     client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
     frames = [load_runs(client, r["experiment"]) for r in runs]
     means = [config_means(f) for f in frames]
     common = means[0].index.intersection(means[1].index)
-    rho = float(sps.spearmanr(means[0][common], means[1][common]).statistic)
+    rho = spearman(means[0][common], means[1][common])
     effects = [bit_effects(f).set_index(["depth", "bit"]) for f in frames]
     keys = effects[0].index.intersection(effects[1].index)
     called, agree = [], 0
@@ -99,16 +98,17 @@ def main() -> None:
     p.add_argument("--dataset", default="drive", choices=sorted(DATA_ROOTS))
     p.add_argument("--data-root", default=None, help="default ../shared/data/<dataset>")
     p.add_argument("--seeds", default="0,100", help="the two runs' --seed (far apart: a study uses --seed .. --seed + repeats - 1)")
-    p.add_argument("--store", type=Path, default=REPO / "runs" / "replication")
+    p.add_argument("--store", type=Path, default=None, help="the MLflow store and Tune folder (default runs/replication; --smoke: a temporary folder)")
     p.add_argument("--smoke", action="store_true", help="seconds: synthetic data, depths 1-2, 2 folds, 2 epochs")
     a = p.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
     if len(seeds) != 2:
         sys.exit("error: --seeds takes two seeds, e.g. 0,100")
     if a.smoke:
-        dataset, root, flags, store = "synthetic", None, SMOKE, a.store.with_name(a.store.name + "-smoke")
+        dataset, root, flags = "synthetic", None, SMOKE
+        store = a.store or Path(tempfile.mkdtemp(prefix="replication-smoke-"))
     else:
-        dataset, flags, store = a.dataset, STUDY + EXTRA.get(a.dataset, []), a.store
+        dataset, flags, store = a.dataset, STUDY + EXTRA.get(a.dataset, []), a.store or REPO / "runs" / "replication"
         root = a.data_root or str(REPO.parent / "shared" / "data" / DATA_ROOTS[dataset])
     store.mkdir(parents=True, exist_ok=True)
     runs = [run_study(store, dataset, root, seed, flags) for seed in seeds]
