@@ -73,7 +73,8 @@ def main() -> None:
                "native_bf16": cpu_has_native_bf16(), "trials": rows, "paired_difference_bf16_minus_fp32": round(mean, 4),
                "difference_ci95": [round(low, 4), round(high, 4)], "seed_std_fp32": round(noise, 4), "same_within_seed_noise": bool(within),
                "bf16_over_fp32_train_time": round(time_ratio, 2)}
-    write_results("precision-smoke" if a.smoke else "precision", figures)
+    if not a.smoke:
+        write_results("precision", figures)
     print(f"bf16 - fp32 validation Dice: {mean:+.4f} [{low:+.4f}, {high:+.4f}] over {seeds} paired seeds; fp32 seed std {noise:.4f}; "
           f"same within seed noise: {within}; bf16 / fp32 train time {time_ratio:.2f} (native bf16: {figures['native_bf16']})")
 

@@ -113,10 +113,10 @@ def main() -> None:
     store.mkdir(parents=True, exist_ok=True)
     runs = [run_study(store, dataset, root, seed, flags) for seed in seeds]
     figures = compare(store, runs)
-    name = "replication"
-    results = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").exists() and not a.smoke else {}
-    datasets = {**results.get("datasets", {}), dataset: figures}
-    write_results(name if not a.smoke else f"{name}-smoke", {"datasets": datasets})
+    if not a.smoke:  # one file, one entry per dataset: a rerun for one dataset keeps the others
+        path = RESULTS / "replication.json"
+        earlier = json.loads(path.read_text()).get("datasets", {}) if path.exists() else {}
+        write_results("replication", {"datasets": {**earlier, dataset: figures}})
     for run in figures["runs"]:
         print(f"seed {run['seed']}: {run['wall_s'] / 60:.1f} min, split-half reliability {run['split_half']['reliability']:.3f}, "
               f"ranking settled: {run['settled']['settled']} (Spearman {run['settled']['spearman_at_check']:.3f} at epoch "
