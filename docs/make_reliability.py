@@ -62,6 +62,10 @@ CASES = [
     Case("missing data folder", ("--dataset", "drive", "--data-root", "/nonexistent/drive"), "/nonexistent/drive: missing folder"),
     Case("--repeats outside the ablation", ("--repeats", "2"), "--repeats applies to --space ablation"),
     Case("--stop-at above a Dice of 1", ("--stop-at", "1.5"), "--stop-at is a validation Dice in (0, 1]"),
+    Case("--folds outside the ablation", ("--folds", "3"), "--folds applies to --space ablation"),
+    Case("more folds than training images", ("--space", "ablation", "--folds", "40"), "--folds 40: synthetic has 16 training images"),
+    Case("unknown precision", ("--precision", "half"), "unknown precision 'half': choose one of auto, fp32, bf16"),
+    Case("patch size that is not a number", ("--space", "ablation", "--patch-size", "big"), "--patch-size 'big': give a number of pixels or auto"),
 ]
 
 

@@ -47,8 +47,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--max-failures", type=int, default=2, help="retries of a trial whose process or node died (default 2)")
     p.add_argument("--searcher-seed", type=int, default=None, help="seed of Optuna alone (default --seed): same trials, other samples")
     p.add_argument("--stop-at", type=float, default=None, help="end the search once a trial reaches this validation Dice")
-    p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="training precision of every trial: auto = bf16 autocast + channels_last where bf16 is native (CUDA, "
+    p.add_argument("--precision", default="auto",
+                   help=f"{' | '.join(PRECISIONS)}: training precision of every trial: auto = bf16 autocast + channels_last where bf16 is native (CUDA, "
                         "AVX512-BF16/AMX CPUs), else fp32 (default auto)")
     p.add_argument("--folds", type=int, default=1,
                    help="ablation: k-fold cross-validation over the training images, each configuration scored on every "
