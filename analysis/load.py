@@ -64,8 +64,8 @@ def load_runs(client: MlflowClient, experiment: str) -> pd.DataFrame:
     return df
 
 
-SETTINGS = ("dataset", "space", "max_epochs", "patches_per_epoch", "base_channels", "patch_size", "lr", "loss", "repeats", "seed",
-            "cpus_per_trial", "gpus_per_trial")
+SETTINGS = ("dataset", "space", "max_epochs", "patches_per_epoch", "base_channels", "patch_size", "lr", "loss", "repeats", "folds", "seed",
+            "precision", "cpus_per_trial", "gpus_per_trial")
 
 
 def load_searches(client: MlflowClient, experiments: list[str]) -> pd.DataFrame:

@@ -171,7 +171,8 @@ def settings_section(searches: pd.DataFrame) -> list[str]:
         return []
     shown = searches.rename(columns={"max_epochs": "epochs", "patches_per_epoch": "patches/epoch", "base_channels": "width",
                                      "patch_size": "patch", "repeats": "seeds"})
-    cols = ["experiment", "search", "dataset", "space", "epochs", "patches/epoch", "width", "patch", "lr", "loss", "seeds", "status"]
+    shown["folds"] = shown["folds"].replace("", "1")
+    cols = ["experiment", "search", "dataset", "space", "epochs", "patches/epoch", "width", "patch", "lr", "loss", "seeds", "folds", "precision", "status"]
     best = ["search", "best_trial", "best_val_dice", "test_dice", "test_iou", "test_auc", "test_accuracy", "test_dice_with_background"]
     return ["## How these searches were run", "", "Budgets of the searches (every trial of a search shares them; `patches/epoch` 0 means every "
             "grid patch). `test_*` are the best trial's foreground metrics on the test split (full images, overlap-tile inference, "
