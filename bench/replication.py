@@ -101,6 +101,7 @@ def main() -> None:
     p.add_argument("--data-root", default=None, help="default ../shared/data/<dataset>")
     p.add_argument("--seeds", default="0,100", help="the two runs' --seed (far apart: a study uses --seed .. --seed + repeats - 1)")
     p.add_argument("--store", type=Path, default=None, help="the MLflow store and Tune folder (default runs/replication; --smoke: a temporary folder)")
+    p.add_argument("--tag", default="", help="results key suffix (dataset:TAG), to keep a variant's figures beside the default's")
     p.add_argument("--smoke", action="store_true", help="seconds: synthetic data, depths 1-2, 2 folds, 2 epochs")
     a = p.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -118,7 +119,7 @@ def main() -> None:
     if not a.smoke:  # one file, one entry per dataset: a rerun for one dataset keeps the others
         path = RESULTS / "replication.json"
         earlier = json.loads(path.read_text()).get("datasets", {}) if path.exists() else {}
-        write_results("replication", {"datasets": {**earlier, dataset: figures}})
+        write_results("replication", {"datasets": {**earlier, (f"{dataset}:{a.tag}" if a.tag else dataset): figures}})
     for run in figures["runs"]:
         print(f"seed {run['seed']}: {run['wall_s'] / 60:.1f} min, split-half reliability {run['split_half']['reliability']:.3f}, "
               f"ranking settled: {run['settled']['settled']} (Spearman {run['settled']['spearman_at_check']:.3f} at epoch "

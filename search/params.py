@@ -12,6 +12,9 @@ from unet_core.precision import PRECISIONS
 from unet_core.skips import format_skips, parse_skips
 
 
+HEAD_BIASES = ("prior", "default")
+
+
 @dataclass
 class TrialParams:
     """Everything a trial needs to build, train and evaluate one U-Net.
@@ -42,6 +45,8 @@ class TrialParams:
         fold / folds: k-fold cross-validation: with folds >= 2 the training and validation images are re-split into
             `folds` groups and group `fold` is validated on; folds 1 keeps the dataset's validation split.
         split_seed: the shuffle of the k-fold groups (the search's --seed, shared by every trial of a search).
+        head_bias: "prior" (the output layer starts at the training masks' class frequencies: unet_core.prior_bias_init)
+            or "default" (PyTorch's own small random bias, as before 2026-11-25).
     """
 
     depth: int = 2
@@ -68,6 +73,7 @@ class TrialParams:
     fold: int = 0
     folds: int = 1
     split_seed: int = 0
+    head_bias: str = "prior"
 
     def __post_init__(self) -> None:
         self.skips = format_skips(parse_skips(str(self.skips), self.depth))
@@ -84,6 +90,8 @@ class TrialParams:
                 raise ValueError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
         if self.upsample == "unpool" and self.padding == "valid":
             raise ValueError("unpool up-sampling needs same padding (max-unpooling indices do not fit cropped features)")
+        if self.head_bias not in HEAD_BIASES:
+            raise ValueError(f"unknown head_bias {self.head_bias!r}: choose one of {', '.join(HEAD_BIASES)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.folds < 1 or not 0 <= self.fold < self.folds:

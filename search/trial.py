@@ -13,8 +13,8 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from datasets import PatchDataset, SegmentationData, build_augmentation
-from unet_core import (SegmentationMetrics, TrainConfig, Trainer, UNet, build_loss, resolve_precision, saliency_loop, seed_everything,
-                       seeded_init)
+from unet_core import (SegmentationMetrics, TrainConfig, Trainer, UNet, build_loss, prior_bias_init, resolve_precision, saliency_loop,
+                       seed_everything, seeded_init)
 from unet_core.inference import sliding_window_predict
 from unet_core.losses import PIXEL_WEIGHTED
 from unet_core.unet import input_size_for, output_size
@@ -181,6 +181,9 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
         raise ValueError(f"loss {params.loss} needs a dataset with separable objects and their border weight maps "
                          f"({data.name} has {'none' if data.objects is None else 'no maps computed'})")
     model = seeded_init(UNet(**model_kwargs(params, data)), params.seed)
+    if params.head_bias == "prior":
+        counts = data.class_counts()
+        prior_bias_init(model.head, counts / max(1, counts.sum()))
     loss = build_loss(params.loss, data.class_weights() if params.loss == "weighted_ce" else None)
     tile = eval_tile_for(params, ctx.eval_tile, data)
     validator = Validator(data, tile, ctx.eval_overlap)

@@ -1,6 +1,8 @@
 """Trial precision, common random numbers across configurations, and k-fold splits."""
 import json
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -113,3 +115,49 @@ def test_patch_size_auto_follows_the_fingerprint_and_a_number_overrides_it(tmp_p
     assert patches() == {64}  # thin synthetic vessels
     assert patches("--dataset", "synthetic_lesions") == {96}  # blobs about 22 px wide
     assert patches("--dataset", "synthetic_lesions", "--patch-size", "48") == {48}
+
+
+def test_prior_bias_makes_the_untrained_network_predict_the_class_frequencies():
+    from unet_core import prior_bias_init
+
+    model = UNet(3, 1, depth=2, base_channels=4)
+    prior_bias_init(model.head, [0.875, 0.125])
+    model.head.weight.data.zero_()  # isolate the bias: every pixel then predicts it
+    probs = torch.sigmoid(model(torch.rand(1, 3, 32, 32)))
+    assert torch.allclose(probs, torch.full_like(probs, 0.125), atol=1e-6)
+    multi = UNet(3, 3, depth=2, base_channels=4)
+    prior_bias_init(multi.head, [0.7, 0.2, 0.1])
+    multi.head.weight.data.zero_()
+    soft = torch.softmax(multi(torch.rand(1, 3, 32, 32)), dim=1)[0, :, 0, 0]
+    assert torch.allclose(soft, torch.tensor([0.7, 0.2, 0.1]), atol=1e-6)
+    with pytest.raises(ValueError, match="needs 3 class fractions"):
+        prior_bias_init(multi.head, [0.5, 0.5])
+
+
+def test_a_trial_starts_from_the_training_masks_class_frequencies():
+    import search.trial as trial
+
+    data = load_dataset("synthetic", n_train=6, n_test=1, size=64)
+    counts = data.with_fold(0, 2, seed=0).class_counts()
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def report(metrics):
+        raise Stop
+
+    original = trial.Trainer.__init__
+
+    def capture(self, model, *args, **kwargs):
+        seen["bias"] = float(model.head.bias)
+        original(self, model, *args, **kwargs)
+
+    trial.Trainer.__init__ = capture
+    try:
+        with pytest.raises(Stop):
+            trial.train_and_report(TrialParams(depth=1, skips="1", patch_size=32, patch_stride=32, epochs=1, patches_per_epoch=8, fold=0, folds=2),
+                                   data, trial.SearchContext("", "", ""), report)
+    finally:
+        trial.Trainer.__init__ = original
+    assert seen["bias"] == pytest.approx(float(np.log(counts[1] / counts[0])), rel=1e-5)

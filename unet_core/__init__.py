@@ -1,7 +1,7 @@
 """unet_core: the U-Net, losses, metrics, trainer and saliency loop, in plain PyTorch."""
 from .budget import BudgetConfig, train_for
 from .evaluate import evaluate_images
-from .init import seeded_init
+from .init import prior_bias_init, seeded_init
 from .inference import cpu_has_native_bf16, dihedral_predict, sliding_window_predict, tile_starts, to_probabilities
 from .losses import LOSSES, build_loss, class_weights_from_counts
 from .metrics import SegmentationMetrics
@@ -15,5 +15,5 @@ __all__ = [
     "UNet", "BudgetConfig", "train_for", "cpu_has_native_bf16", "dihedral_predict", "LOSSES", "build_loss", "class_weights_from_counts", "SegmentationMetrics", "evaluate_images",
     "sliding_window_predict", "tile_starts", "to_probabilities", "keep_mask", "saliency_loop", "salient_images",
     "all_patterns", "format_skips", "parse_skips", "FitResult", "TrainConfig", "Trainer", "load_checkpoint",
-    "save_checkpoint", "seed_everything", "seeded_init", "PRECISIONS", "Precision", "resolve_precision",
+    "save_checkpoint", "seed_everything", "seeded_init", "prior_bias_init", "PRECISIONS", "Precision", "resolve_precision",
 ]
