@@ -162,6 +162,11 @@ class TrialRun:
         tracking.end_run(self.client, self.run_id, "FAILED", {"unet.error": message, "unet.traceback": traceback.format_exc()[-4000:]})
 
 
+def trial_precision(params: TrialParams):
+    """The precision the trial trains in on this worker's device (unet_core.resolve_precision)."""
+    return resolve_precision(params.precision, "cuda" if torch.cuda.is_available() else "cpu")
+
+
 def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchContext, report, run: TrialRun | None = None) -> dict[str, float]:
     """Train one configuration; `report(metrics)` is called after every epoch. Returns the best epoch's metrics.
 
@@ -171,11 +176,7 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
     seed_everything(params.seed)
     if params.folds > 1:
         data = data.with_fold(params.fold, params.folds, params.split_seed)
-    precision = resolve_precision(params.precision, "cuda" if torch.cuda.is_available() else "cpu")
-    if run is not None:
-        tracking.log_params(run.client, run.run_id, {"precision_used": precision.name})
-        if precision.note:
-            run.client.set_tag(run.run_id, "unet.precision_note", precision.note)
+    precision = trial_precision(params)
     weighted = params.loss in PIXEL_WEIGHTED
     if weighted and any(s.weight is None for s in data.train):
         raise ValueError(f"loss {params.loss} needs a dataset with separable objects and their border weight maps "
@@ -262,7 +263,11 @@ def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext
     try:
         run.client.log_batch(run.run_id, tags=[tracking.RunTag(k, v) for k, v in where_am_i().items()])
         params = TrialParams.from_config(config)
-        tracking.log_params(run.client, run.run_id, {k: v for k, v in params.to_dict().items() if k not in config} | {"run_name": params.run_name})
+        precision = trial_precision(params)
+        tracking.log_params(run.client, run.run_id, {k: v for k, v in params.to_dict().items() if k not in config}
+                            | {"run_name": params.run_name, "precision_used": precision.name})
+        if precision.note:
+            run.client.set_tag(run.run_id, "unet.precision_note", precision.note)
         tracking.log_dataset(run.client, run.run_id, data.name, data.source, ctx.data_digest)
         best = train_and_report(params, data, ctx, lambda m: tune.report({**m, "mlflow_run_id": run.run_id}), run)
     except Exception as exc:  # the trial's own failure; Tune stopping the trial (SystemExit) is closed by the driver's callback

@@ -150,7 +150,7 @@ def test_a_trial_starts_from_the_training_masks_class_frequencies():
     original = trial.Trainer.__init__
 
     def capture(self, model, *args, **kwargs):
-        seen["bias"] = float(model.head.bias)
+        seen["bias"] = float(model.head.bias.detach())
         original(self, model, *args, **kwargs)
 
     trial.Trainer.__init__ = capture
