@@ -124,7 +124,8 @@ def ranking_settling(curves: pd.DataFrame, score: str = "val_dice") -> pd.DataFr
 
 def settled_verdict(settling: pd.DataFrame, rho: float = SETTLED_RHO, by: float = SETTLED_BY) -> dict:
     """Whether the ranking had settled: from `by` of the budget on, it agreed with the final ranking at Spearman >= `rho`.
-    `settled_from`: the first epoch from which it stayed at or above `rho` (None if only the last epoch does)."""
+    `settled_from_epoch`: the first epoch from which it stayed at or above `rho`; `lowest_after_check`: the weakest
+    agreement from `by` of the budget on, and its epoch."""
     ok = settling.spearman_to_final.fillna(-1) >= rho
     settled_from = None
     for i in range(len(settling)):
@@ -135,8 +136,12 @@ def settled_verdict(settling: pd.DataFrame, rho: float = SETTLED_RHO, by: float 
     check = settling[settling.budget_fraction >= by - 1e-9].epoch.min() if len(settling) else None
     settled = settled_from is not None and check is not None and settled_from <= check and len(settling) > 1
     at_check = settling.loc[settling.epoch == check, "spearman_to_final"]
+    late = settling[settling.epoch >= check] if check is not None else settling.iloc[0:0]
+    low = late.loc[late.spearman_to_final.fillna(-1).idxmin()] if len(late) else None
     return {"settled": bool(settled), "settled_from_epoch": settled_from, "epochs": last, "check_epoch": None if check is None else int(check),
-            "spearman_at_check": float(at_check.iloc[0]) if len(at_check) else float("nan"), "threshold": rho}
+            "spearman_at_check": float(at_check.iloc[0]) if len(at_check) else float("nan"), "threshold": rho,
+            "lowest_after_check": float(low.spearman_to_final) if low is not None else float("nan"),
+            "lowest_epoch": int(low.epoch) if low is not None else None}
 
 
 def disattenuate(r: float, reliability_a: float, reliability_b: float) -> float:

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 
 from . import plots
 from .load import AnalysisError, load_curves, load_runs, load_searches
-from .reliability import (disattenuate, indistinguishable_from_best, ranking_settling, settled_verdict, split_half_reliability)
+from .reliability import (SETTLED_BY, disattenuate, indistinguishable_from_best, ranking_settling, settled_verdict, split_half_reliability)
 from .study import (bit_effects, cross_dataset, level_effects, parameter_importance, pareto_front, skips_and_depth_curves,
                     study_table, tradeoff_regression)
 
@@ -111,9 +111,10 @@ def reliability_section(name: str, df: pd.DataFrame, curves: pd.DataFrame | None
             answer_lines.append(f"The ranking had settled: from epoch {verdict['settled_from_epoch']} of {verdict['epochs']} on it agrees with the final "
                                 f"one at Spearman >= {verdict['threshold']}.")
         else:
-            answer_lines.append(f"**The ranking was still moving at the end of training**: at {int(100 * 0.75)}% of the budget (epoch "
-                                f"{verdict['check_epoch']} of {verdict['epochs']}) it agreed with the final ranking at Spearman only "
-                                f"{verdict['spearman_at_check']:.2f}; a longer budget may order these configurations differently.")
+            answer_lines.append(f"**The ranking was still moving at the end of training**: from {int(100 * SETTLED_BY)}% of the budget "
+                                f"(epoch {verdict['check_epoch']} of {verdict['epochs']}) on, its agreement with the final ranking fell to "
+                                f"Spearman {verdict['lowest_after_check']:.2f} (epoch {verdict['lowest_epoch']}), below {verdict['threshold']}; "
+                                "a longer budget may order these configurations differently.")
     return md, answer_lines, {"reliability": half["reliability"], "settled": verdict}
 
 

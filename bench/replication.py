@@ -122,8 +122,8 @@ def main() -> None:
         write_results("replication", {"datasets": {**earlier, (f"{dataset}:{a.tag}" if a.tag else dataset): figures}})
     for run in figures["runs"]:
         print(f"seed {run['seed']}: {run['wall_s'] / 60:.1f} min, split-half reliability {run['split_half']['reliability']:.3f}, "
-              f"ranking settled: {run['settled']['settled']} (Spearman {run['settled']['spearman_at_check']:.3f} at epoch "
-              f"{run['settled']['check_epoch']} of {run['settled']['epochs']})")
+              f"ranking settled: {run['settled']['settled']} (lowest Spearman to the final ranking from epoch {run['settled']['check_epoch']} "
+              f"of {run['settled']['epochs']} on: {run['settled']['lowest_after_check']:.3f})")
     print(f"significant effects with the same sign in both runs: {figures['significant_effects_same_sign']} of {figures['significant_effects']}")
     print(f"{dataset}: Spearman of the {figures['configurations']} configuration means between the two runs: {figures['spearman']:.3f} (target >= 0.8)")
 
