@@ -84,12 +84,10 @@ def load_searches(client: MlflowClient, experiments: list[str]) -> pd.DataFrame:
 
 
 def load_curves(client: MlflowClient, runs: pd.DataFrame, metric: str = "val_dice") -> pd.DataFrame:
-    """Every epoch's `metric` of the trials in `runs` (rows of load_runs): depth, skips, seed, fold, epoch, the value
-    and the epoch's seconds."""
+    """Every epoch's `metric` of the trials in `runs` (rows of load_runs): depth, skips, seed, fold, epoch and the value."""
     rows = []
     for r in runs.itertuples(index=False):
-        seconds = {m.step: m.value for m in client.get_metric_history(r.run_id, "epoch_time_s")}
         for m in client.get_metric_history(r.run_id, metric):
             rows.append({"run_id": r.run_id, "depth": r.depth, "skips": r.skips, "seed": r.seed, "fold": getattr(r, "fold", np.nan),
-                         "epoch": int(m.step), metric: m.value, "epoch_time_s": seconds.get(m.step, np.nan)})
-    return pd.DataFrame(rows, columns=["run_id", "depth", "skips", "seed", "fold", "epoch", metric, "epoch_time_s"])
+                         "epoch": int(m.step), metric: m.value})
+    return pd.DataFrame(rows, columns=["run_id", "depth", "skips", "seed", "fold", "epoch", metric])

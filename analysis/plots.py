@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .reliability import SETTLED_BY, SETTLED_RHO  # noqa: E402
+
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
@@ -92,8 +94,8 @@ def settling(curves: dict[str, pd.DataFrame], path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, s in curves.items():
         ax.plot(s.budget_fraction, s.spearman_to_final, marker="o", label=name)
-    ax.axhline(0.9, color="grey", ls="--", lw=1)
-    ax.axvline(0.75, color="grey", ls=":", lw=1)
+    ax.axhline(SETTLED_RHO, color="grey", ls="--", lw=1)
+    ax.axvline(SETTLED_BY, color="grey", ls=":", lw=1)
     ax.set_xlabel("fraction of the training budget (epochs)")
     ax.set_ylabel("Spearman to the final ranking")
     ax.set_ylim(min(0.0, float(np.nanmin([s.spearman_to_final.min() for s in curves.values()]))) - 0.05, 1.05)
