@@ -13,6 +13,7 @@ from datasets.registry import DATASETS
 from unet_core.precision import PRECISIONS
 
 from .config import ConfigError, SearchConfig
+from .quiet import quiet_libraries
 from .spaces import SPACES
 from .tracking import TrackingError
 
@@ -91,15 +92,25 @@ def summary(outcome) -> str:
             auc = f"  AUC {m['auc']:.4f}" if "auc" in m else ""
             lines.append(f"test (full images, overlap-tile): Dice {m['dice']:.4f}  IoU {m['iou']:.4f}{auc}  accuracy {m['accuracy']:.4f}"
                          f"  [all-pixel Dice with background: {m['dice_with_background']:.4f}]")
-    lines.append(f"MLflow: mlflow ui --backend-store-uri {outcome.tracking_uri}  -> experiment id {outcome.experiment_id}, parent run {outcome.parent_run_id}")
+    lines.extend(mlflow_lines(outcome.tracking_uri, outcome.experiment_id, outcome.parent_run_id))
     lines.append(f"Ray Tune results: {outcome.tune_path}")
     return "\n".join(lines)
+
+
+def mlflow_lines(uri: str, experiment_id: str, parent_run_id: str) -> list[str]:
+    """How to open the search's trials in the MLflow UI: the command for a local store, and the address of the trials view."""
+    from .tracking import is_local_sqlite, ui_url
+
+    if is_local_sqlite(uri):
+        return [f"MLflow: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000", f"  then open {ui_url(experiment_id)}  (parent run {parent_run_id})"]
+    return [f"MLflow: open {ui_url(experiment_id, uri)}  (parent run {parent_run_id})"]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input is one line on stderr and exit code 2."""
     try:
         cfg = parse_args(argv)
+        quiet_libraries(local_ray=cfg.address is None)  # before Ray is imported
         from .runner import dry_run_lines, load_data, run_search, settle_patch, space_limits
 
         if cfg.dry_run:

@@ -18,6 +18,7 @@ from unet_core.losses import PIXEL_WEIGHTED
 from . import tracking
 from .config import ConfigError, SearchConfig
 from .params import TrialParams
+from .quiet import quiet_libraries
 from .spaces import DefineByRun, SpaceLimits, ablation_configs, ablation_patterns, describe_full
 from .stopping import StopAtDice
 from .trial import SearchContext, data_digest, run_trial
@@ -114,6 +115,20 @@ def dry_run_lines(cfg: SearchConfig, limits: SpaceLimits) -> list[dict[str, Any]
         lines.append(params.to_dict() | {"run_name": params.run_name})
         study.tell(trial, 0.0)
     return lines
+
+
+def start_line(cfg: SearchConfig, search_name: str, total: int) -> str:
+    """What the search is about to run, and how its --seed decides the trials."""
+    import ray
+
+    parallel = max(1, int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial))
+    if cfg.gpus_per_trial:
+        parallel = min(parallel, int(ray.cluster_resources().get("GPU", 0) // cfg.gpus_per_trial) or 1)
+    line = f"search {search_name}: {total} trials of up to {max_trial_epochs(cfg)} epochs, {min(parallel, total)} at a time"
+    if cfg.space != "ablation":
+        line += (f"; Optuna seed {cfg.optuna_seed}: the same command samples the same configurations again, "
+                 "--seed (or --searcher-seed) draws others")
+    return line
 
 
 def _state_files(cfg: SearchConfig) -> list[Path]:
@@ -271,7 +286,19 @@ def evaluate_best(client, table: pd.DataFrame, data: SegmentationData) -> tuple[
     return best, metrics
 
 
-def run_search(cfg: SearchConfig, echo: Callable[[str], None] = print, callbacks: tuple = ()) -> SearchOutcome:
+def say(line: str) -> None:
+    """Print a line at once (progress reaches a log file or pipe as it happens, not at exit)."""
+    print(line, flush=True)
+
+
+def trial_count(cfg: SearchConfig, limits: SpaceLimits) -> int:
+    """How many trials the search runs (its Optuna samples, or every ablation configuration x seed x fold)."""
+    if cfg.space == "ablation":
+        return len(ablation_patterns(limits.depths, cfg.skips)) * cfg.repeats * cfg.folds
+    return cfg.num_samples
+
+
+def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: tuple = ()) -> SearchOutcome:
     """Run (or resume) a search end to end and return where its results are; `callbacks`: extra Tune callbacks (e.g. to record every result)."""
     data = load_data(cfg)
     cfg = settle_patch(cfg, data)
@@ -281,6 +308,7 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = print, callbacks
     if not local:
         tracking.check_tracking(uri)  # a remote server: fail in seconds, before Ray starts
     opener = tracking.LocalStoreOpener(uri) if local else None  # opened while Ray starts
+    quiet_libraries(local_ray=cfg.address is None)
     try:
         start_ray(cfg)  # a bad --address or too many GPUs: fail before anything is written
         hosts = cluster_hosts()
@@ -325,9 +353,14 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = print, callbacks
     tracking.log_dataset(client, parent_id, data.name, data.source, digest)
     ctx = SearchContext(uri, experiment_id, parent_id, cfg.cpus_per_trial, digest, cfg.eval_tile)
     from .callbacks import CloseTrialRuns
+    from .progress import ProgressLines
 
+    total = trial_count(cfg, limits)
+    if not cfg.resume:
+        echo(start_line(cfg, search_name, total))
+    progress = ProgressLines(total, max_trial_epochs(cfg), early_stopping=cfg.space != "ablation", echo=echo)
     try:
-        tuner = build_tuner(cfg, data, ctx, limits, search_name, [CloseTrialRuns(uri, experiment_id, parent_id), *callbacks], restore_path)
+        tuner = build_tuner(cfg, data, ctx, limits, search_name, [CloseTrialRuns(uri, experiment_id, parent_id), progress, *callbacks], restore_path)
         tuner.fit()
         table = trials_table(client, experiment_id, parent_id)
         best, test_metrics = evaluate_best(client, table, data)

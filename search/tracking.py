@@ -5,6 +5,7 @@ MLflow client themselves, with `mlflow.parentRunId` set.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -23,7 +24,14 @@ DEFAULT_DB = Path("mlflow") / "mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "unet.trial_id"
 ROLE_TAG = "unet.role"
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # MLflow 3 UI: open on the runs table, not the GenAI overview
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+# MLflow 3.17's UI chooses GenAI or "Model training" from its sidebar switch (default GenAI, kept in the browser) and
+# ignores the experiment kind tag; the URL parameter workflowType=machine_learning selects "Model training". A shared
+# view (experiment tag mlflow.sharedViewState.KEY, opened with viewStateShareKey=KEY) sets the runs table's columns.
+VIEW_KEY = "unet-trials"
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
+VIEW_METRICS = ("best_val_dice", "test_dice")
+VIEW_PARAMS = ("depth", "skips", "patch_size", "loss", "fold", "seed")
 
 
 class TrackingError(RuntimeError):
@@ -159,7 +167,20 @@ def get_or_create_experiment(client: MlflowClient, name: str, uri: str) -> str:
             client.restore_experiment(exp.experiment_id)
         exp_id = exp.experiment_id
     client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, "custom_model_development")
+    client.set_experiment_tag(exp_id, VIEW_TAG, json.dumps(trials_view()))
     return exp_id
+
+
+def trials_view() -> dict[str, Any]:
+    """The runs-table view the printed UI link opens: trials sorted by best validation Dice, with the key metrics and
+    architecture params as columns."""
+    return {"orderByKey": "metrics.`best_val_dice`", "orderByAsc": False,
+            "selectedColumns": [f"metrics.`{m}`" for m in VIEW_METRICS] + [f"params.`{p}`" for p in VIEW_PARAMS]}
+
+
+def ui_url(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The MLflow UI address of an experiment's runs table in the trials view (Model training mode, metric columns)."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
 
 
 def _param_value(value: Any) -> str:
@@ -258,5 +279,5 @@ def temp_dir() -> tempfile.TemporaryDirectory:
 __all__ = [
     "TrackingError", "LocalStoreOpener", "default_tracking_uri", "check_tracking", "get_or_create_experiment", "log_params", "log_metrics",
     "log_dataset", "log_file", "log_text", "ParentRun", "start_parent", "child_runs", "find_trial_run", "end_run",
-    "is_running", "temp_dir", "MlflowException", "RunTag",
+    "is_running", "temp_dir", "MlflowException", "RunTag", "trials_view", "ui_url",
 ]

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .inference import dihedral_predict, sliding_window_predict
+from .inference import dihedral_predict, image_tensor, sliding_window_predict
 from .metrics import SegmentationMetrics
 
 
@@ -28,7 +28,7 @@ def evaluate_images(
     predict = dihedral_predict if tta else sliding_window_predict
     for image, mask, valid in samples:
         probs = predict(
-            model, torch.as_tensor(image), tile, overlap, amp=amp, channels_last=channels_last
+            model, image_tensor(np.asarray(image)), tile, overlap, amp=amp, channels_last=channels_last
         )
-        metrics.update(probs, torch.as_tensor(mask), None if valid is None else torch.as_tensor(valid))
+        metrics.update(probs, image_tensor(np.asarray(mask)), None if valid is None else image_tensor(np.asarray(valid)))
     return metrics.compute()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -61,6 +62,11 @@ def _pad_to(image: Tensor, height: int, width: int) -> Tensor:
 def _batches(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def image_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor over an image array, copied only when the array is read-only (arrays shared by Ray's object store are)."""
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
 @torch.no_grad()

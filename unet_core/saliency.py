@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .inference import sliding_window_predict
+from .inference import image_tensor, sliding_window_predict
 
 
 def relevance_map(probs: torch.Tensor) -> torch.Tensor:
@@ -34,7 +34,7 @@ def salient_images(
     """Return (masked images, keep masks): each image (C, H, W) with its non-salient pixels zeroed."""
     masked, keeps = [], []
     for image in images:
-        probs = sliding_window_predict(model, torch.as_tensor(image), tile, overlap)
+        probs = sliding_window_predict(model, image_tensor(image), tile, overlap)
         keep = keep_mask(relevance_map(probs).numpy(), percentile)
         masked.append(np.where(keep[None], image, 0).astype(image.dtype))
         keeps.append(keep)

@@ -1,0 +1,94 @@
+"""One plain line per finished, stopped or failed trial: counts, best so far, elapsed time and time left."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from ray.tune import Callback
+
+from .params import TrialParams
+
+
+def clock(seconds: float) -> str:
+    """Seconds as h:mm:ss or m:ss."""
+    s = int(round(max(seconds, 0)))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class ProgressLines(Callback):
+    """On the driver: after each trial ends, one line (no terminal control codes) such as
+
+        [3:12] 7/30 trials done (2 stopped early, 0 failed), 2 running | best val Dice 0.7120 d3-s111-dice_bce-p64 | ~9:40 left
+
+    The time left is the epochs still to run times the wall time per epoch so far; where ASHA may stop trials
+    early it is an upper bound ("at most"). `total`: the trials the search will run; `epochs_per_trial`: the most
+    epochs a trial reports; `early_stopping`: whether a scheduler may stop trials before that.
+    """
+
+    def __init__(self, total: int, epochs_per_trial: int, early_stopping: bool, echo: Callable[[str], None] = print, metric: str = "val_dice"):
+        self.total, self.epochs_per_trial, self.early_stopping = total, epochs_per_trial, early_stopping
+        self.echo, self.metric = echo, metric
+        self.start = time.monotonic()
+        self.best: tuple[float, str] | None = None
+        self.epochs_done: dict[str, int] = {}  # trial id -> epochs reported in this session
+        self.ended: dict[str, str] = {}  # trial id -> "done" | "stopped" | "failed"
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if result.get("restored"):  # a resumed trial replaying its finished state trained nothing now
+            return
+        self.epochs_done[trial.trial_id] = self.epochs_done.get(trial.trial_id, 0) + 1
+        value = result.get(self.metric)
+        if value is not None and (self.best is None or value > self.best[0]):
+            self.best = (float(value), _name(trial))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        reported = int((trial.last_result or {}).get("training_iteration", 0))
+        self.ended[trial.trial_id] = "stopped" if reported < _budget(trial, self.epochs_per_trial) else "done"
+        self.echo(self.line(trials))
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.ended[trial.trial_id] = "failed"
+        self.echo(self.line(trials))
+
+    def line(self, trials) -> str:
+        """The progress line for the trials Tune knows now."""
+        elapsed = time.monotonic() - self.start
+        ended = [t for t in trials if self._ended(t)]  # Tune calls back before it sets the ending trial's status
+        running = sum(t.status == "RUNNING" and not self._ended(t) for t in trials)
+        stopped = sum(self.ended.get(t.trial_id) == "stopped" for t in ended)
+        failed = sum(self.ended.get(t.trial_id) == "failed" or t.status == "ERROR" for t in ended)
+        total = max(self.total, len(trials))
+        best = f"best val Dice {self.best[0]:.4f} {self.best[1]}" if self.best else "no validation Dice yet"
+        return f"[{clock(elapsed)}] {len(ended)}/{total} trials done ({stopped} stopped early, {failed} failed), {running} running | {best} | {self.eta(trials, total, elapsed)}"
+
+    def _ended(self, trial) -> bool:
+        return trial.trial_id in self.ended or trial.status in ("TERMINATED", "ERROR")
+
+    def eta(self, trials, total: int, elapsed: float) -> str:
+        """The estimated time left, from the wall time per epoch trained so far in this session."""
+        trained = sum(self.epochs_done.values())
+        if not trained:
+            return "time left: after the first epochs"
+        left = 0
+        for t in trials:
+            if not self._ended(t):
+                left += max(_budget(t, self.epochs_per_trial) - int((t.last_result or {}).get("training_iteration", 0)), 0)
+        left += max(total - len(trials), 0) * self.epochs_per_trial
+        estimate = clock(left * elapsed / trained)
+        return f"at most ~{estimate} left" if self.early_stopping else f"~{estimate} left"
+
+
+def _name(trial) -> str:
+    try:
+        return TrialParams.from_config(trial.config).run_name
+    except (TypeError, ValueError):
+        return f"trial_{trial.trial_id}"
+
+
+def _budget(trial, default: int) -> int:
+    try:
+        return TrialParams.from_config(trial.config).total_epochs
+    except (TypeError, ValueError):
+        return default
