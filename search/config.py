@@ -18,6 +18,10 @@ class ConfigError(ValueError):
     """A bad command-line setting; the message is one line."""
 
 
+class SearchInterrupted(RuntimeError):
+    """The search was stopped (Ctrl-C) before every trial ended; the message is one line and says how to resume."""
+
+
 @dataclass
 class SearchConfig:
     """Settings of one search (the CLI's flags).

@@ -35,6 +35,10 @@ class ProgressLines(Callback):
         self.epochs_done: dict[str, int] = {}  # trial id -> epochs reported in this session
         self.ended: dict[str, str] = {}  # trial id -> "done" | "stopped" | "failed"
 
+    def __setstate__(self, state):  # Tuner.restore brings back the callbacks pickled with the search: time this session anew
+        self.__dict__.update(state)
+        self.start, self.epochs_done = time.monotonic(), {}
+
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if result.get("restored"):  # a resumed trial replaying its finished state trained nothing now
             return

@@ -1,7 +1,18 @@
 """Library settings that keep a search's log to its own lines. Import-light: call it before Ray is imported."""
 from __future__ import annotations
 
+import logging
 import os
+import warnings
+
+# Tune's own advice after Ctrl-C (Tuner.restore in Python) and its complaint about the trial it cut short: the search
+# prints how to continue from the command line instead
+MISLEADING = ("Experiment has been interrupted", "Failed to fetch metrics for")
+
+
+class _DropMisleading(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(MISLEADING)
 
 
 def quiet_libraries(local_ray: bool) -> None:
@@ -14,3 +25,9 @@ def quiet_libraries(local_ray: bool) -> None:
     if local_ray:
         os.environ.setdefault("RAY_AUTH_MODE", "token")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # a resumed search's restored trials report their recorded epochs again; Optuna keeps the first report of each
+    warnings.filterwarnings("ignore", message="The reported value is ignored because this `step", category=UserWarning)
+    for name in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMisleading) for f in logger.filters):
+            logger.addFilter(_DropMisleading())

@@ -12,7 +12,7 @@ from datasets import DatasetError
 from datasets.registry import DATASETS
 from unet_core.precision import PRECISIONS
 
-from .config import ConfigError, SearchConfig
+from .config import ConfigError, SearchConfig, SearchInterrupted
 from .quiet import quiet_libraries
 from .spaces import SPACES
 from .tracking import TrackingError
@@ -84,7 +84,7 @@ def summary(outcome) -> str:
     t = final_attempts(outcome.trials)
     lost = len(outcome.trials) - len(t)
     lines = [f"trials: {int((t.status == 'FINISHED').sum())} finished ({int(t.stopped_early.sum())} stopped early by ASHA), "
-             f"{int((t.status == 'FAILED').sum())} failed" + (f"; {lost} attempt(s) lost with a process or node and retried" if lost else "")]
+             f"{int((t.status == 'FAILED').sum())} failed" + (f"; {lost} attempt(s) cut short (Ctrl-C, or a lost process or node) and run again" if lost else "")]
     if outcome.best_run_id:
         m = outcome.test_metrics
         lines.append(f"best: {outcome.best_run_name}  validation Dice {outcome.best_val_dice:.4f}  (run {outcome.best_run_id})")
@@ -107,7 +107,8 @@ def mlflow_lines(uri: str, experiment_id: str, parent_run_id: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; bad input is one line on stderr and exit code 2."""
+    """Run the CLI; bad input is one line on stderr and exit code 2; Ctrl-C exits 130 and says how to resume."""
+    cfg = None
     try:
         cfg = parse_args(argv)
         quiet_libraries(local_ray=cfg.address is None)  # before Ray is imported
@@ -124,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DatasetError, TrackingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except SearchInterrupted as exc:
+        print(str(exc), file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside Tune's loop
+        resume = f"; continue with: python -m search.run --resume --experiment {cfg.experiment}" if cfg is not None and not cfg.dry_run else ""
+        print(f"interrupted{resume}", file=sys.stderr)
+        return 130
     print(summary(outcome))
     return 0
 

@@ -16,7 +16,7 @@ from datasets.weights import with_border_weights
 from unet_core.losses import PIXEL_WEIGHTED
 
 from . import tracking
-from .config import ConfigError, SearchConfig
+from .config import ConfigError, SearchConfig, SearchInterrupted
 from .params import TrialParams
 from .quiet import quiet_libraries
 from .spaces import DefineByRun, SpaceLimits, ablation_configs, ablation_patterns, describe_full
@@ -26,6 +26,14 @@ from .trial import SearchContext, data_digest, run_trial
 STATE_SUFFIX = ".search.json"
 # what workers of a remote cluster do not need from the project folder (virtual environments, stores, results)
 RUNTIME_EXCLUDES = [".venv*/", ".git/", "mlflow/*.db", "mlflow/artifacts/", "ray_results/", "runs/", "bench/results/", "reports/", "*.pt", "__pycache__/"]
+
+
+def kill_unfinished(client, experiment_id: str, parent_id: str) -> None:
+    """Mark an interrupted search's parent run and its still-running trial runs KILLED (--resume starts those trials again)."""
+    for run in tracking.child_runs(client, experiment_id, parent_id):
+        if tracking.is_running(run):
+            tracking.end_run(client, run.info.run_id, "KILLED", {"unet.error": "search interrupted; --resume trains this trial again"})
+    client.set_terminated(parent_id, "KILLED")
 
 
 @dataclass
@@ -363,9 +371,15 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
         tuner = build_tuner(cfg, data, ctx, limits, search_name, [CloseTrialRuns(uri, experiment_id, parent_id), progress, *callbacks], restore_path)
         tuner.fit()
         table = trials_table(client, experiment_id, parent_id)
+        ended = int(final_attempts(table).status.isin(["FINISHED", "FAILED"]).sum())
+        reached = cfg.stop_at is not None and bool((table.best_val_dice >= cfg.stop_at).any())  # --stop-at ended it early
+        if ended < total and not reached:  # Tune returns normally after Ctrl-C, with trials cut short or never started
+            raise SearchInterrupted(f"interrupted: {ended} of {total} trials done, the rest marked KILLED or not started. "
+                                    f"Continue with: python -m search.run --resume --experiment {cfg.experiment}"
+                                    + (f" --storage {cfg.storage}" if cfg.storage != "ray_results" else ""))
         best, test_metrics = evaluate_best(client, table, data)
     except BaseException:
-        client.set_terminated(parent_id, "KILLED")
+        kill_unfinished(client, experiment_id, parent_id)
         raise
     outcome = SearchOutcome(experiment_id, parent_id, uri, str(cfg.storage_path / search_name), table)
     with tracking.temp_dir() as tmp:

@@ -56,7 +56,7 @@ def test_search_on_a_two_node_cluster_runs_on_both_nodes_and_survives_losing_one
             driver.kill()
         cluster.shutdown()
     assert driver.returncode == 0, err[-3000:]
-    assert "lost with a process or node and retried" in out
+    assert "cut short (Ctrl-C, or a lost process or node) and run again" in out
     _, parents, children = runs(tmp_path, "cluster")
     assert parents[0].info.status == "FINISHED"
     finished = Counter(r.data.tags["unet.trial_id"] for r in children if r.info.status == "FINISHED")

@@ -70,3 +70,40 @@ def test_a_killed_search_resumes_without_rerunning_or_duplicating_trials(tmp_pat
         if r.info.status == "FAILED":  # the attempts the crash cut short, marked, not left RUNNING
             assert "attempt lost" in r.data.tags["unet.error"]
     assert not [r for r in children if r.info.status == "RUNNING"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_in_seconds_marks_runs_killed_and_resume_finishes_exactly_the_missing_trials(tmp_path):
+    args = ("--num-samples", "6", "--max-epochs", "6", "--experiment", "sigint")
+    log = tmp_path / "out.txt"
+    with open(log, "w") as out:
+        driver = subprocess.Popen(search_cmd(tmp_path, *args), cwd=tmp_path, env=search_env(tmp_path), stdout=out,
+                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and "1/6 trials done" not in log.read_text():
+            time.sleep(0.5)
+        assert "1/6 trials done" in log.read_text(), "the search did not get far enough to be interrupted"
+        os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole foreground process group
+        sent = time.monotonic()
+        _, err = driver.communicate(timeout=60)
+    assert time.monotonic() - sent < 30
+    assert driver.returncode == 130
+    assert "interrupted:" in err and "python -m search.run --resume --experiment sigint" in err
+    assert "trials: " not in log.read_text()  # no summary that reads like a finished search
+    _, parents, children = runs(tmp_path, "sigint")
+    assert [p.info.status for p in parents] == ["KILLED"]
+    assert not [r for r in children if r.info.status == "RUNNING"]
+    finished_before = {r.data.tags["unet.trial_id"] for r in children if r.info.status == "FINISHED"}
+    assert finished_before and len(finished_before) < 6
+
+    proc = subprocess.run(search_cmd(tmp_path, *args, "--resume"), cwd=tmp_path, env=search_env(tmp_path),
+                          capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming search" in proc.stdout and "trials: 6 finished" in proc.stdout
+    _, parents, children = runs(tmp_path, "sigint")
+    assert [p.info.status for p in parents] == ["FINISHED"]
+    finished = Counter(r.data.tags["unet.trial_id"] for r in children if r.info.status == "FINISHED")
+    assert len(finished) == 6 and set(finished.values()) == {1}  # every trial once, none twice
+    for trial_id in finished_before:  # done before Ctrl-C: not trained again
+        assert sum(r.data.tags["unet.trial_id"] == trial_id for r in children) == 1
+    assert not [r for r in children if r.info.status == "RUNNING"]
