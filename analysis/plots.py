@@ -72,20 +72,33 @@ def pareto(df: pd.DataFrame, front: pd.DataFrame, cost: str, path: Path, title: 
     return _save(fig, path)
 
 
-def parallel(df: pd.DataFrame, columns: list[str], path: Path, title: str) -> Path:
-    """Parallel coordinates of the searched dimensions, coloured by Dice tercile."""
-    cols = [c for c in columns if c in df and df[c].nunique() > 1]
-    data = df[cols].copy()
-    for c in cols:
-        if not pd.api.types.is_numeric_dtype(data[c]):
-            data[c] = data[c].astype("category").cat.codes
-        span = data[c].max() - data[c].min()
-        data[c] = (data[c] - data[c].min()) / span if span else 0.5
-    data["Dice"] = pd.qcut(df.dice.rank(method="first"), 3, labels=["low", "mid", "high"])
-    fig, ax = plt.subplots(figsize=(max(6, len(cols) * 0.9), 4))
-    pd.plotting.parallel_coordinates(data, "Dice", ax=ax, color=["tab:red", "tab:orange", "tab:green"], alpha=0.5)
-    ax.set_title(title)
-    ax.tick_params(axis="x", rotation=45)
+def slices(dims: pd.DataFrame, dice: pd.Series, order: list[str], path: Path, title: str, top: int = 8) -> Path:
+    """One panel per searched dimension (the `top` most important first): each trial's Dice against its value, jittered
+    for categories, log scale for lr, the best trial in black; readable with hundreds of trials."""
+    cols = [c for c in order if c in dims][:top]
+    ncol = min(4, max(1, len(cols)))
+    nrow = int(np.ceil(len(cols) / ncol)) or 1
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.6 * nrow), sharey=True, squeeze=False)
+    rng = np.random.default_rng(0)
+    best = dice.idxmax()
+    for ax, col in zip(axes.flat, cols):
+        values = dims[col]
+        if pd.api.types.is_numeric_dtype(values):
+            x = values.to_numpy(float)
+            if col == "lr":
+                ax.set_xscale("log")
+        else:
+            levels = sorted(values.unique())
+            x = values.map({v: i for i, v in enumerate(levels)}).to_numpy(float) + rng.uniform(-0.15, 0.15, len(values))
+            ax.set_xticks(range(len(levels)), levels, rotation=30, fontsize=7)
+        ax.scatter(x, dice, s=10, alpha=0.45, color="tab:blue")
+        ax.scatter(x[dims.index.get_loc(best)], dice[best], s=28, color="black")
+        ax.set_title(col, fontsize=9)
+    for ax in list(axes.flat)[len(cols):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("validation Dice")
+    fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 

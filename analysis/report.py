@@ -17,6 +17,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from . import plots
+from .importance import dimensions, param_importance
 from .load import AnalysisError, load_curves, load_runs, load_searches
 from .reliability import (SETTLED_BY, disattenuate, indistinguishable_from_best, ranking_settling, settled_verdict, split_half_reliability)
 from .study import (bit_effects, cross_dataset, level_effects, parameter_importance, pareto_front, skips_and_depth_curves,
@@ -121,20 +122,34 @@ def reliability_section(name: str, df: pd.DataFrame, curves: pd.DataFrame | None
 def dataset_section(name: str, df: pd.DataFrame, out: Path, pics: list[Path], curves: pd.DataFrame | None = None) -> tuple[list[str], dict]:
     """Markdown for one dataset (pictures written under `out`) and its reliability figures."""
     slug = "".join(c if c.isalnum() else "_" for c in name)
-    trust_md, trust_answer, trust = reliability_section(name, df, curves, slug, out, pics)
+    mixed = other_dimensions(df)
+    if mixed:  # an Optuna search: a (depth, skips) cell holds different configurations, not replicates of one
+        pooled = ", ".join(mixed)
+        trust_md = ["### How far this ranking can be trusted", "", f"Not measured: these trials differ in {pooled} besides depth and skips, "
+                    "so the trials of one (depth, skips) cell are different configurations, not replicates (seeds or folds) of one. "
+                    "Run the study (`--space ablation --folds 3`) for a replicated ranking and its reliability.", ""]
+        trust_answer = [f"Each (depth, skips) cell below pools trials that differ in {pooled}: its mean is not a replicated score of one configuration."]
+        trust = {"reliability": float("nan"), "settled": None}
+    else:
+        trust_md, trust_answer, trust = reliability_section(name, df, curves, slug, out, pics)
     table = study_table(df)
     effects = bit_effects(df)
     reg = tradeoff_regression(df) if df.depth.nunique() > 1 or df.n_skips.nunique() > 1 else {"interaction": None, "significant": False, "bits": {}}
     by_skips, by_depth = skips_and_depth_curves(df)
     folds = int(df["folds"].max()) if "folds" in df and df["folds"].notna().any() else 1
     where = (f"the held-out images of {folds}-fold cross-validation over the training images" if folds > 1 else "the validation split")
-    md = [f"## {name}", "", f"{len(df)} finished trials; {int(df.seed.nunique())} seed(s) x {folds} fold(s) per configuration; "
-          f"metrics are foreground-class figures on {where}, inside the valid mask.", ""]
+    count = (f"trials of searches that also varied {', '.join(mixed)}" if mixed
+             else f"trials; {int(df.seed.nunique())} seed(s) x {folds} fold(s) per configuration")
+    md = [f"## {name}", "", f"{len(df)} finished {count}; metrics are foreground-class figures on {where}, inside the valid mask.", ""]
     md += ["### Answer", "", *[f"- {line}" for line in [*answer(name, effects, reg, table), *trust_answer]], ""]
     md += trust_md
     shown = table.assign(best=np.where(table.best_at_depth, "**best**", ""), all_skips=np.where(table.all_skips, "yes", ""))
-    cols = ["depth", "skips", "loss", "dice", "dice_std", "seeds", "accuracy", "dice_with_background", "train_time_s", "num_params", "best", "all_skips"]
-    md += ["### Every skip pattern per depth", "", "`dice` is the foreground Dice (mean over replicates, `dice_std` its spread; `seeds` counts seed x fold replicates); "
+    count_col = "trials" if mixed else "seeds"
+    shown = shown.rename(columns={"seeds": count_col})
+    counted = ("`trials` counts the trials pooled in the cell (they differ in other dimensions)" if mixed
+               else "`seeds` counts seed x fold replicates")
+    cols = ["depth", "skips", "loss", "dice", "dice_std", count_col, "accuracy", "dice_with_background", "train_time_s", "num_params", "best", "all_skips"]
+    md += ["### Every skip pattern per depth", "", f"`dice` is the foreground Dice (mean over the cell's trials, `dice_std` their spread; {counted}); "
            "`dice_with_background` averages in the background class and is shown only for comparison with published ablations.", "",
            md_table(shown[cols]), ""]
     md += ["### Effect of each skip bit", "", "Paired differences over patterns that differ only in that bit (same seed, same fold): mean and 95% interval over seeds x folds (bootstrap; Student t below 10 pairs).", "",
@@ -148,14 +163,14 @@ def dataset_section(name: str, df: pd.DataFrame, out: Path, pics: list[Path], cu
     pics.append(plots.heatmap(table, out / f"{slug}_heatmap.png", f"{name}: foreground Dice by depth and skip pattern"))
     pics.append(plots.effect_bars(effects, out / f"{slug}_bit_effects.png", f"{name}: effect of each skip bit"))
     md += [f"![heat map]({slug}_heatmap.png)", "", f"![bit effects]({slug}_bit_effects.png)", ""]
-    varying = [c for c in SEARCHED if c in df and df[c].nunique(dropna=True) > 1 and c not in ("depth", "n_skips")]
+    varying = other_dimensions(df)
     md += ["### Other searched dimensions", ""]
     if varying:
-        md += ["Share of Dice variance each dimension explains on its own (eta squared):", "", md_table(parameter_importance(df, ["depth", "n_skips", *varying])), ""]
+        md += importance_section(name, df, slug, out, pics)
+        md += ["Share of Dice variance each dimension explains on its own (eta squared, no interactions):", "",
+               md_table(parameter_importance(df, ["depth", "n_skips", *varying])), ""]
         for col in [c for c in ("saliency_percentile", "loss", "patch_size", "patch_stride", "block", "padding", "upsample") if c in varying]:
             md += [f"Effect of `{col}`:", "", md_table(level_effects(df, col)), ""]
-        pics.append(plots.parallel(df, SEARCHED, out / f"{slug}_parallel.png", f"{name}: searched dimensions"))
-        md += [f"![parallel coordinates]({slug}_parallel.png)", ""]
     else:
         md += ["Only depth and skips varied in these searches (an ablation): everything else was fixed.", ""]
     for cost in ("train_time_s", "num_params"):
@@ -166,6 +181,25 @@ def dataset_section(name: str, df: pd.DataFrame, out: Path, pics: list[Path], cu
     return md, trust
 
 
+def other_dimensions(df: pd.DataFrame) -> list[str]:
+    """The searched dimensions besides depth and skips that vary between these trials (none in an ablation)."""
+    return [c for c in SEARCHED if c in df and df[c].nunique(dropna=True) > 1 and c not in ("depth", "n_skips")]
+
+
+def importance_section(name: str, df: pd.DataFrame, slug: str, out: Path, pics: list[Path]) -> list[str]:
+    """Which searched dimension matters: Optuna's fANOVA and PED-ANOVA importances, and a slice picture in their order."""
+    table = param_importance(df)
+    if table.empty:
+        return ["Too few finished trials (fewer than 4) to rank the dimensions by importance.", ""]
+    pics.append(plots.slices(dimensions(df), df.dice, list(table.dimension), out / f"{slug}_slices.png",
+                             f"{name}: validation Dice against each searched dimension (most important first)"))
+    return ["Which dimension matters: importance for validation Dice over these trials by Optuna's fANOVA (a random forest's "
+            "functional ANOVA: the share of Dice variance each dimension explains, interactions included) and PED-ANOVA (how the "
+            "best 10% of trials differ from all of them). Each column sums to 1. Skip bits are conditional on depth: `s3` of a "
+            "depth-2 U-Net reads as a third level, absent. With few trials per level, read small differences as ties.", "",
+            md_table(table, floats=3), "", f"![slices]({slug}_slices.png)", ""]
+
+
 def settings_section(searches: pd.DataFrame) -> list[str]:
     """How the searches were run (their budgets), and what their best trial scored on the test split."""
     if searches is None or searches.empty:
@@ -173,10 +207,14 @@ def settings_section(searches: pd.DataFrame) -> list[str]:
     shown = searches.rename(columns={"max_epochs": "epochs", "patches_per_epoch": "patches/epoch", "base_channels": "width",
                                      "patch_size": "patch", "repeats": "seeds"})
     shown["folds"] = shown["folds"].replace("", "1")
+    optuna_spaces = shown.space.isin(["quick", "full"])  # these search width, patch, lr and loss: their fixed defaults do not apply
+    for col in ("width", "patch", "lr", "loss"):
+        shown[col] = shown[col].astype(object)
+        shown.loc[optuna_spaces, col] = "searched"
     cols = ["experiment", "search", "dataset", "space", "epochs", "patches/epoch", "width", "patch", "lr", "loss", "seeds", "folds", "precision", "status"]
     best = ["search", "best_trial", "best_val_dice", "test_dice", "test_iou", "test_auc", "test_accuracy", "test_dice_with_background"]
     return ["## How these searches were run", "", "Budgets of the searches (every trial of a search shares them; `patches/epoch` 0 means every "
-            "grid patch). `test_*` are the best trial's foreground metrics on the test split (full images, overlap-tile inference, "
+            "grid patch; `searched`: the search sampled it per trial, see the importance table). `test_*` are the best trial's foreground metrics on the test split (full images, overlap-tile inference, "
             "inside the valid mask); the choice of that trial used the validation split only.", "",
             md_table(shown[cols]), "", md_table(shown[best]), ""]
 

@@ -78,3 +78,24 @@ def test_build_report_writes_markdown_html_and_pictures(tmp_path):
     assert "s3" in text and "Not significant on a: " in text
     assert (tmp_path / "report.html").read_text().count("<img") >= 6
     assert all(f.exists() and f.stat().st_size > 0 for f in files)
+
+
+def test_importance_finds_the_dimension_that_moves_dice_and_reads_skip_bits_as_conditional():
+    from analysis.importance import dimensions, param_importance
+
+    rng = np.random.default_rng(0)
+    n = 80
+    depth = rng.integers(1, 4, n)
+    skips = ["".join(str(b) for b in rng.integers(0, 2, d)) for d in depth]
+    loss = rng.choice(["dice", "dice_bce"], n)
+    lr = 10 ** rng.uniform(-4, -2, n)
+    df = pd.DataFrame({"depth": depth, "skips": skips, "loss": loss, "lr": lr, "patch_size": 64.0,
+                       "dice": 0.5 + 0.2 * (loss == "dice_bce") + rng.normal(0, 0.01, n)})
+    for i in range(1, 6):
+        df[f"s{i}"] = [float(s[i - 1]) if len(s) >= i else np.nan for s in skips]
+    dims = dimensions(df)
+    assert "patch_size" not in dims  # constant: not a searched dimension here
+    assert set(dims.s3.unique()) == {"on", "off", "absent"}  # depth-1/2 nets have no s3
+    table = param_importance(df)
+    assert table.dimension.iloc[0] == "loss" and table.fanova.iloc[0] > 0.5
+    assert abs(table.fanova.sum() - 1) < 1e-6
