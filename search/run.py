@@ -24,24 +24,32 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--space", default="quick", help=f"{' | '.join(SPACES)} (default quick)")
     p.add_argument("--dataset", default="synthetic", help=f"one of {', '.join(DATASETS)} (default synthetic, embedded)")
     p.add_argument("--data-root", default=None, help="the dataset's folder in its official layout")
-    p.add_argument("--num-samples", type=int, default=8, help="trials Optuna samples (quick/full)")
-    p.add_argument("--max-epochs", type=int, default=6, help="epochs per trial (ASHA's budget)")
-    p.add_argument("--repeats", type=int, default=1, help="seeds per configuration (ablation)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions share a GPU, e.g. 0.25")
-    p.add_argument("--address", default=None, help="an existing Ray cluster: auto or ray://HOST:PORT")
-    p.add_argument("--experiment", default="unet-search", help="MLflow experiment name")
+    p.add_argument("--num-samples", type=int, default=8, help="trials Optuna samples (quick, arch, full; the ablation runs every configuration) (default 8)")
+    p.add_argument("--max-epochs", type=int, default=6, help="epochs of each trial's training (ASHA's budget; full-space saliency trials "
+                   "retrain up to twice more for half as many epochs each) (default 6)")
+    p.add_argument("--repeats", type=int, default=1, help="ablation: seeds per configuration (default 1)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs (and PyTorch threads) each trial gets; trials run side by side "
+                   "on the rest (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs each trial gets; fractions share a GPU, e.g. 0.25 (default 0)")
+    p.add_argument("--address", default=None, help="an existing Ray cluster: auto or ray://HOST:PORT (default: start a local Ray)")
+    p.add_argument("--experiment", default="unet-search", help="MLflow experiment name (default unet-search)")
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow/mlflow.db)")
-    p.add_argument("--storage", default="ray_results", help="Ray Tune storage folder")
+    p.add_argument("--storage", default="ray_results", help="Ray Tune storage folder (default ray_results)")
     p.add_argument("--resume", action="store_true", help="continue the newest unfinished search of --experiment")
-    p.add_argument("--dry-run", action="store_true", help="print the trial configurations (JSON lines) and exit")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--base-channels", type=int, default=8, help="width of the ablation's U-Nets")
-    p.add_argument("--patch-size", default="auto", help="patch side of the ablation and arch spaces: a number, or auto = the dataset "
-                   "fingerprint's recommendation (about 3 foreground-structure widths, at least 64; see python -m datasets.inspect) (default auto)")
-    p.add_argument("--patches-per-epoch", type=int, default=0, help="patches drawn per epoch (0: every grid patch)")
-    p.add_argument("--loss", default="dice_bce", help="loss of the ablation")
-    p.add_argument("--lr", type=float, default=3e-3, help="learning rate of the ablation")
+    p.add_argument("--dry-run", action="store_true", help="print the trial configurations (JSON lines on stdout) and the expected compute "
+                   "(on stderr, timed on this machine), then exit")
+    p.add_argument("--seed", type=int, default=0, help="seeds Optuna's sampler, the data split and folds, and every trial's initialisation and "
+                   "patch order: the same command with the same --seed samples the same trials again (default 0)")
+    p.add_argument("--base-channels", type=int, default=8, help="ablation and arch: width of the first level's convolutions "
+                   "(quick keeps 8, full searches 4/8/16) (default 8)")
+    p.add_argument("--patch-size", default="auto", help="ablation and arch: training patch side, a number or auto = the dataset "
+                   "fingerprint's recommendation (about 3 foreground-structure widths, at least 64; see python -m datasets.inspect); "
+                   "quick and full search it (default auto)")
+    p.add_argument("--patches-per-epoch", type=int, default=0, help="patches drawn per epoch, every space; 0 = every grid patch at half-patch "
+                   "stride, which on DRIVE is about 5,000 patches of 64 px an epoch: set it for the full space (--dry-run states the "
+                   "compute) (default 0)")
+    p.add_argument("--loss", default="dice_bce", help="ablation and arch: the loss (quick and full search it) (default dice_bce)")
+    p.add_argument("--lr", type=float, default=3e-3, help="ablation and arch: Adam's learning rate (quick and full search it) (default 3e-3)")
     p.add_argument("--green", action="store_true", help="DRIVE: keep the green channel")
     p.add_argument("--depths", default="", help="comma-separated U-Net depths to search, e.g. 2,3 (default: 1..4 as the data allows)")
     p.add_argument("--skips", default="", help="ablation: comma-separated skip patterns to run, e.g. 1001,1111 (default: all)")
@@ -112,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_args(argv)
         quiet_libraries(local_ray=cfg.address is None)  # before Ray is imported
-        from .runner import dry_run_lines, load_data, run_search, settle_patch, space_limits
+        from .runner import dry_run_compute, dry_run_lines, load_data, run_search, settle_patch, space_limits
 
         if cfg.dry_run:
             data = load_data(cfg)
@@ -120,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             limits = space_limits(cfg, data)
             for line in dry_run_lines(cfg, limits):
                 print(json.dumps(line))
+            print(dry_run_compute(cfg, data, limits).line(), file=sys.stderr)  # stdout stays one JSON configuration per line
             return 0
         outcome = run_search(cfg)
     except (ConfigError, DatasetError, TrackingError) as exc:

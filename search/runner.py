@@ -139,6 +139,19 @@ def start_line(cfg: SearchConfig, search_name: str, total: int) -> str:
     return line
 
 
+def dry_run_compute(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits):
+    """What --dry-run says the search will cost (search.compute), for the CPUs of this machine or of --address's cluster."""
+    from .compute import expected_compute
+
+    cpus = float(os.cpu_count() or 1)
+    if cfg.address:
+        start_ray(cfg)
+        import ray
+
+        cpus = ray.cluster_resources().get("CPU", cpus)
+    return expected_compute(cfg, data, trial_count(cfg, limits), max_trial_epochs(cfg), cpus)
+
+
 def _state_files(cfg: SearchConfig) -> list[Path]:
     return sorted(cfg.storage_path.glob(f"*{STATE_SUFFIX}"), key=lambda p: p.stat().st_mtime)
 
@@ -257,13 +270,23 @@ def trials_table(client, experiment_id: str, parent_run_id: str) -> pd.DataFrame
             "run_name": run.info.run_name, "run_id": run.info.run_id, "status": run.info.status,
             "stopped_early": t.get("unet.stopped_early") == "true", "depth": p.get("depth"), "skips": p.get("skips"),
             "loss": p.get("loss"), "patch_size": p.get("patch_size"), "best_val_dice": m.get("best_val_dice"),
-            "epochs": m.get("epoch"), "error": t.get("unet.error", ""), "trial_id": t.get(tracking.TRIAL_TAG, ""),
+            "epochs_trained": m.get("epoch"), "epoch_budget": _epoch_budget(p), "error": t.get("unet.error", ""), "trial_id": t.get(tracking.TRIAL_TAG, ""),
             "attempt": int(t.get("unet.attempt", "1")), "node_id": t.get("unet.node_id", ""), "start_time": run.info.start_time,
         })
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
 
-TRIAL_COLUMNS = ["run_name", "run_id", "status", "stopped_early", "depth", "skips", "loss", "patch_size", "best_val_dice", "epochs", "error",
+def _epoch_budget(params: dict[str, str]) -> int | None:
+    """The epochs a trial would train unstopped, saliency retraining rounds included (its --max-epochs plus those rounds)."""
+    try:
+        return TrialParams(epochs=int(params["epochs"]), saliency_percentile=float(params.get("saliency_percentile", 0)),
+                           saliency_iterations=int(params.get("saliency_iterations", 0)), saliency_epochs=int(params.get("saliency_epochs", 2))).total_epochs
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+# epochs_trained counts every round a trial trained (a saliency trial's retraining rounds too); epoch_budget is what it would train unstopped
+TRIAL_COLUMNS = ["run_name", "run_id", "status", "stopped_early", "depth", "skips", "loss", "patch_size", "best_val_dice", "epochs_trained", "epoch_budget", "error",
                  "trial_id", "attempt", "node_id", "start_time"]
 
 

@@ -23,9 +23,29 @@ def test_ablation_dry_run_lists_the_thirty_configurations(tmp_path):
     assert sorted({(c["depth"], c["skips"]) for c in configs}) == sorted(
         {(len(p), p) for d in range(1, 5) for p in [format(i, f"0{d}b") for i in range(2**d)]}
     )
-    proc = run_search(tmp_path, "--space", "ablation", "--repeats", "3", "--dry-run")
+    proc = run_search(tmp_path, "--space", "ablation", "--repeats", "3", "--dry-run", "--max-epochs", "4", "--patches-per-epoch", "100")
     assert len(proc.stdout.splitlines()) == 90
+    # the expected compute, with a time measured on this machine, on stderr
+    assert "expected compute: 90 trials x 4 epochs x 100 patches of 64 px = 36,000 patch passes; at " in proc.stderr
+    assert " ms per patch" in proc.stderr and "min of training" in proc.stderr
     assert not (tmp_path / "mlflow.db").exists()  # a dry run writes nothing
+
+
+def test_help_states_every_default_and_which_spaces_a_flag_applies_to():
+    out = subprocess.run([sys.executable, "-m", "search.run", "--help"], cwd=REPO, capture_output=True, text=True, env={"COLUMNS": "400"}).stdout
+    lines, flag = {}, None
+    for line in out.splitlines():  # one entry per option: its name line and the help lines under it
+        if line.startswith("  -"):
+            flag = line.split()[0].rstrip(",")
+            lines[flag] = line
+        elif flag and line.startswith("    "):
+            lines[flag] += " " + line.strip()
+    for flag, default in (("--num-samples", "8"), ("--max-epochs", "6"), ("--patches-per-epoch", "0"), ("--base-channels", "8"), ("--seed", "0"),
+                          ("--cpus-per-trial", "1")):
+        assert f"(default {default})" in lines[flag], lines[flag]
+    for flag in ("--base-channels", "--patch-size", "--loss", "--lr"):
+        assert "ablation and arch" in lines[flag] and ("search it" in lines[flag] or "searches" in lines[flag])
+    assert "every grid patch" in lines["--patches-per-epoch"]
 
 
 def test_quick_dry_run_prints_feasible_configurations(tmp_path):
