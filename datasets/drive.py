@@ -9,19 +9,20 @@ from pathlib import Path
 
 
 from . import preprocess
-from .io import image_files, read_binary_mask, read_image, require_dir
+from .io import check_image_file, image_files, read_binary_mask, read_image, require_dir
 from .types import DatasetError, Sample
 
 CLASS_NAMES = ["background", "vessel"]
 
 
-def _load_split(root: Path, split: str, green: bool, clahe: bool, gamma: float | None) -> list[Sample]:
+def _load_split(root: Path, split: str, green: bool, clahe: bool, gamma: float | None, threshold: bool = False) -> list[Sample]:
     base = require_dir(root / split, f"DRIVE expects {split}/images, {split}/1st_manual, {split}/mask")
     images = image_files(require_dir(base / "images", "the fundus .tif images"))
     if not images:
         raise DatasetError(f"{base / 'images'}: no images found")
     samples = []
     for path in images:
+        check_image_file(path)
         number = path.stem.split("_")[0]
         manual = base / "1st_manual" / f"{number}_manual1.gif"
         fov = base / "mask" / f"{path.stem}_mask.gif"
@@ -29,11 +30,11 @@ def _load_split(root: Path, split: str, green: bool, clahe: bool, gamma: float |
             if not needed.is_file():
                 raise DatasetError(f"{path}: no {what} (expected {needed})")
         image = preprocess.apply(read_image(path, "RGB"), green, clahe, gamma)
-        samples.append(Sample(path.stem, image, read_binary_mask(manual), read_binary_mask(fov).astype(bool)))
+        samples.append(Sample(path.stem, image, read_binary_mask(manual, threshold), read_binary_mask(fov, threshold).astype(bool)))
     return samples
 
 
-def load(root: Path, green: bool = False, clahe: bool = False, gamma: float | None = None) -> dict[str, list[Sample]]:
+def load(root: Path, green: bool = False, clahe: bool = False, gamma: float | None = None, num_classes: int | None = None) -> dict[str, list[Sample]]:
     """Read DRIVE's training and test splits (20 + 20 images, 565x584) with field-of-view masks.
 
     Args:
@@ -41,8 +42,9 @@ def load(root: Path, green: bool = False, clahe: bool = False, gamma: float | No
         green: keep only the green channel.
         clahe: apply CLAHE.
         gamma: gamma correction value (None: off).
+        num_classes: 2 thresholds grey-valued masks (resized with interpolation, saved as JPEG) at half range instead of refusing them.
     """
-    return {split: _load_split(Path(root), name, green, clahe, gamma) for split, name in (("train", "training"), ("test", "test"))}
+    return {split: _load_split(Path(root), name, green, clahe, gamma, num_classes == 2) for split, name in (("train", "training"), ("test", "test"))}
 
 
 def vessel_fraction(samples: list[Sample]) -> float:

@@ -57,25 +57,70 @@ def read_pages(path: Path) -> list[Image.Image]:
         raise DatasetError(f"{path}: unreadable page ({exc})") from None
 
 
-def read_binary_mask(path: Path) -> np.ndarray:
-    """Decode a binary mask (0/1, 0/255, or a two-colour grey palette as DRIVE's GIFs) to 0/1 uint8."""
+def read_binary_mask(path: Path, threshold: bool = False) -> np.ndarray:
+    """Decode a binary mask (0/1, 0/255, or a two-colour grey palette as DRIVE's GIFs) to 0/1 uint8; `threshold`
+    (the user's --num-classes 2) cuts a grey-valued mask at half range instead of refusing it."""
     img = _open(path)
     if img.mode == "P":
         grey = np.asarray(img.convert("L"))
-        if ((grey <= 15) | (grey >= 240)).all():  # palette entries near black and white
+        if threshold or ((grey <= 15) | (grey >= 240)).all():  # palette entries near black and white
             return (grey > 127).astype(np.uint8)
         raise DatasetError(f"{path}: mask values {np.unique(grey)[:8].tolist()} are not binary (expected black/white)")
-    return binarize(read_label(path), path)
+    return binarize(read_label(path), path, threshold)
 
 
-def binarize(label: np.ndarray, path: Path) -> np.ndarray:
-    """A 0/1 mask from a binary label stored as {0,1} or {0,255}; anything else is an error naming the file."""
+# a binary mask resized with interpolation or saved as JPEG: more distinct values than a label image has classes,
+# almost every pixel near the two ends of the range, every value in between rare
+GREY_MIN_VALUES = 8
+GREY_BAND = 0.1  # "near an end": within this share of the value range of the lowest or highest value
+GREY_ENDS_SHARE = 0.9
+GREY_RARE_SHARE = 0.01
+
+
+def grey_mask(label: np.ndarray) -> str | None:
+    """What makes `label` look like a grey-valued binary mask rather than class labels (None: it does not)."""
+    values, counts = np.unique(label, return_counts=True)
+    if len(values) < GREY_MIN_VALUES:
+        return None
+    share = counts / counts.sum()
+    band = GREY_BAND * (values[-1] - values[0])
+    near = (values <= values[0] + band) | (values >= values[-1] - band)
+    ends = float(share[near].sum())
+    if ends < GREY_ENDS_SHARE or share[~near].max(initial=0) > GREY_RARE_SHARE:
+        return None
+    return (f"{len(values)} distinct values, {ends:.1%} of pixels near {values[0]} or {values[-1]}, every value between rarer than "
+            f"{GREY_RARE_SHARE:.0%}: a binary mask resized with interpolation or saved as JPEG, not class labels")
+
+
+def half_range(label: np.ndarray) -> int:
+    """The threshold of a grey-valued binary mask: half its value range (127 for 8-bit masks, 0 for 0/1 masks)."""
+    return 127 if int(label.max()) > 1 else 0
+
+
+def binarize(label: np.ndarray, path: Path, threshold: bool = False) -> np.ndarray:
+    """A 0/1 mask from a binary label stored as {0,1} or {0,255}; with `threshold` any grey values are cut at half range;
+    anything else is an error naming the file (and, for a grey-valued mask, what to do)."""
     values = np.unique(label)
     if set(values.tolist()) <= {0, 1}:
         return label.astype(np.uint8)
-    if set(values.tolist()) <= {0, 255}:
-        return (label > 0).astype(np.uint8)
+    if set(values.tolist()) <= {0, 255} or threshold:
+        return (label > half_range(label)).astype(np.uint8)
+    grey = grey_mask(label)
+    if grey:
+        raise DatasetError(f"{path}: {grey}; re-save the masks losslessly (PNG, nearest-neighbour resizing) or pass --num-classes 2 "
+                           "to threshold them at half range")
     raise DatasetError(f"{path}: mask values {values[:8].tolist()} are not binary (expected 0/1 or 0/255)")
+
+
+def check_image_file(path: Path) -> Path:
+    """`path` if it is a readable file; else a one-line error saying the image itself cannot be read (a dangling link, a folder)."""
+    if path.is_file():
+        return path
+    if path.is_symlink():
+        import os
+
+        raise DatasetError(f"{path}: the image itself cannot be read: a symbolic link to {os.readlink(path)}, which does not exist")
+    raise DatasetError(f"{path}: the image itself cannot be read (not a file)")
 
 
 def check_classes(mask: np.ndarray, num_classes: int, path: Path) -> np.ndarray:

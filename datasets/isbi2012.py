@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import image_files, read_image, read_label, read_pages, require_dir
+from .io import grey_mask, image_files, read_image, read_label, read_pages, require_dir
 from .types import DatasetError, Sample
 
 CLASS_NAMES = ["cell", "membrane"]
@@ -19,6 +19,9 @@ CLASS_NAMES = ["cell", "membrane"]
 def _membrane(label: np.ndarray, where: str) -> np.ndarray:
     values = set(np.unique(label).tolist())
     if not values <= {0, 255} and not values <= {0, 1}:
+        grey = grey_mask(label)
+        if grey:
+            raise DatasetError(f"{where}: {grey}; re-save the labels losslessly (TIFF or PNG, nearest-neighbour resizing)")
         raise DatasetError(f"{where}: label values {sorted(values)[:8]} are not binary (0 = membrane, 255 = cell)")
     return (label == 0).astype(np.uint8)
 

@@ -38,6 +38,29 @@ def corrupt_folder_dataset(tmp: Path) -> list[str]:
     return ["--dataset", "folder", "--data-root", str(root)]
 
 
+def grey_mask_dataset(tmp: Path) -> list[str]:
+    """A generic folder dataset whose lesion masks were saved as JPEG (dozens of grey values)."""
+    root = tmp / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (64, 64), np.uint8)).save(root / "images" / f"img{i}.png")
+        disc = (((yy - 28 - i) ** 2 + (xx - 32) ** 2) < 300).astype(np.uint8) * 255
+        Image.fromarray(disc).save(root / "masks" / f"img{i}.jpg", quality=70)
+    return ["--dataset", "folder", "--data-root", str(root)]
+
+
+def dangling_link_dataset(tmp: Path) -> list[str]:
+    """A generic folder dataset whose first image is a symbolic link to a file that is gone."""
+    args = grey_mask_dataset(tmp)
+    root = Path(args[-1])
+    (root / "images" / "img0.png").unlink()
+    (root / "images" / "img0.png").symlink_to(tmp / "moved-away.png")
+    return args
+
+
 @dataclass(frozen=True)
 class Case:
     """One bad input: the flags, the part of the message the user must see, and any files it needs."""
@@ -66,6 +89,10 @@ CASES = [
     Case("more folds than training images", ("--space", "ablation", "--folds", "40"), "--folds 40: synthetic has 16 training images"),
     Case("unknown precision", ("--precision", "half"), "unknown precision 'half': choose one of auto, fp32, bf16"),
     Case("patch size that is not a number", ("--space", "ablation", "--patch-size", "big"), "--patch-size 'big': give a number of pixels or auto"),
+    Case("masks saved as JPEG (grey values, not labels)", (), "not class labels; pass --num-classes 2 to threshold", grey_mask_dataset),
+    Case("a dangling symbolic link among the images", (), "img0.png: the image itself cannot be read: a symbolic link to", dangling_link_dataset),
+    Case("--num-classes on a dataset with its own classes", ("--dataset", "pet", "--data-root", "/tmp", "--num-classes", "2"),
+         "--num-classes applies to the datasets folder, drive, isic"),
 ]
 
 

@@ -14,6 +14,9 @@ from unet_core.precision import PRECISIONS
 from .spaces import SPACES
 
 
+NUM_CLASSES_DATASETS = ("folder", "drive", "isic")  # loaders that take --num-classes
+
+
 class ConfigError(ValueError):
     """A bad command-line setting; the message is one line."""
 
@@ -117,6 +120,12 @@ class SearchConfig:
             raise ConfigError(f"--folds must be at least 1, got {self.folds}")
         if self.folds > 1 and self.space != "ablation":
             raise ConfigError("--folds applies to --space ablation (the study): Optuna spaces validate on the dataset's validation split")
+        classes = self.dataset_options.get("num_classes")
+        if classes is not None:
+            if self.dataset not in NUM_CLASSES_DATASETS:
+                raise ConfigError(f"--num-classes applies to the datasets {', '.join(NUM_CLASSES_DATASETS)}; {self.dataset} has its own classes")
+            if classes < 2 or (self.dataset != "folder" and classes != 2):
+                raise ConfigError(f"--num-classes {classes}: " + ("give at least 2" if self.dataset == "folder" else f"{self.dataset} masks are binary: use 2"))
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         self._check_architecture()

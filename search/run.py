@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--loss", default="dice_bce", help="ablation and arch: the loss (quick and full search it) (default dice_bce)")
     p.add_argument("--lr", type=float, default=3e-3, help="ablation and arch: Adam's learning rate (quick and full search it) (default 3e-3)")
     p.add_argument("--green", action="store_true", help="DRIVE: keep the green channel")
+    p.add_argument("--num-classes", type=int, default=None, help="folder: the number of classes (default: read from the masks); "
+                   "2 on folder, drive or isic also thresholds grey-valued masks (resized with interpolation, saved as JPEG) at half range")
     p.add_argument("--depths", default="", help="comma-separated U-Net depths to search, e.g. 2,3 (default: 1..4 as the data allows)")
     p.add_argument("--skips", default="", help="ablation: comma-separated skip patterns to run, e.g. 1001,1111 (default: all)")
     p.add_argument("--max-failures", type=int, default=2, help="retries of a trial whose process or node died (default 2)")
@@ -68,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
         depths = tuple(int(d) for d in a.depths.split(",") if d.strip())
     except ValueError:
         raise ConfigError(f"--depths {a.depths!r}: give whole numbers separated by commas, e.g. 2,3") from None
-    options = {"green": True} if a.green else {}
+    options = ({"green": True} if a.green else {}) | ({"num_classes": a.num_classes} if a.num_classes is not None else {})
     try:
         patch = 0 if a.patch_size == "auto" else int(a.patch_size)
     except ValueError:
