@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -368,7 +369,8 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
         echo(f"resuming search {search_name} (parent run {parent_id})")
     else:
         experiment_id = tracking.get_or_create_experiment(client, cfg.experiment, uri)
-        search_name = f"{cfg.space}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        # the suffix keeps two searches started in the same second apart (their Tune folders and state files)
+        search_name = f"{cfg.space}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
         parent = tracking.start_parent(client, experiment_id, search_name, cfg.to_params())
         parent_id = parent.run_id
         cfg.storage_path.mkdir(parents=True, exist_ok=True)

@@ -107,3 +107,22 @@ def test_ctrl_c_stops_in_seconds_marks_runs_killed_and_resume_finishes_exactly_t
     for trial_id in finished_before:  # done before Ctrl-C: not trained again
         assert sum(r.data.tags["unet.trial_id"] == trial_id for r in children) == 1
     assert not [r for r in children if r.info.status == "RUNNING"]
+
+
+@pytest.mark.slow
+def test_two_searches_at_once_on_one_experiment_and_sqlite_store_keep_their_own_trials(tmp_path):
+    import sqlite3
+
+    procs = [subprocess.Popen(search_cmd(tmp_path, "--smoke-test", "--experiment", "shared", "--seed", str(seed)), cwd=tmp_path,
+                              env=search_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (0, 1)]
+    outs = [p.communicate(timeout=400) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+        assert "trials: 2 finished" in out
+    _, parents, children = runs(tmp_path, "shared")
+    assert len(parents) == 2 and {p.info.status for p in parents} == {"FINISHED"}
+    per_parent = Counter(r.data.tags["mlflow.parentRunId"] for r in children if r.info.status == "FINISHED")
+    assert per_parent == {p.info.run_id: 2 for p in parents}  # each search its own two trials, none crossed or lost
+    assert len({r.data.tags["unet.trial_id"] for r in children}) == 4
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
