@@ -21,7 +21,11 @@ class ConfigError(ValueError):
     """A bad command-line setting; the message is one line."""
 
 
-class SearchInterrupted(RuntimeError):
+class SearchStopped(RuntimeError):
+    """The search ended before every trial did (Ray failed under it); the message is one line and says how to resume."""
+
+
+class SearchInterrupted(SearchStopped):
     """The search was stopped (Ctrl-C) before every trial ended; the message is one line and says how to resume."""
 
 

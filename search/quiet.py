@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 
 # Tune's own advice after Ctrl-C (Tuner.restore in Python) and its complaint about the trial it cut short: the search
@@ -22,7 +23,8 @@ def quiet_libraries(local_ray: bool) -> None:
     import optuna
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    if local_ray:
+    # only before Ray is imported: an imported Ray has cached its mode, and a GCS started with another one refuses it
+    if local_ray and "ray" not in sys.modules:
         os.environ.setdefault("RAY_AUTH_MODE", "token")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # a resumed search's restored trials report their recorded epochs again; Optuna keeps the first report of each

@@ -12,7 +12,7 @@ from datasets import DatasetError
 from datasets.registry import DATASETS
 from unet_core.precision import PRECISIONS
 
-from .config import ConfigError, SearchConfig, SearchInterrupted
+from .config import ConfigError, SearchConfig, SearchInterrupted, SearchStopped
 from .quiet import quiet_libraries
 from .spaces import SPACES
 from .tracking import TrackingError
@@ -136,9 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DatasetError, TrackingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except SearchInterrupted as exc:
-        print(str(exc), file=sys.stderr)
-        return 130
+    except SearchStopped as exc:  # Ctrl-C (130), or Ray failing under the search (1): resumable either way
+        print(str(exc) if isinstance(exc, SearchInterrupted) else f"error: {exc}", file=sys.stderr)
+        return 130 if isinstance(exc, SearchInterrupted) else 1
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside Tune's loop
         resume = f"; continue with: python -m search.run --resume --experiment {cfg.experiment}" if cfg is not None and not cfg.dry_run else ""
         print(f"interrupted{resume}", file=sys.stderr)

@@ -17,7 +17,7 @@ from datasets.weights import with_border_weights
 from unet_core.losses import PIXEL_WEIGHTED
 
 from . import tracking
-from .config import ConfigError, SearchConfig, SearchInterrupted
+from .config import ConfigError, SearchConfig, SearchInterrupted, SearchStopped
 from .params import TrialParams
 from .quiet import quiet_libraries
 from .spaces import DefineByRun, SpaceLimits, ablation_configs, ablation_patterns, describe_full
@@ -394,14 +394,19 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
     progress = ProgressLines(total, max_trial_epochs(cfg), early_stopping=cfg.space != "ablation", echo=echo)
     try:
         tuner = build_tuner(cfg, data, ctx, limits, search_name, [CloseTrialRuns(uri, experiment_id, parent_id), progress, *callbacks], restore_path)
-        tuner.fit()
+        resume = f"python -m search.run --resume --experiment {cfg.experiment}" + (f" --storage {cfg.storage}" if cfg.storage != "ray_results" else "")
+        try:
+            tuner.fit()
+        except Exception as exc:  # noqa: BLE001 - Ray failing under the search (e.g. its memory monitor killed a trial's process)
+            done = int(final_attempts(trials_table(client, experiment_id, parent_id)).status.isin(["FINISHED", "FAILED"]).sum())
+            cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300].rstrip(".")
+            raise SearchStopped(f"the search stopped: {cause}. Its {done} finished trials are kept; continue with: {resume}") from None
         table = trials_table(client, experiment_id, parent_id)
         ended = int(final_attempts(table).status.isin(["FINISHED", "FAILED"]).sum())
         reached = cfg.stop_at is not None and bool((table.best_val_dice >= cfg.stop_at).any())  # --stop-at ended it early
         if ended < total and not reached:  # Tune returns normally after Ctrl-C, with trials cut short or never started
             raise SearchInterrupted(f"interrupted: {ended} of {total} trials done, the rest marked KILLED or not started. "
-                                    f"Continue with: python -m search.run --resume --experiment {cfg.experiment}"
-                                    + (f" --storage {cfg.storage}" if cfg.storage != "ray_results" else ""))
+                                    f"Continue with: {resume}")
         best, test_metrics = evaluate_best(client, table, data)
     except BaseException:
         kill_unfinished(client, experiment_id, parent_id)

@@ -273,5 +273,20 @@ def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext
     except Exception as exc:  # the trial's own failure; Tune stopping the trial (SystemExit) is closed by the driver's callback
         run.fail(exc)
         return
+    finally:  # also when ASHA stops the trial: the process trains the next one
+        release_memory()
     run.finish({"unet.stopped_early": "false", "unet.best_epoch": str(int(best.get("epoch", 0)))})
+
+
+def release_memory() -> None:
+    """Hand the finished trial's memory back to the system: Tune reuses this process for the next trial, and glibc keeps
+    freed blocks otherwise (an ISIC study's trial processes grew by about 0.4 GB a trial, 7 GB by the 20th)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        pass
 
