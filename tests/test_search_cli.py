@@ -1,6 +1,7 @@
 """The search CLI: dry runs, bad input at the edge, and a real quick search on Ray Tune + MLflow."""
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import time
@@ -132,6 +133,13 @@ def test_quick_search_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert elapsed < 180
     assert "best: d" in proc.stdout and "test (full images, overlap-tile): Dice" in proc.stdout
+    # the log is the search's own lines: a progress line per trial, none of the libraries' noise, no terminal codes
+    assert len(re.findall(r"^\[\d+:\d\d\] \d/8 trials done \(\d stopped early, 0 failed\), \d running \| best val Dice", proc.stdout, re.M)) == 8
+    log = proc.stdout + proc.stderr
+    for noise in ("Token authentication", "A new study created", "tensorboard", "not writable", "Exception ignored", "Configuration for experiment",
+                  "View detailed results"):
+        assert noise not in log, noise
+    assert "\x1b" not in log
     client, parents, children = runs(tmp_path, "e2e")
     assert len(parents) == 1 and len(children) == 8
     parent = parents[0]
