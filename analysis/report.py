@@ -122,7 +122,8 @@ def reliability_section(name: str, df: pd.DataFrame, curves: pd.DataFrame | None
 def dataset_section(name: str, df: pd.DataFrame, out: Path, pics: list[Path], curves: pd.DataFrame | None = None) -> tuple[list[str], dict]:
     """Markdown for one dataset (pictures written under `out`) and its reliability figures."""
     slug = "".join(c if c.isalnum() else "_" for c in name)
-    mixed = other_dimensions(df)
+    budgets = [c for c in ("epochs", "patches_per_epoch") if c in df and df[c].nunique(dropna=True) > 1]  # searches of different budgets
+    mixed = other_dimensions(df) + budgets
     if mixed:  # an Optuna search: a (depth, skips) cell holds different configurations, not replicates of one
         pooled = ", ".join(mixed)
         trust_md = ["### How far this ranking can be trusted", "", f"Not measured: these trials differ in {pooled} besides depth and skips, "

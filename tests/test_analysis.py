@@ -99,3 +99,24 @@ def test_importance_finds_the_dimension_that_moves_dice_and_reads_skip_bits_as_c
     table = param_importance(df)
     assert table.dimension.iloc[0] == "loss" and table.fanova.iloc[0] > 0.5
     assert abs(table.fanova.sum() - 1) < 1e-6
+
+
+def test_a_full_space_report_ranks_dimensions_and_does_not_call_pooled_trials_replicates(tmp_path):
+    rng = np.random.default_rng(1)
+    df = planted(seeds=2).sample(frac=1.0, random_state=0).reset_index(drop=True)
+    df["loss"] = rng.choice(["dice", "dice_bce"], len(df))
+    df["patch_size"] = rng.choice([48.0, 64.0, 96.0], len(df))
+    df["lr"] = 10 ** rng.uniform(-4, -2, len(df))
+    df["dice"] += 0.15 * (df.loss == "dice_bce")  # the loss matters most here
+    searches = pd.DataFrame([{"experiment": "e", "search": "full-x", "dataset": "planted", "space": "full", "max_epochs": "4", "patches_per_epoch": "96",
+                              "base_channels": "8", "patch_size": "64", "lr": "0.003", "loss": "dice_bce", "repeats": "1", "folds": "", "seed": "0",
+                              "precision": "auto", "status": "FINISHED", "best_trial": "", "best_val_dice": 0.8, "test_dice": 0.7, "test_iou": 0.5,
+                              "test_auc": 0.9, "test_accuracy": 0.9, "test_dice_with_background": 0.9}])
+    files = build_report({"planted": df}, tmp_path, "full", searches)
+    text = (tmp_path / "report.md").read_text()
+    assert "Which dimension matters" in text and "fanova" in text and "ped_anova" in text
+    table = text.split("Which dimension matters")[1].split("![slices]")[0]
+    assert [ln for ln in table.splitlines() if ln.startswith("| ") and "dimension" not in ln and "---" not in ln][0].startswith("| loss |")
+    assert (tmp_path / "planted_slices.png").exists() and tmp_path / "planted_slices.png" in files
+    assert "not replicates" in text and "split-half reliability" not in text.lower().split("## planted")[1].split("### every skip")[0]
+    assert "| searched | searched | searched | searched |" in text  # width, patch, lr and loss of a full-space search
