@@ -18,11 +18,15 @@ class _DropMisleading(logging.Filter):
 
 def quiet_libraries(local_ray: bool) -> None:
     """Configure Ray and Optuna so that the search's own lines are the log: Tune's legacy reporter at verbose 0 (no
-    status box, no TensorBoard hint), no Optuna study chatter, and a local Ray keeps token authentication (its
-    default) without warning about it at every start. Ray reads RAY_AUTH_MODE when it is imported, so this runs first."""
+    status box, no TensorBoard hint), no Optuna study chatter, no spurious "Could not re-use actor" errors, and a local
+    Ray keeps token authentication (its default) without warning about it at every start. Ray reads RAY_AUTH_MODE when
+    it is imported, so this runs first."""
     import optuna
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Tune reuses a trial's process only if the stopped trial's thread ends within this many seconds (default 2: a loaded
+    # machine misses it, and the next trial then errors with "Could not re-use actor"); workers inherit it from here
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "30")
     # only before Ray is imported: an imported Ray has cached its mode, and a GCS started with another one refuses it
     if local_ray and "ray" not in sys.modules:
         os.environ.setdefault("RAY_AUTH_MODE", "token")

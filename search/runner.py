@@ -201,7 +201,8 @@ def start_ray(cfg: SearchConfig) -> None:
         kwargs: dict[str, Any] = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
         if cfg.address:
             repo = Path(__file__).resolve().parents[1]
-            kwargs["runtime_env"] = {"working_dir": str(repo), "excludes": RUNTIME_EXCLUDES}
+            kwargs["runtime_env"] = {"working_dir": str(repo), "excludes": RUNTIME_EXCLUDES,
+                                     "env_vars": {"TUNE_FUNCTION_THREAD_TIMEOUT_S": os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S", "30")}}
             try:
                 ray.init(address=cfg.address, **kwargs)
             except Exception as exc:  # noqa: BLE001 - any connection failure is the user's --address
