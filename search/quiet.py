@@ -6,14 +6,23 @@ import os
 import sys
 import warnings
 
-# Tune's own advice after Ctrl-C (Tuner.restore in Python) and its complaint about the trial it cut short: the search
-# prints how to continue from the command line instead
-MISLEADING = ("Experiment has been interrupted", "Failed to fetch metrics for")
+# Tune's own advice after Ctrl-C (Tuner.restore in Python), its complaint about the trial it cut short and its list of
+# errored trials: the search prints how to continue from the command line, and which trials failed, instead
+MISLEADING = ("Experiment has been interrupted", "Failed to fetch metrics for", "Trials did not complete")
 
 
 class _DropMisleading(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(MISLEADING)
+
+
+class _DropUnopenedTrials(logging.Filter):
+    """Tune's traceback for a trial that could not open its MLflow run (the tracking store took no writes): the search
+    ends with one line that says so and how to continue."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (str(record.msg).startswith("Trial task failed") and exc is not None and "TrackingUnavailable" in f"{type(exc).__name__} {exc}")
 
 
 def quiet_libraries(local_ray: bool) -> None:
@@ -33,7 +42,8 @@ def quiet_libraries(local_ray: bool) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # a resumed search's restored trials report their recorded epochs again; Optuna keeps the first report of each
     warnings.filterwarnings("ignore", message="The reported value is ignored because this `step", category=UserWarning)
-    for name in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis"):
+    for name, kind in (("ray.tune.tune", _DropMisleading), ("ray.tune.analysis.experiment_analysis", _DropMisleading),
+                       ("ray.tune.execution.tune_controller", _DropUnopenedTrials)):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropMisleading) for f in logger.filters):
-            logger.addFilter(_DropMisleading())
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())

@@ -95,6 +95,10 @@ def summary(outcome) -> str:
     lost = len(outcome.trials) - len(t)
     lines = [f"trials: {int((t.status == 'FINISHED').sum())} finished ({int(t.stopped_early.sum())} stopped early by ASHA), "
              f"{int((t.status == 'FAILED').sum())} failed" + (f"; {lost} attempt(s) cut short (Ctrl-C, or a lost process or node) and run again" if lost else "")]
+    late = int((t.tracking_delayed > 0).sum()) if "tracking_delayed" in t else 0
+    if late:
+        lines.append(f"tracking: the store was unreachable for a while; {late} trial runs kept their writes and sent them late "
+                     f"(tag unet.tracking_delayed counts them)")
     if outcome.best_run_id:
         m = outcome.test_metrics
         lines.append(f"best: {outcome.best_run_name}  validation Dice {outcome.best_val_dice:.4f}  (run {outcome.best_run_id})")

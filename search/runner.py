@@ -16,7 +16,7 @@ from datasets import SegmentationData, compute_fingerprint, load_dataset
 from datasets.weights import with_border_weights
 from unet_core.losses import PIXEL_WEIGHTED
 
-from . import tracking
+from . import outbox, tracking
 from .config import ConfigError, SearchConfig, SearchInterrupted, SearchStopped
 from .params import TrialParams
 from .quiet import quiet_libraries
@@ -25,16 +25,39 @@ from .stopping import StopAtDice
 from .trial import SearchContext, data_digest, run_trial
 
 STATE_SUFFIX = ".search.json"
+OUTBOX = "unet-outbox"  # in the search's Tune folder: the trials' MLflow writes the store did not take (search.outbox)
+# how long the driver waits, after Tune ends, for a tracking store that is down, full or read-only to take the kept writes
+TRACKING_WAIT_S = float(os.environ.get("UNET_SEARCH_TRACKING_WAIT_S", 300))
 # what workers of a remote cluster do not need from the project folder (virtual environments, stores, results)
 RUNTIME_EXCLUDES = [".venv*/", ".git/", "mlflow/*.db", "mlflow/artifacts/", "ray_results/", "runs/", "bench/results/", "reports/", "*.pt", "__pycache__/"]
 
 
 def kill_unfinished(client, experiment_id: str, parent_id: str) -> None:
-    """Mark an interrupted search's parent run and its still-running trial runs KILLED (--resume starts those trials again)."""
-    for run in tracking.child_runs(client, experiment_id, parent_id):
-        if tracking.is_running(run):
-            tracking.end_run(client, run.info.run_id, "KILLED", {"unet.error": "search interrupted; --resume trains this trial again"})
-    client.set_terminated(parent_id, "KILLED")
+    """Mark an interrupted search's parent run and its still-running trial runs KILLED (--resume starts those trials again).
+    A store that cannot be reached or written is left as it is (the search's state file still says how to resume)."""
+    try:
+        with outbox.failing_fast():
+            for run in tracking.child_runs(client, experiment_id, parent_id):
+                if tracking.is_running(run):
+                    tracking.end_run(client, run.info.run_id, "KILLED", {"unet.error": "search interrupted; --resume trains this trial again"})
+            client.set_terminated(parent_id, "KILLED")
+    except Exception as exc:  # noqa: BLE001
+        if not outbox.is_transient(exc):
+            raise
+
+
+def send_kept_writes(client, folder: Path, uri: str, resume: str, echo: Callable[[str], None]) -> None:
+    """Send the trial writes kept while the store was unreachable; stop the search, resumable, if it still takes none."""
+    try:
+        left = outbox.drain_folder(client, folder, TRACKING_WAIT_S, echo)
+    except Exception as exc:  # noqa: BLE001 - the driver's own reads of an unreachable store
+        if not outbox.is_transient(exc):
+            raise
+        left = ["?"]
+    if left:
+        raise SearchStopped(f"the tracking store {uri} did not take writes for {TRACKING_WAIT_S:.0f} s (down, full or read-only). "
+                            f"Tune's results and the trials' unsent writes are kept in {folder.parent}; once the store takes writes again, "
+                            f"continue with: {resume}")
 
 
 @dataclass
@@ -157,6 +180,30 @@ def _state_files(cfg: SearchConfig) -> list[Path]:
     return sorted(cfg.storage_path.glob(f"*{STATE_SUFFIX}"), key=lambda p: p.stat().st_mtime)
 
 
+def resume_command(cfg: SearchConfig) -> str:
+    """The command line that continues this search (its other settings come from its state file)."""
+    return (f"python -m search.run --resume --experiment {cfg.experiment}" + (f" --storage {cfg.storage}" if cfg.storage != "ray_results" else "")
+            + (f" --tracking-uri {cfg.tracking_uri}" if cfg.tracking_uri else ""))
+
+
+def unfinished_state(cfg: SearchConfig) -> Path:
+    """The state file of the newest unfinished search of cfg's experiment (ConfigError if there is none)."""
+    candidates = [p for p in _state_files(cfg) if json.loads(p.read_text()).get("status") != "finished"]
+    if not candidates:
+        raise ConfigError(f"nothing to resume: no unfinished search of experiment {cfg.experiment!r} under {cfg.storage_path}")
+    return candidates[-1]
+
+
+def resumed_config(cfg: SearchConfig) -> SearchConfig:
+    """The settings of the newest unfinished search of cfg's experiment (so `--resume --experiment NAME` alone trains
+    its trials on the same data and budget); an explicit --tracking-uri or --address of this call is kept."""
+    state = json.loads(unfinished_state(cfg).read_text())
+    known = {k: v for k, v in (state.get("config") or {}).items() if k in SearchConfig.__dataclass_fields__}
+    known.update(resume=True, dry_run=False, storage=cfg.storage, experiment=cfg.experiment,
+                 tracking_uri=cfg.tracking_uri or state.get("tracking_uri"), address=cfg.address or known.get("address"))
+    return SearchConfig(**known)
+
+
 def _write_state(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2, default=str))
@@ -240,7 +287,9 @@ def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, l
     resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, ctx=ctx), resources)
     if restore_path is not None:
-        return tune.Tuner.restore(str(restore_path), trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=False)
+        # an errored trial is one whose process died max_failures + 1 times or that never reached the tracking store (a trial's
+        # own error ends it normally, with a FAILED run): --resume trains it again from the start
+        return tune.Tuner.restore(str(restore_path), trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=True)
     if cfg.space == "ablation":
         param_space = {**fixed_params(cfg), "skips": tune.grid_search(ablation_patterns(limits.depths, cfg.skips)),
                        "seed": tune.grid_search(list(range(cfg.seed, cfg.seed + cfg.repeats)))}
@@ -274,6 +323,7 @@ def trials_table(client, experiment_id: str, parent_run_id: str) -> pd.DataFrame
             "loss": p.get("loss"), "patch_size": p.get("patch_size"), "best_val_dice": m.get("best_val_dice"),
             "epochs_trained": m.get("epoch"), "epoch_budget": _epoch_budget(p), "error": t.get("unet.error", ""), "trial_id": t.get(tracking.TRIAL_TAG, ""),
             "attempt": int(t.get("unet.attempt", "1")), "node_id": t.get("unet.node_id", ""), "start_time": run.info.start_time,
+            "tracking_delayed": int(t.get(outbox.DELAYED_TAG, "0")),
         })
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
@@ -289,7 +339,7 @@ def _epoch_budget(params: dict[str, str]) -> int | None:
 
 # epochs_trained counts every round a trial trained (a saliency trial's retraining rounds too); epoch_budget is what it would train unstopped
 TRIAL_COLUMNS = ["run_name", "run_id", "status", "stopped_early", "depth", "skips", "loss", "patch_size", "best_val_dice", "epochs_trained", "epoch_budget", "error",
-                 "trial_id", "attempt", "node_id", "start_time"]
+                 "trial_id", "attempt", "node_id", "start_time", "tracking_delayed"]
 
 
 def final_attempts(table: pd.DataFrame) -> pd.DataFrame:
@@ -333,6 +383,8 @@ def trial_count(cfg: SearchConfig, limits: SpaceLimits) -> int:
 
 def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: tuple = ()) -> SearchOutcome:
     """Run (or resume) a search end to end and return where its results are; `callbacks`: extra Tune callbacks (e.g. to record every result)."""
+    if cfg.resume:
+        cfg = resumed_config(cfg)
     data = load_data(cfg)
     cfg = settle_patch(cfg, data)
     limits = space_limits(cfg, data)
@@ -357,10 +409,7 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
     if cfg.resume:
         from ray import tune
 
-        candidates = [p for p in _state_files(cfg) if json.loads(p.read_text()).get("status") != "finished"]
-        if not candidates:
-            raise ConfigError(f"nothing to resume: no unfinished search of experiment {cfg.experiment!r} under {cfg.storage_path}")
-        state_path = candidates[-1]
+        state_path = unfinished_state(cfg)
         state = json.loads(state_path.read_text())
         restore_path = cfg.storage_path / state["search_name"]
         if not tune.Tuner.can_restore(str(restore_path)):
@@ -385,7 +434,8 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     digest = data_digest(data)
     tracking.log_dataset(client, parent_id, data.name, data.source, digest)
-    ctx = SearchContext(uri, experiment_id, parent_id, cfg.cpus_per_trial, digest, cfg.eval_tile)
+    outbox_dir = cfg.storage_path / search_name / OUTBOX
+    ctx = SearchContext(uri, experiment_id, parent_id, cfg.cpus_per_trial, digest, cfg.eval_tile, outbox_dir=str(outbox_dir))
     from .callbacks import CloseTrialRuns
     from .progress import ProgressLines
 
@@ -393,15 +443,25 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
     if not cfg.resume:
         echo(start_line(cfg, search_name, total))
     progress = ProgressLines(total, max_trial_epochs(cfg), early_stopping=cfg.space != "ablation", echo=echo)
+    closer = CloseTrialRuns(uri, experiment_id, parent_id, outbox_dir)
     try:
-        tuner = build_tuner(cfg, data, ctx, limits, search_name, [CloseTrialRuns(uri, experiment_id, parent_id), progress, *callbacks], restore_path)
-        resume = f"python -m search.run --resume --experiment {cfg.experiment}" + (f" --storage {cfg.storage}" if cfg.storage != "ray_results" else "")
+        tuner = build_tuner(cfg, data, ctx, limits, search_name, [closer, progress, *callbacks], restore_path)
+        resume = resume_command(cfg)
+        if cfg.resume:  # what the last session's trials could not send
+            send_kept_writes(client, outbox_dir, uri, resume, echo)
         try:
-            tuner.fit()
+            results = tuner.fit()
         except Exception as exc:  # noqa: BLE001 - Ray failing under the search (e.g. its memory monitor killed a trial's process)
             done = int(final_attempts(trials_table(client, experiment_id, parent_id)).status.isin(["FINISHED", "FAILED"]).sum())
             cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300].rstrip(".")
             raise SearchStopped(f"the search stopped: {cause}. Its {done} finished trials are kept; continue with: {resume}") from None
+        send_kept_writes(client, outbox_dir, uri, resume, echo)
+        unopened = [r.error for r in results if r.error is not None and "TrackingUnavailable" in f"{type(r.error).__name__} {r.error}"]
+        if unopened:  # trials that could not even open their run: they never trained
+            cause = str(unopened[0]).strip().splitlines()[-1].split("TrackingUnavailable: ")[-1]
+            raise SearchStopped(f"{len(unopened)} trials could not start: {cause.rstrip('.')}. Finished trials are kept; once the store takes "
+                                f"writes again (a server back, space freed, write access), continue with: {resume}")
+        closer.settle(results)  # trials that ended while the store was unreachable
         table = trials_table(client, experiment_id, parent_id)
         ended = int(final_attempts(table).status.isin(["FINISHED", "FAILED"]).sum())
         reached = cfg.stop_at is not None and bool((table.best_val_dice >= cfg.stop_at).any())  # --stop-at ended it early

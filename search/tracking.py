@@ -53,7 +53,10 @@ def quiet_mlflow() -> None:
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # a full or read-only SQLite store: MLflow logs the database error's stack before raising it; the caller reports it
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # "View run ... at" on every closed run of a server
 
 
 def check_tracking(uri: str, timeout_s: float = 10.0, create: bool = True) -> MlflowClient:
@@ -161,7 +164,12 @@ def get_or_create_experiment(client: MlflowClient, name: str, uri: str) -> str:
         location = None
         if is_local_sqlite(uri):
             location = (_sqlite_path(uri).parent / "artifacts" / name).resolve().as_uri()
-        exp_id = client.create_experiment(name, artifact_location=location)
+        try:
+            exp_id = client.create_experiment(name, artifact_location=location)
+        except MlflowException as exc:  # another search created it in between (two searches started at once)
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS" or (exp := client.get_experiment_by_name(name)) is None:
+                raise
+            exp_id = exp.experiment_id
     else:
         if exp.lifecycle_stage == "deleted":
             client.restore_experiment(exp.experiment_id)

@@ -3,6 +3,9 @@ and records itself as a nested MLflow run."""
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
+import time
 import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,11 +22,15 @@ from unet_core.inference import sliding_window_predict
 from unet_core.losses import PIXEL_WEIGHTED
 from unet_core.unet import input_size_for, output_size
 
-from . import tracking
+from . import outbox, tracking
 from .params import TrialParams
 from .pictures import prediction_panel
 
 PICTURES = 3
+# a trial that starts while the tracking store is unreachable waits this long for it; one that ends waits this long for
+# its kept writes to go out before it hands them to the driver (search.outbox)
+START_WAIT_S = float(os.environ.get("UNET_SEARCH_START_WAIT_S", 600))
+FINISH_WAIT_S = float(os.environ.get("UNET_SEARCH_FINISH_WAIT_S", 60))
 BEST_KEYS = ("val_dice", "val_iou", "val_accuracy", "val_dice_with_background", "val_auc", "val_recall", "val_specificity", "epoch")
 
 
@@ -41,6 +48,8 @@ class SearchContext:
             images up to this size are predicted in one tile, larger ones in overlapping tiles. Small tiles
             recompute the overlaps (128-pixel tiles did 2.4x the work of one tile on DRIVE's 584x565 images).
         eval_overlap: tile overlap during validation.
+        outbox_dir: where a trial keeps the MLflow writes the store did not take (search.outbox); the driver sends
+            what is left there after Tune ends.
     """
 
     tracking_uri: str
@@ -50,6 +59,7 @@ class SearchContext:
     data_digest: str = ""
     eval_tile: int = 640
     eval_overlap: float = 0.25
+    outbox_dir: str = ""
 
 
 def data_digest(data: SegmentationData) -> str:
@@ -110,12 +120,17 @@ def model_kwargs(params: TrialParams, data: SegmentationData) -> dict[str, Any]:
 
 
 class TrialRun:
-    """The trial's nested MLflow run: opened (or taken over after a crash) at start, closed at the end."""
+    """The trial's nested MLflow run: opened (or taken over after a crash) at start, closed at the end.
+
+    Its writes go through an Outbox: while the tracking store is unreachable (a server restarting, a full disk) they wait
+    on disk and the trial goes on training; they are sent, in order, once the store answers again."""
 
     def __init__(self, ctx: SearchContext, trial_id: str, config: dict[str, Any], run_name: str):
         self.ctx = ctx
-        self.client = tracking.check_tracking(ctx.tracking_uri)
-        previous = tracking.find_trial_run(self.client, ctx.experiment_id, ctx.parent_run_id, trial_id)
+        outbox.fail_fast_client_env()
+        # without a run id nothing can be kept for later: a trial that starts during an outage waits for the store
+        self.client = until_reachable(lambda: tracking.check_tracking(ctx.tracking_uri), ctx.tracking_uri)
+        previous = until_reachable(lambda: tracking.find_trial_run(self.client, ctx.experiment_id, ctx.parent_run_id, trial_id), ctx.tracking_uri)
         self.finished_before = previous is not None and previous.info.status == "FINISHED"
         if self.finished_before:
             self.run_id = previous.info.run_id
@@ -125,17 +140,21 @@ class TrialRun:
         if previous is not None:
             attempt = int(previous.data.tags.get("unet.attempt", "1")) + 1
             if tracking.is_running(previous):  # a dead attempt (crashed driver or node): it did not finish
-                tracking.end_run(self.client, previous.info.run_id, "FAILED", {"unet.error": "attempt lost (process or node died); retried"})
-        run = self.client.create_run(
+                self._box(previous.info.run_id).end("FAILED", {"unet.error": "attempt lost (process or node died); retried"})
+        run = until_reachable(lambda: self.client.create_run(
             ctx.experiment_id, run_name=run_name,
             tags={tracking.PARENT_TAG: ctx.parent_run_id, tracking.TRIAL_TAG: trial_id, tracking.ROLE_TAG: "trial", "unet.attempt": str(attempt)},
-        )
+        ), ctx.tracking_uri)
         self.run_id = run.info.run_id
-        tracking.log_params(self.client, self.run_id, config)
+        self.outbox = self._box(self.run_id)
+        self.outbox.params(config)
+
+    def _box(self, run_id: str) -> outbox.Outbox:
+        return outbox.Outbox(self.client, run_id, self.ctx.outbox_dir or Path(tempfile.gettempdir()) / "unet-search-outbox")
 
     def log_epoch(self, metrics: dict[str, float], step: int) -> None:
         """Per-epoch metrics."""
-        tracking.log_metrics(self.client, self.run_id, metrics, step)
+        self.outbox.metrics(metrics, step)
 
     def log_best(self, state: dict[str, torch.Tensor], meta: dict[str, Any], validator: Validator, title: str) -> None:
         """The best checkpoint so far and its prediction picture."""
@@ -144,22 +163,41 @@ class TrialRun:
         with tracking.temp_dir() as tmp:
             path = Path(tmp) / "best.pt"
             save_checkpoint(path, state, meta)
-            tracking.log_file(self.client, self.run_id, path, "checkpoints")
+            self.outbox.file(path, "checkpoints")
         items = validator.picture_items()
         if items:
             with tracking.temp_dir() as tmp:
                 path = Path(tmp) / "validation.png"
                 prediction_panel(items, title).save(path)
-                tracking.log_file(self.client, self.run_id, path, "predictions")
+                self.outbox.file(path, "predictions")
 
     def finish(self, tags: dict[str, str]) -> None:
-        """Mark the run FINISHED."""
-        tracking.end_run(self.client, self.run_id, "FINISHED", tags)
+        """Mark the run FINISHED, waiting a while for a store that is down (the driver sends what is still left)."""
+        self.outbox.end("FINISHED", tags)
+        self.outbox.drain(FINISH_WAIT_S)
 
     def fail(self, exc: BaseException) -> None:
         """Mark the run FAILED with the error."""
         message = f"{type(exc).__name__}: {exc}"
-        tracking.end_run(self.client, self.run_id, "FAILED", {"unet.error": message, "unet.traceback": traceback.format_exc()[-4000:]})
+        self.outbox.end("FAILED", {"unet.error": message, "unet.traceback": traceback.format_exc()[-4000:]})
+        self.outbox.drain(FINISH_WAIT_S)
+
+
+def until_reachable(call, uri: str, wait_s: float | None = None, every_s: float = 5.0):
+    """`call()`, retried while the tracking store is unreachable, for up to `wait_s` seconds (START_WAIT_S); then
+    TrackingUnavailable (the trial errors, and --resume trains it again)."""
+    wait_s = START_WAIT_S if wait_s is None else wait_s
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - transient ones are retried, the rest raised
+            if not outbox.is_transient(exc):
+                raise
+            if time.monotonic() >= deadline:
+                cause = (str(exc).strip().splitlines() or [type(exc).__name__])
+                raise outbox.TrackingUnavailable(f"the tracking store {uri} took no writes for {wait_s:.0f} s: {cause[-1][:200]}") from None
+        time.sleep(every_s)
 
 
 def trial_precision(params: TrialParams):
@@ -262,14 +300,13 @@ def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext
         tune.report({**run.previous_metrics, "mlflow_run_id": run.run_id, "restored": 1})
         return
     try:
-        run.client.log_batch(run.run_id, tags=[tracking.RunTag(k, v) for k, v in where_am_i().items()])
+        run.outbox.tags(where_am_i())
         params = TrialParams.from_config(config)
         precision = trial_precision(params)
-        tracking.log_params(run.client, run.run_id, {k: v for k, v in params.to_dict().items() if k not in config}
-                            | {"run_name": params.run_name, "precision_used": precision.name})
+        run.outbox.params({k: v for k, v in params.to_dict().items() if k not in config} | {"run_name": params.run_name, "precision_used": precision.name})
         if precision.note:
-            run.client.set_tag(run.run_id, "unet.precision_note", precision.note)
-        tracking.log_dataset(run.client, run.run_id, data.name, data.source, ctx.data_digest)
+            run.outbox.tags({"unet.precision_note": precision.note})
+        run.outbox.dataset(data.name, data.source, ctx.data_digest)
         best = train_and_report(params, data, ctx, lambda m: tune.report({**m, "mlflow_run_id": run.run_id}), run)
     except Exception as exc:  # the trial's own failure; Tune stopping the trial (SystemExit) is closed by the driver's callback
         run.fail(exc)
