@@ -33,3 +33,16 @@ def runs(tmp: Path, experiment: str):
     parents = [r for r in all_runs if r.data.tags.get("unet.role") == "search"]
     children = [r for r in all_runs if r.data.tags.get("unet.role") == "trial"]
     return client, parents, children
+
+
+def dry_run(tmp: Path, *args: str, monkeypatch=None) -> list[dict]:
+    """The configurations `search.run --dry-run ARGS` prints, computed in this process (the CLI's own path is tested once,
+    in test_search_cli; a subprocess per dry run costs seconds of imports)."""
+    from search.run import parse_args
+    from search.runner import dry_run_lines, load_data, settle_patch, space_limits
+
+    os.environ.setdefault("UNET_SEARCH_CACHE", str(tmp / "cache"))
+    cfg = parse_args(["--tracking-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--storage", str(tmp / "ray"), *args, "--dry-run"])
+    data = load_data(cfg)
+    cfg = settle_patch(cfg, data)
+    return dry_run_lines(cfg, space_limits(cfg, data))

@@ -1,5 +1,4 @@
 """Trial precision, common random numbers across configurations, and k-fold splits."""
-import json
 
 import numpy as np
 
@@ -9,7 +8,7 @@ import torch
 from datasets import load_dataset
 from datasets.types import DatasetError
 from search.params import TrialParams
-from tests.search_helpers import run_search
+from tests.search_helpers import dry_run
 from unet_core import UNet, resolve_precision, seeded_init
 
 
@@ -79,9 +78,7 @@ def test_trial_params_validate_fold_and_precision():
 
 
 def test_ablation_dry_run_with_folds_lists_every_configuration_seed_and_fold(tmp_path):
-    proc = run_search(tmp_path, "--space", "ablation", "--depths", "1,2", "--folds", "3", "--repeats", "2", "--seed", "10", "--dry-run")
-    assert proc.returncode == 0, proc.stderr
-    configs = [json.loads(line) for line in proc.stdout.splitlines()]
+    configs = dry_run(tmp_path, "--space", "ablation", "--depths", "1,2", "--folds", "3", "--repeats", "2", "--seed", "10")
     assert len(configs) == 6 * 2 * 3
     assert {(c["seed"], c["fold"]) for c in configs} == {(s, f) for s in (10, 11) for f in range(3)}
     assert all(c["folds"] == 3 and c["split_seed"] == 10 and c["precision"] == "auto" for c in configs)
@@ -108,9 +105,7 @@ def test_fingerprint_measures_structure_width_and_recommends_a_patch_that_holds_
 
 def test_patch_size_auto_follows_the_fingerprint_and_a_number_overrides_it(tmp_path):
     def patches(*args):
-        proc = run_search(tmp_path, "--space", "ablation", "--depths", "2", "--dry-run", *args)
-        assert proc.returncode == 0, proc.stderr
-        return {json.loads(line)["patch_size"] for line in proc.stdout.splitlines()}
+        return {c["patch_size"] for c in dry_run(tmp_path, "--space", "ablation", "--depths", "2", *args)}
 
     assert patches() == {64}  # thin synthetic vessels
     assert patches("--dataset", "synthetic_lesions") == {96}  # blobs about 22 px wide

@@ -12,7 +12,7 @@ from PIL import Image
 
 from datasets.synthetic import make_sample
 from tests.conftest import REPO
-from tests.search_helpers import run_search, runs, search_env
+from tests.search_helpers import dry_run, run_search, runs, search_env
 from unet_core import resolve_precision
 
 
@@ -50,28 +50,25 @@ def test_help_states_every_default_and_which_spaces_a_flag_applies_to():
 
 
 def test_quick_dry_run_prints_feasible_configurations(tmp_path):
-    proc = run_search(tmp_path, "--dry-run", "--num-samples", "5")
-    configs = [json.loads(line) for line in proc.stdout.splitlines()]
+    configs = dry_run(tmp_path, "--num-samples", "5")
     assert len(configs) == 5
     for c in configs:
         assert len(c["skips"]) == c["depth"] and c["patch_size"] % 2 ** c["depth"] == 0 and c["patch_size"] // 2 ** c["depth"] >= 4
 
 
 def test_full_dry_run_prints_the_space_and_constraints(tmp_path):
-    proc = run_search(tmp_path, "--space", "full", "--dry-run")
-    names = [json.loads(line).get("name") for line in proc.stdout.splitlines()]
+    lines = dry_run(tmp_path, "--space", "full")
+    names = [line.get("name") for line in lines]
     assert {"depth", "s1..s{depth}", "patch_size", "stride_ratio", "saliency_percentile", "loss"} <= set(names)
-    assert "constraints" in json.loads(proc.stdout.splitlines()[-1])
+    assert "constraints" in lines[-1]
 
 
 def test_arch_dry_run_samples_the_ablation_space_and_only_optuna_follows_the_searcher_seed(tmp_path):
-    ablation = {json.dumps({k: v for k, v in json.loads(line).items() if k not in ("depth", "skips", "run_name")}, sort_keys=True)
-                for line in run_search(tmp_path, "--space", "ablation", "--dry-run").stdout.splitlines()}
+    ablation = {json.dumps({k: v for k, v in line.items() if k not in ("depth", "skips", "run_name")}, sort_keys=True)
+                for line in dry_run(tmp_path, "--space", "ablation")}
     samples = {}
     for seed in ("1", "2"):
-        proc = run_search(tmp_path, "--space", "arch", "--dry-run", "--num-samples", "12", "--searcher-seed", seed)
-        assert proc.returncode == 0, proc.stderr
-        configs = [json.loads(line) for line in proc.stdout.splitlines()]
+        configs = dry_run(tmp_path, "--space", "arch", "--num-samples", "12", "--searcher-seed", seed)
         assert all(len(c["skips"]) == c["depth"] and 1 <= c["depth"] <= 4 and c["seed"] == 0 for c in configs)
         # everything but depth and skips is the ablation's fixed setting
         assert {json.dumps({k: v for k, v in c.items() if k not in ("depth", "skips", "run_name")}, sort_keys=True) for c in configs} == ablation
@@ -115,14 +112,11 @@ def test_bad_input_is_one_line_fast_and_writes_nothing(case):
 
 
 def test_depths_and_skips_narrow_the_ablation(tmp_path):
-    proc = run_search(tmp_path, "--space", "ablation", "--depths", "2,3", "--dry-run")
-    configs = [json.loads(line) for line in proc.stdout.splitlines()]
+    configs = dry_run(tmp_path, "--space", "ablation", "--depths", "2,3")
     assert sorted({c["skips"] for c in configs}) == sorted(format(i, f"0{d}b") for d in (2, 3) for i in range(2**d))
-    proc = run_search(tmp_path, "--space", "ablation", "--skips", "1001,11", "--repeats", "2", "--dry-run")
-    assert [(c["depth"], c["skips"], c["seed"]) for c in map(json.loads, proc.stdout.splitlines())] == [
+    assert [(c["depth"], c["skips"], c["seed"]) for c in dry_run(tmp_path, "--space", "ablation", "--skips", "1001,11", "--repeats", "2")] == [
         (2, "11", 0), (2, "11", 1), (4, "1001", 0), (4, "1001", 1)]
-    proc = run_search(tmp_path, "--depths", "3", "--dry-run", "--num-samples", "4")
-    assert {json.loads(line)["depth"] for line in proc.stdout.splitlines()} == {3}
+    assert {c["depth"] for c in dry_run(tmp_path, "--depths", "3", "--num-samples", "4")} == {3}
 
 
 @pytest.mark.slow

@@ -36,7 +36,7 @@ def test_a_failing_trial_is_recorded_and_the_search_completes(tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_search_resumes_without_rerunning_or_duplicating_trials(tmp_path):
-    args = ("--num-samples", "6", "--max-epochs", "6", "--experiment", "resume")
+    args = ("--num-samples", "4", "--max-epochs", "4", "--experiment", "resume")
     driver = subprocess.Popen(search_cmd(tmp_path, *args), cwd=tmp_path, env=search_env(tmp_path),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 240
@@ -63,7 +63,7 @@ def test_a_killed_search_resumes_without_rerunning_or_duplicating_trials(tmp_pat
     _, parents, children = runs(tmp_path, "resume")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     finished = Counter(r.data.tags["unet.trial_id"] for r in children if r.info.status == "FINISHED")
-    assert len(finished) == 6 and set(finished.values()) == {1}  # every trial once, none twice
+    assert len(finished) == 4 and set(finished.values()) == {1}  # every trial once, none twice
     for trial_id in finished_before:  # finished before the crash: not re-run
         assert sum(r.data.tags["unet.trial_id"] == trial_id for r in children) == 1
     for r in children:
@@ -74,15 +74,15 @@ def test_a_killed_search_resumes_without_rerunning_or_duplicating_trials(tmp_pat
 
 @pytest.mark.slow
 def test_ctrl_c_stops_in_seconds_marks_runs_killed_and_resume_finishes_exactly_the_missing_trials(tmp_path):
-    args = ("--num-samples", "6", "--max-epochs", "6", "--experiment", "sigint")
+    args = ("--num-samples", "4", "--max-epochs", "4", "--experiment", "sigint")
     log = tmp_path / "out.txt"
     with open(log, "w") as out:
         driver = subprocess.Popen(search_cmd(tmp_path, *args), cwd=tmp_path, env=search_env(tmp_path), stdout=out,
                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and "1/6 trials done" not in log.read_text():
+        while time.monotonic() < deadline and "1/4 trials done" not in log.read_text():
             time.sleep(0.5)
-        assert "1/6 trials done" in log.read_text(), "the search did not get far enough to be interrupted"
+        assert "1/4 trials done" in log.read_text(), "the search did not get far enough to be interrupted"
         os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole foreground process group
         sent = time.monotonic()
         _, err = driver.communicate(timeout=60)
@@ -94,16 +94,16 @@ def test_ctrl_c_stops_in_seconds_marks_runs_killed_and_resume_finishes_exactly_t
     assert [p.info.status for p in parents] == ["KILLED"]
     assert not [r for r in children if r.info.status == "RUNNING"]
     finished_before = {r.data.tags["unet.trial_id"] for r in children if r.info.status == "FINISHED"}
-    assert finished_before and len(finished_before) < 6
+    assert finished_before and len(finished_before) < 4
 
     proc = subprocess.run(search_cmd(tmp_path, *args, "--resume"), cwd=tmp_path, env=search_env(tmp_path),
                           capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "resuming search" in proc.stdout and "trials: 6 finished" in proc.stdout
+    assert "resuming search" in proc.stdout and "trials: 4 finished" in proc.stdout
     _, parents, children = runs(tmp_path, "sigint")
     assert [p.info.status for p in parents] == ["FINISHED"]
     finished = Counter(r.data.tags["unet.trial_id"] for r in children if r.info.status == "FINISHED")
-    assert len(finished) == 6 and set(finished.values()) == {1}  # every trial once, none twice
+    assert len(finished) == 4 and set(finished.values()) == {1}  # every trial once, none twice
     for trial_id in finished_before:  # done before Ctrl-C: not trained again
         assert sum(r.data.tags["unet.trial_id"] == trial_id for r in children) == 1
     assert not [r for r in children if r.info.status == "RUNNING"]

@@ -1,5 +1,4 @@
 """The seeds' variants: residual and attention blocks, unpooling, valid padding with overlap-tile, border weights."""
-import json
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ from datasets.patching import PatchDataset
 from datasets.types import Sample
 from datasets.weights import border_weight_map
 from search.params import TrialParams
-from tests.search_helpers import run_search
+from tests.search_helpers import dry_run
 from unet_core import UNet, all_patterns, sliding_window_predict
 from unet_core.layers import AttentionGate, BLOCK_TYPES, UPSAMPLE_MODES
 
@@ -125,8 +124,7 @@ def test_trial_params_name_and_check_the_new_dimensions():
 
 def test_full_space_offers_blocks_padding_unpool_and_border_weights_only_with_objects(tmp_path):
     def loss_choices(dataset):
-        proc = run_search(tmp_path, "--space", "full", "--dataset", dataset, "--dry-run")
-        dims = {d.get("name"): d for d in map(json.loads, proc.stdout.splitlines())}
+        dims = {d.get("name"): d for d in dry_run(tmp_path, "--space", "full", "--dataset", dataset)}
         assert dims["block"]["choices"] == ["plain", "residual", "attention"] and "unpool" in dims["upsample"]["choices"]
         assert dims["padding"]["choices"] == ["same", "valid"]
         return dims["loss"]["choices"]
