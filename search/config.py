@@ -59,6 +59,9 @@ class SearchConfig:
         stop_at: end the search as soon as a trial reports this validation Dice (None: run every trial).
         precision: auto, fp32 or bf16 for every trial's training (unet_core.precision).
         folds: ablation only: k-fold cross-validation over the training images (1: the dataset's validation split).
+        rerank_top: quick/arch/full: before declaring a winner, train the search's best this many configurations at
+            `final_budget` epochs and pick among them there (None: 3 for arch and full, 0 = off for quick).
+        final_budget: the epochs of that re-ranking, the budget the user will train the winner at (None: 2 x max_epochs).
     """
 
     space: str = "quick"
@@ -93,6 +96,8 @@ class SearchConfig:
     stop_at: float | None = None
     precision: str = "auto"
     folds: int = 1
+    rerank_top: int | None = None
+    final_budget: int | None = None
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
@@ -124,6 +129,12 @@ class SearchConfig:
             raise ConfigError(f"--folds must be at least 1, got {self.folds}")
         if self.folds > 1 and self.space != "ablation":
             raise ConfigError("--folds applies to --space ablation (the study): Optuna spaces validate on the dataset's validation split")
+        if self.rerank_top is not None and self.rerank_top < 0:
+            raise ConfigError(f"--rerank-top must be >= 0 (0: off), got {self.rerank_top}")
+        if self.rerank_top and self.space == "ablation":
+            raise ConfigError("--rerank-top applies to Optuna spaces (quick, arch, full): the ablation trains every configuration at one budget")
+        if self.final_budget is not None and self.final_budget < 1:
+            raise ConfigError(f"--final-budget must be at least 1 epoch, got {self.final_budget}")
         classes = self.dataset_options.get("num_classes")
         if classes is not None:
             if self.dataset not in NUM_CLASSES_DATASETS:
@@ -155,6 +166,20 @@ class SearchConfig:
                 if not feasible(self.patch_size, d):
                     raise ConfigError(f"--patch-size {self.patch_size} cannot be halved {d} times keeping >= 4 pixels (depth {d}): "
                                       f"use a multiple of {2**d} of at least {4 * 2**d}")
+
+    @property
+    def rerank_k(self) -> int:
+        """How many of the search's best configurations are re-trained at the final budget (0: none)."""
+        if self.space == "ablation":
+            return 0
+        if self.rerank_top is None:
+            return 3 if self.space in ("arch", "full") else 0
+        return self.rerank_top
+
+    @property
+    def final_epochs(self) -> int:
+        """The epochs of the re-ranking trials."""
+        return self.final_budget if self.final_budget is not None else 2 * self.max_epochs
 
     @property
     def optuna_seed(self) -> int:

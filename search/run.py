@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--folds", type=int, default=1,
                    help="ablation: k-fold cross-validation over the training images, each configuration scored on every "
                         "held-out fold (default 1: the dataset's validation split)")
+    p.add_argument("--grace-period", type=int, default=2, help="quick, arch, full: ASHA's first rung, in epochs (default 2)")
+    p.add_argument("--reduction-factor", type=int, default=2, help="quick, arch, full: ASHA keeps 1 in this many trials at each rung (default 2)")
+    p.add_argument("--rerank-top", type=int, default=None, help="quick, arch, full: before declaring a winner, train the search's best K "
+                   "configurations at --final-budget epochs and pick among them there; 0 = off (default 3 for arch and full, 0 for quick)")
+    p.add_argument("--final-budget", type=int, default=None, help="epochs of those re-ranking trials: the budget you will train the "
+                   "winner at (default 2 x --max-epochs)")
     p.add_argument("--smoke-test", action="store_true", help="a seconds-long run: quick space, 2 trials, 2 epochs")
     a = p.parse_args(argv)
     try:
@@ -83,7 +89,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
         tracking_uri=a.tracking_uri, storage=a.storage, resume=a.resume, dry_run=a.dry_run, seed=a.seed, base_channels=a.base_channels,
         patch_size=patch, patches_per_epoch=a.patches_per_epoch, loss=a.loss, lr=a.lr, dataset_options=options,
         depths=depths, skips=tuple(x.strip() for x in a.skips.split(",") if x.strip()), max_failures=a.max_failures,
-        searcher_seed=a.searcher_seed, stop_at=a.stop_at, precision=a.precision, folds=a.folds,
+        searcher_seed=a.searcher_seed, stop_at=a.stop_at, precision=a.precision, folds=a.folds, grace_period=a.grace_period,
+        reduction_factor=a.reduction_factor, rerank_top=0 if a.smoke_test else a.rerank_top, final_budget=a.final_budget,
     )
 
 
@@ -99,6 +106,11 @@ def summary(outcome) -> str:
     if late:
         lines.append(f"tracking: the store was unreachable for a while; {late} trial runs kept their writes and sent them late "
                      f"(tag unet.tracking_delayed counts them)")
+    if outcome.final is not None and not outcome.final.empty:
+        search_dice = dict(zip(t.run_name, t.best_val_dice))
+        ranked = outcome.final.sort_values("best_val_dice", ascending=False)
+        lines.append(f"re-ranked at the final budget ({outcome.final_epochs} epochs): " + ", ".join(
+            f"{r.run_name} {r.best_val_dice:.4f} (search {search_dice.get(r.run_name.removesuffix('-final'), float('nan')):.4f})" for r in ranked.itertuples(index=False)))
     if outcome.best_run_id:
         m = outcome.test_metrics
         lines.append(f"best: {outcome.best_run_name}  validation Dice {outcome.best_val_dice:.4f}  (run {outcome.best_run_id})")

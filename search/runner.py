@@ -73,6 +73,8 @@ class SearchOutcome:
     best_run_name: str | None = None
     best_val_dice: float | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
+    final: pd.DataFrame | None = None  # the re-ranking's trials at the final budget (None: no re-ranking)
+    final_epochs: int | None = None
 
 
 def load_data(cfg: SearchConfig) -> SegmentationData:
@@ -278,11 +280,28 @@ def _trial_name(trial) -> str:
         return f"trial_{trial.trial_id}"
 
 
+def make_searcher(cfg: SearchConfig, limits: SpaceLimits, sampler=None):
+    """The searcher of a quick/arch/full search: Optuna (TPE unless `sampler` is given) over the space's define-by-run function."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    return OptunaSearch(space=define_by_run(cfg, limits), metric="val_dice", mode="max", sampler=sampler,
+                        seed=cfg.optuna_seed if sampler is None else None,  # a given sampler carries its own seed
+                        points_to_evaluate=cfg.points_to_evaluate or None)
+
+
+def make_scheduler(cfg: SearchConfig):
+    """The scheduler of a quick/arch/full search: ASHA over epochs with the search's grace period and reduction factor."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(time_attr="training_iteration", metric="val_dice", mode="max", max_t=max_trial_epochs(cfg),
+                         grace_period=min(cfg.grace_period, max_trial_epochs(cfg)),  # a 1-epoch search must not trip ASHA's assertion
+                         reduction_factor=cfg.reduction_factor)
+
+
 def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, limits: SpaceLimits, search_name: str, callbacks: list, restore_path: Path | None):
     """A new Tuner for the space, or one restored from `restore_path` (searcher and scheduler state kept)."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search.optuna import OptunaSearch
+    from ray.tune.schedulers import FIFOScheduler
 
     resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, ctx=ctx), resources)
@@ -299,12 +318,7 @@ def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, l
                                       trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
     else:
         param_space = {}
-        searcher = OptunaSearch(space=define_by_run(cfg, limits), metric="val_dice", mode="max", seed=cfg.optuna_seed,
-                                points_to_evaluate=cfg.points_to_evaluate or None)
-        scheduler = ASHAScheduler(time_attr="training_iteration", metric="val_dice", mode="max", max_t=max_trial_epochs(cfg),
-                                  grace_period=min(cfg.grace_period, max_trial_epochs(cfg)),  # a 1-epoch search must not trip ASHA's assertion
-                                  reduction_factor=cfg.reduction_factor)
-        tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.num_samples, trial_name_creator=_trial_name, reuse_actors=True,
+        tune_config = tune.TuneConfig(search_alg=make_searcher(cfg, limits), scheduler=make_scheduler(cfg), num_samples=cfg.num_samples, trial_name_creator=_trial_name, reuse_actors=True,
                                       trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
     stop = StopAtDice(cfg.stop_at) if cfg.stop_at is not None else None
     run_config = tune.RunConfig(name=search_name, storage_path=str(cfg.storage_path), callbacks=callbacks, verbose=0, stop=stop,
@@ -312,11 +326,14 @@ def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, l
     return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config)
 
 
-def trials_table(client, experiment_id: str, parent_run_id: str) -> pd.DataFrame:
-    """One row per trial run of the search: name, status, architecture, best validation Dice."""
+def trials_table(client, experiment_id: str, parent_run_id: str, role: str = "trial") -> pd.DataFrame:
+    """One row per trial run of the search (role "trial"), or of its re-ranking (role "final"): name, status,
+    architecture, best validation Dice."""
     rows = []
     for run in tracking.child_runs(client, experiment_id, parent_run_id):
         p, m, t = run.data.params, run.data.metrics, run.data.tags
+        if t.get(tracking.ROLE_TAG, "trial") != role:
+            continue
         rows.append({
             "run_name": run.info.run_name, "run_id": run.info.run_id, "status": run.info.status,
             "stopped_early": t.get("unet.stopped_early") == "true", "depth": p.get("depth"), "skips": p.get("skips"),
@@ -347,6 +364,55 @@ def final_attempts(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return table
     return table.sort_values(["attempt", "start_time"]).groupby("trial_id", sort=False).tail(1).sort_values("start_time")
+
+
+def final_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, name: str, candidates: list[dict[str, Any]], callbacks: list):
+    """The re-ranking Tuner: each candidate's config once, at the final budget, no early stopping (restored if a
+    previous session of this search started it)."""
+    from ray import tune
+
+    from .rerank import FixedConfigs, final_config
+
+    trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, ctx=ctx), {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
+    path = cfg.storage_path / name
+    if tune.Tuner.can_restore(str(path)):
+        return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=True)
+    points = [final_config(c["config"], cfg.final_epochs) for c in candidates]
+    tune_config = tune.TuneConfig(metric="val_dice", mode="max", search_alg=FixedConfigs(points), num_samples=len(points),
+                                  trial_name_creator=_trial_name, reuse_actors=True, trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
+    run_config = tune.RunConfig(name=name, storage_path=str(cfg.storage_path), callbacks=callbacks, verbose=0,
+                                failure_config=tune.FailureConfig(max_failures=cfg.max_failures))
+    return tune.Tuner(trainable, param_space={}, tune_config=tune_config, run_config=run_config)
+
+
+def rerank_at_final_budget(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, search_name: str, results, table: pd.DataFrame,
+                           client, echo: Callable[[str], None], resume: str) -> pd.DataFrame:
+    """Train the search's best cfg.rerank_k configurations at cfg.final_epochs; their trial table (role "final").
+    Both rankings go on the parent run as tags (search.rerank)."""
+    from .callbacks import CloseTrialRuns
+    from .progress import ProgressLines
+    from .rerank import FINAL_RANKING_TAG, ROLE, SEARCH_RANKING_TAG, ranking, top_candidates
+
+    configs = {(r.metrics or {}).get("trial_id"): r.config for r in results if (r.metrics or {}).get("trial_id")}
+    candidates = top_candidates(final_attempts(table), configs, cfg.rerank_k)
+    if not candidates:
+        return table.iloc[0:0]
+    client.set_tag(ctx.parent_run_id, SEARCH_RANKING_TAG, ranking(candidates))
+    echo(f"re-ranking the best {len(candidates)} at the final budget ({cfg.final_epochs} epochs): " + ", ".join(c["run_name"] for c in candidates))
+    final_ctx = replace(ctx, role=ROLE)
+    progress = ProgressLines(len(candidates), cfg.final_epochs, early_stopping=False, echo=lambda line: echo(f"final budget {line}"))
+    closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, ctx.outbox_dir)
+    final_results = final_tuner(cfg, data, final_ctx, f"{search_name}-final", candidates, [closer, progress]).fit()
+    send_kept_writes(client, Path(ctx.outbox_dir), ctx.tracking_uri, resume, echo)
+    closer.settle(final_results)
+    final = trials_table(client, ctx.experiment_id, ctx.parent_run_id, role=ROLE)
+    ended = int(final_attempts(final).status.isin(["FINISHED", "FAILED"]).sum()) if not final.empty else 0
+    if ended < len(candidates):
+        raise SearchInterrupted(f"interrupted while re-ranking at the final budget: {ended} of {len(candidates)} done. Continue with: {resume}")
+    final = final_attempts(final)
+    client.set_tag(ctx.parent_run_id, FINAL_RANKING_TAG, ranking([{"run_name": r.run_name, "best_val_dice": r.best_val_dice}
+                                                                  for r in final.itertuples(index=False) if pd.notna(r.best_val_dice)]))
+    return final
 
 
 def evaluate_best(client, table: pd.DataFrame, data: SegmentationData) -> tuple[pd.Series | None, dict[str, float]]:
@@ -468,15 +534,18 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
         if ended < total and not reached:  # Tune returns normally after Ctrl-C, with trials cut short or never started
             raise SearchInterrupted(f"interrupted: {ended} of {total} trials done, the rest marked KILLED or not started. "
                                     f"Continue with: {resume}")
-        best, test_metrics = evaluate_best(client, table, data)
+        final = rerank_at_final_budget(cfg, data, ctx, search_name, results, table, client, echo, resume) if cfg.rerank_k else None
+        best, test_metrics = evaluate_best(client, final if final is not None and not final.empty else table, data)
     except BaseException:
         kill_unfinished(client, experiment_id, parent_id)
         raise
-    outcome = SearchOutcome(experiment_id, parent_id, uri, str(cfg.storage_path / search_name), table)
+    outcome = SearchOutcome(experiment_id, parent_id, uri, str(cfg.storage_path / search_name), table, final=final,
+                            final_epochs=cfg.final_epochs if final is not None else None)
     with tracking.temp_dir() as tmp:
-        csv = Path(tmp) / "trials.csv"
-        table.to_csv(csv, index=False)
-        tracking.log_file(client, parent_id, csv, "summary")
+        for name, frame in (("trials.csv", table), ("final.csv", final)):
+            if frame is not None:
+                frame.to_csv(Path(tmp) / name, index=False)
+                tracking.log_file(client, parent_id, Path(tmp) / name, "summary")
     if best is not None:
         outcome.best_run_id, outcome.best_run_name, outcome.best_val_dice = best.run_id, best.run_name, float(best.best_val_dice)
         outcome.test_metrics = test_metrics

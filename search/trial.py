@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 import time
 import traceback
@@ -50,6 +51,7 @@ class SearchContext:
         eval_overlap: tile overlap during validation.
         outbox_dir: where a trial keeps the MLflow writes the store did not take (search.outbox); the driver sends
             what is left there after Tune ends.
+        role: the trial runs' unet.role tag: "trial" for the search's trials, "final" for its re-ranking at the final budget.
     """
 
     tracking_uri: str
@@ -60,6 +62,7 @@ class SearchContext:
     eval_tile: int = 640
     eval_overlap: float = 0.25
     outbox_dir: str = ""
+    role: str = "trial"
 
 
 def data_digest(data: SegmentationData) -> str:
@@ -143,7 +146,7 @@ class TrialRun:
                 self._box(previous.info.run_id).end("FAILED", {"unet.error": "attempt lost (process or node died); retried"})
         run = until_reachable(lambda: self.client.create_run(
             ctx.experiment_id, run_name=run_name,
-            tags={tracking.PARENT_TAG: ctx.parent_run_id, tracking.TRIAL_TAG: trial_id, tracking.ROLE_TAG: "trial", "unet.attempt": str(attempt)},
+            tags={tracking.PARENT_TAG: ctx.parent_run_id, tracking.TRIAL_TAG: trial_id, tracking.ROLE_TAG: ctx.role, "unet.attempt": str(attempt)},
         ), ctx.tracking_uri)
         self.run_id = run.info.run_id
         self.outbox = self._box(self.run_id)
@@ -290,9 +293,10 @@ def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext
     from ray import tune
 
     release_memory()  # what the previous trial of this reused process left (here, not at its end: a stopped trial must exit fast)
+    sys.unraisablehook = quiet_exit_hook
     trial_id = tune.get_context().get_trial_id() or "local"
     try:
-        name = TrialParams.from_config(config).run_name
+        name = TrialParams.from_config(config).run_name + ("" if ctx.role == "trial" else f"-{ctx.role}")
     except (TypeError, ValueError):
         name = f"invalid-{trial_id}"
     run = TrialRun(ctx, trial_id, config, name)
@@ -312,6 +316,14 @@ def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext
         run.fail(exc)
         return
     run.finish({"unet.stopped_early": "false", "unet.best_epoch": str(int(best.get("epoch", 0)))})
+
+
+def quiet_exit_hook(unraisable) -> None:
+    """Drop the SystemExit that Ray's SIGTERM handler raises inside a garbage-collector callback when Tune ends a reused
+    trial process (Python prints it as "Exception ignored in ..." and Ray forwards it to the search's log); report the rest."""
+    if isinstance(unraisable.exc_value, SystemExit):
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def release_memory() -> None:

@@ -80,7 +80,7 @@ def test_arch_dry_run_samples_the_ablation_space_and_only_optuna_follows_the_sea
 def test_stop_at_ends_the_search_once_a_trial_is_good_enough(tmp_path):
     # the trials' output starts at the class prior (Dice 0 untrained): 0.3 needs a trial that learned something
     proc = run_search(tmp_path, "--space", "arch", "--depths", "1,2", "--num-samples", "12", "--max-epochs", "4", "--patches-per-epoch", "256", "--stop-at", "0.3",
-                      "--experiment", "stop")
+                      "--rerank-top", "0", "--experiment", "stop")
     assert proc.returncode == 0, proc.stderr[-3000:]
     client, parents, children = runs(tmp_path, "stop")
     assert parents[0].info.status == "FINISHED"
@@ -117,6 +117,30 @@ def test_depths_and_skips_narrow_the_ablation(tmp_path):
     assert [(c["depth"], c["skips"], c["seed"]) for c in dry_run(tmp_path, "--space", "ablation", "--skips", "1001,11", "--repeats", "2")] == [
         (2, "11", 0), (2, "11", 1), (4, "1001", 0), (4, "1001", 1)]
     assert {c["depth"] for c in dry_run(tmp_path, "--depths", "3", "--num-samples", "4")} == {3}
+
+
+@pytest.mark.slow
+def test_the_winner_is_picked_among_the_best_retrained_at_the_final_budget_and_the_parent_keeps_both_rankings(tmp_path):
+    proc = run_search(tmp_path, "--num-samples", "4", "--max-epochs", "2", "--rerank-top", "2", "--final-budget", "3", "--experiment", "rerank")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "re-ranking the best 2 at the final budget (3 epochs): " in proc.stdout
+    assert "re-ranked at the final budget (3 epochs): " in proc.stdout
+    client, parents, trials = runs(tmp_path, "rerank")
+    exp = client.get_experiment_by_name("rerank")
+    finals = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("unet.role") == "final"]
+    assert len(trials) == 4 and len(finals) == 2
+    top2 = sorted(trials, key=lambda r: -r.data.metrics["best_val_dice"])[:2]
+    assert {r.info.run_name + "-final" for r in top2} == {r.info.run_name for r in finals}  # the search's best two, retrained
+    for run in finals:
+        assert run.info.status == "FINISHED" and run.data.params["epochs"] == "3"
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "val_dice")] == [1, 2, 3]
+    parent = parents[0].data.tags
+    search_rank = json.loads(parent["unet.search_ranking"])
+    final_rank = json.loads(parent["unet.final_ranking"])
+    assert [r["run_name"] for r in search_rank] == [r.info.run_name for r in top2]
+    winner = max(finals, key=lambda r: r.data.metrics["best_val_dice"])
+    assert final_rank[0]["run_name"] == winner.info.run_name and parent["unet.best_run_id"] == winner.info.run_id
+    assert f"best: {winner.info.run_name}" in proc.stdout
 
 
 @pytest.mark.slow

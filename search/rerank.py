@@ -1,0 +1,67 @@
+"""Re-ranking at the final budget: short trials favour nets that learn fast, not nets that end best (short-horizon
+bias), so before a search declares its winner it trains its best few configurations at the budget the user will
+train at and picks among them there. The parent run records both rankings."""
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any
+
+import pandas as pd
+from ray.tune.search import Searcher
+
+ROLE = "final"  # the re-ranking trial runs' unet.role (the search's own trials are "trial")
+SEARCH_RANKING_TAG = "unet.search_ranking"
+FINAL_RANKING_TAG = "unet.final_ranking"
+
+
+def top_candidates(table: pd.DataFrame, configs: dict[str, dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """The `k` best finished trials of a search by validation Dice, one per configuration (run name), with their Tune
+    configs (`configs`: trial id -> config): [{"trial_id", "run_name", "best_val_dice", "config"}], best first."""
+    done = table[(table.status == "FINISHED") & table.best_val_dice.notna() & table.trial_id.isin(list(configs))]
+    done = done.sort_values(["best_val_dice", "start_time"], ascending=[False, True]).drop_duplicates("run_name")
+    return [{"trial_id": r.trial_id, "run_name": r.run_name, "best_val_dice": float(r.best_val_dice), "config": configs[r.trial_id]}
+            for r in done.head(k).itertuples(index=False)]
+
+
+def final_config(config: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """A candidate's Tune config trained at the final budget (a saliency trial's retraining rounds keep their length)."""
+    return {**config, "epochs": int(epochs)}
+
+
+def ranking(rows: list[dict[str, Any]]) -> str:
+    """A ranking as the JSON a parent-run tag holds: run name and validation Dice, best first."""
+    ordered = sorted(rows, key=lambda r: -r["best_val_dice"])
+    return json.dumps([{"run_name": r["run_name"], "best_val_dice": round(float(r["best_val_dice"]), 4)} for r in ordered])[:5000]
+
+
+def pick(final: pd.DataFrame) -> pd.Series | None:
+    """The winner among the final-budget runs: the best validation Dice at the final budget (None if none finished)."""
+    done = final[(final.status == "FINISHED") & final.best_val_dice.notna()]
+    return None if done.empty else done.loc[done.best_val_dice.idxmax()]
+
+
+class FixedConfigs(Searcher):
+    """A Tune Searcher that proposes the given configurations once each, in order, then says FINISHED; its state is
+    saved with the search, so a resumed search proposes only those it had not."""
+
+    def __init__(self, configs: list[dict[str, Any]], metric: str = "val_dice", mode: str = "max"):
+        super().__init__(metric=metric, mode=mode)
+        self.order = [dict(c) for c in configs]
+
+    def suggest(self, trial_id: str):
+        """The next configuration, or FINISHED once every one was proposed."""
+        return self.order.pop(0) if self.order else Searcher.FINISHED
+
+    def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
+        """Nothing to learn: the configurations are fixed."""
+
+    def save(self, checkpoint_path: str) -> None:
+        """The configurations not yet proposed."""
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.order, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Take back the configurations not yet proposed."""
+        with open(checkpoint_path, "rb") as f:
+            self.order = pickle.load(f)
