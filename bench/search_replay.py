@@ -1,0 +1,216 @@
+"""Which searcher finds the best U-Net for the least compute? The product's Tune searchers and schedulers replayed on
+recorded learning curves, scored by regret.
+
+The curve tables (bench/results/curves_<dataset>.csv) hold every epoch's validation Dice and seconds of a study run
+(`--space ablation --folds 3`: 30 depth x skip configurations x 3 folds). A replayed trial of a configuration replays one
+of its recorded folds, drawn per trial, so a search meets the same noise a real one does. The truth is each configuration's
+mean best Dice over its folds; a search's regret is the true best minus the truth of the configuration it returns. Methods,
+each over --seeds searcher seeds, at every fraction of the exhaustive grid's compute:
+- asha+tpe: today's `--space arch` and `--space full` (Optuna TPE, ASHA grace 2, reduction factor 2), and ASHA variants;
+- tpe: Optuna TPE without early stopping; random: Optuna's RandomSampler over the same define-by-run space;
+- random+asha; grid: every configuration once, in a random order.
+
+    python bench/search_replay.py [--seeds 50] [--datasets drive,isbi2012] [--smoke]
+    python bench/search_replay.py --export drive --tracking-uri sqlite:///runs/curves/mlflow.db --experiment curves-drive
+
+It writes bench/results/search_replay.json and bench/results/search_replay.png. The last line holds the default's median
+regret at a quarter of the grid's compute against random search's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from analysis.curves import read_curves, replicate_curves, save_curves, true_scores  # noqa: E402
+from analysis.regret import anytime_regret, grid_seconds, summarise  # noqa: E402
+from bench.common import RESULTS, write_results  # noqa: E402
+
+FRACTIONS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0)
+AT = 0.25  # the compute at which the targets are read
+TARGET_RATIO, TARGET_REGRET = 0.5, 0.005
+DEFAULT = "asha+tpe g2 r2"  # today's --space arch/full defaults (search.config: grace_period 2, reduction_factor 2)
+ASHA_VARIANTS = ((1, 2), (1, 3), (2, 3), (4, 2), (4, 3))  # (grace period, reduction factor) beside the default's (2, 2)
+
+
+def methods(max_epochs: int, configs: list[dict]) -> dict:
+    """name -> (make searcher(seed), make scheduler()) built by the product's own factories (search.runner)."""
+    import optuna
+    from search.config import SearchConfig
+    from search.replay import GridInRandomOrder
+    from search.runner import make_scheduler, make_searcher
+    from search.spaces import SpaceLimits
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    base = SearchConfig(space="arch", max_epochs=max_epochs, patch_size=64)
+    limits = SpaceLimits(depths=tuple(sorted({c["depth"] for c in configs})), max_patch=64)  # the recorded study's depths
+
+    def tpe(seed):
+        return make_searcher(replace(base, seed=seed), limits)
+
+    def rand(seed):
+        return make_searcher(replace(base, seed=seed), limits, sampler=optuna.samplers.RandomSampler(seed=seed))
+
+    def asha(grace, rf):
+        return lambda: make_scheduler(replace(base, grace_period=grace, reduction_factor=rf))
+
+    out = {DEFAULT: (tpe, asha(2, 2))}
+    out.update({f"asha+tpe g{g} r{r}": (tpe, asha(g, r)) for g, r in ASHA_VARIANTS})
+    out.update({"tpe": (tpe, lambda: None), "random": (rand, lambda: None), "random+asha g2 r2": (rand, asha(2, 2)),
+                "grid (random order)": (lambda seed: GridInRandomOrder(configs, seed), lambda: None)})
+    return out
+
+
+def replay_dataset(table: pd.DataFrame, seeds: int, only: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
+    """Every method x seed replayed on one dataset's curve table: (regret rows, facts about the table)."""
+    from search.replay import replay_search
+
+    curves = replicate_curves(table)
+    truth = true_scores(table)
+    max_epochs = int(table.epoch.max())
+    grid_s = grid_seconds(curves)
+    configs = [{"depth": int(k.split("-")[0][1:]), "skips": k.split("-s")[1]} for k in sorted(curves)]
+    rows, trials, timing = [], {}, {}
+    for name, (searcher, scheduler) in methods(max_epochs, configs).items():
+        if only and name not in only:
+            continue
+        start = time.perf_counter()
+        for seed in range(seeds):
+            trace = replay_search(curves, searcher(seed), scheduler(), seed=seed, budget_s=grid_s * max(FRACTIONS), max_epochs=max_epochs)
+            for f, r in zip(FRACTIONS, anytime_regret(trace, truth, grid_s, FRACTIONS)):
+                rows.append({"method": name, "seed": seed, "fraction": f, "regret": r})
+            trials.setdefault(name, []).append(trace.trials_within(AT * grid_s))
+        timing[name] = round((time.perf_counter() - start) / seeds, 3)
+    best_reps = table.groupby(["config", "seed", "fold"]).val_dice.max()
+    sd = float(best_reps.groupby("config").std().median())
+    facts = {"configurations": len(curves), "replicates_per_config": int(best_reps.groupby("config").size().min()), "epochs": max_epochs,
+             "grid_core_s": round(grid_s, 1), "true_best": truth.index[0], "true_best_dice": round(float(truth.iloc[0]), 4),
+             "runner_up_gap": round(float(truth.iloc[0] - truth.iloc[1]), 4), "median_replicate_sd": round(sd, 4),
+             "within_0.005_of_best": int((truth >= truth.iloc[0] - 0.005).sum()),
+             "median_trials_started_at_quarter": {k: float(np.median(v)) for k, v in trials.items()}, "replay_s_per_search": timing}
+    return pd.DataFrame(rows), facts
+
+
+def verdict(summary: pd.DataFrame) -> dict:
+    """The targets at AT of the grid's compute: the default's median regret against random search's, and its size."""
+    at = summary[np.isclose(summary.fraction, AT)].set_index("method")
+    default, rand = float(at.loc[DEFAULT, "median"]), float(at.loc["random", "median"])
+    asha = at[at.index.str.startswith("asha+tpe")]
+    best = asha.sort_values(["median", "mean"]).index[0]
+    return {"default_median": round(default, 4), "random_median": round(rand, 4),
+            "ratio_default_to_random": round(default / rand, 3) if rand > 0 else (0.0 if default == 0 else float("inf")),
+            "target_ratio": TARGET_RATIO, "ratio_met": bool(default <= TARGET_RATIO * rand), "target_regret": TARGET_REGRET,
+            "regret_met": bool(default <= TARGET_REGRET), "best_asha_variant": best, "best_asha_variant_median": round(float(asha.loc[best, "median"]), 4),
+            "best_method": at.sort_values(["median", "mean"]).index[0]}
+
+
+def plot(summaries: dict[str, pd.DataFrame], path: Path) -> None:
+    """Median (line) and 90th-percentile (dashed) regret against the fraction of the grid's compute, one panel a dataset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [DEFAULT, "tpe", "random", "random+asha g2 r2", "grid (random order)"]
+    fig, axes = plt.subplots(1, len(summaries), figsize=(6.5 * len(summaries), 4.5), squeeze=False)
+    for ax, (dataset, s) in zip(axes[0], summaries.items()):
+        extra = [m for m in s.method.unique() if m.startswith("asha+tpe") and m != DEFAULT]
+        best_extra = min(extra, key=lambda m: s[(s.method == m) & np.isclose(s.fraction, AT)]["median"].iloc[0]) if extra else None
+        for i, m in enumerate(shown + ([best_extra] if best_extra else [])):
+            g = s[s.method == m]
+            if g.empty:
+                continue
+            color = f"C{i}"
+            ax.plot(g.fraction, g["median"], "-o", color=color, ms=3, label=f"{m} (median)")
+            ax.plot(g.fraction, g["p90"], "--", color=color, lw=1)
+        ax.axvline(AT, color="grey", lw=0.8)
+        ax.axhline(TARGET_REGRET, color="grey", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_xlabel("compute spent / exhaustive grid's compute")
+        ax.set_ylabel("regret (true best Dice - true Dice of the pick)")
+        ax.set_title(f"{dataset}: median (solid) and 90th percentile (dashed)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def export(dataset: str, uri: str, experiment: str) -> Path:
+    """Write bench/results/curves_<dataset>.csv from a study experiment in an MLflow store."""
+    from mlflow import MlflowClient
+
+    from analysis.curves import curve_table
+
+    return save_curves(curve_table(MlflowClient(uri), experiment, dataset), RESULTS / f"curves_{dataset}.csv")
+
+
+def smoke_table() -> pd.DataFrame:
+    """A small planted curve table (depths 1-2, 2 replicates, 4 epochs) for --smoke: deeper with skips learns slower but ends best."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for depth in (1, 2):
+        for bits in range(2**depth):
+            skips = format(bits, f"0{depth}b")
+            final = 0.5 + 0.1 * depth + 0.05 * skips.count("1")
+            for fold in range(2):
+                for epoch in range(1, 5):
+                    dice = final * (1 - np.exp(-epoch / depth)) + rng.normal(0, 0.01)
+                    rows.append({"config": f"d{depth}-s{skips}", "depth": depth, "skips": skips, "seed": 0, "fold": fold, "epoch": epoch,
+                                 "val_dice": dice, "seconds": 1.0 + depth})
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=50, help="searcher seeds per method (default 50)")
+    p.add_argument("--datasets", default="drive,isbi2012", help="curve tables to replay (bench/results/curves_<dataset>.csv)")
+    p.add_argument("--export", metavar="DATASET", help="write DATASET's curve table from --tracking-uri/--experiment, then exit")
+    p.add_argument("--tracking-uri", default=f"sqlite:///{REPO / 'runs' / 'curves' / 'mlflow.db'}")
+    p.add_argument("--experiment", default=None, help="the study experiment to export (default curves-DATASET)")
+    p.add_argument("--smoke", action="store_true", help="seconds: a planted table, 3 seeds, nothing written")
+    a = p.parse_args(argv)
+    if a.export:
+        print(f"wrote {export(a.export, a.tracking_uri, a.experiment or f'curves-{a.export}')}")
+        return 0
+    if a.smoke:
+        tables = {"planted": smoke_table()}
+        a.seeds = min(a.seeds, 3)
+    else:
+        tables = {}
+        for dataset in a.datasets.split(","):
+            path = RESULTS / f"curves_{dataset}.csv"
+            if not path.is_file():
+                print(f"error: no curve table {path} (make one with --export {dataset})", file=sys.stderr)
+                return 2
+            tables[dataset] = read_curves(path)
+    start = time.perf_counter()
+    figures, summaries = {"seeds": a.seeds, "fractions": list(FRACTIONS), "at": AT, "default": DEFAULT, "datasets": {}}, {}
+    for dataset, table in tables.items():
+        rows, facts = replay_dataset(table, a.seeds)
+        summary = summarise(rows)
+        summaries[dataset] = summary
+        figures["datasets"][dataset] = {**facts, "verdict": verdict(summary),
+                                        "summary": summary.round(4).to_dict(orient="records")}
+        v = figures["datasets"][dataset]["verdict"]
+        print(f"{dataset}: at {AT} of the grid's compute, median regret {DEFAULT} {v['default_median']:.4f}, random {v['random_median']:.4f}, "
+              f"best ASHA variant {v['best_asha_variant']} {v['best_asha_variant_median']:.4f}; best method {v['best_method']}")
+    figures["wall_s"] = round(time.perf_counter() - start, 1)
+    if not a.smoke:
+        write_results("search_replay", figures)
+        plot(summaries, RESULTS / "search_replay.png")
+    ratios = ", ".join(f"{d} {f['verdict']['ratio_default_to_random']}" for d, f in figures["datasets"].items())
+    print(f"default / random median regret at {AT} of the grid's compute: {ratios}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Search replays: the product's Tune searchers and schedulers run unchanged on recorded learning curves instead of
+training. Each sampled trial replays one recorded replicate (a seed x fold) of its configuration, reporting the recorded
+validation Dice epoch by epoch and charging the recorded seconds; a replay takes milliseconds a trial.
+
+Two ways to run one, with the same decisions (tests check they agree):
+- `replay_search`: a sequential loop that calls the searcher and scheduler as Tune's controller does for one trial at a
+  time (suggest, on_trial_add, on_trial_result, on_trial_complete). Fast enough for hundreds of seeds.
+- `replay_trainable` under a real `tune.Tuner` (searcher wrapped in `Numbered`, `max_concurrent_trials=1`): slower (Tune's trial processes), for
+  checking the loop and for schedulers that pause trials (HyperBand), which the loop does not model.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+from ray.tune.schedulers import TrialScheduler
+from ray.tune.search import Searcher
+
+from .rerank import FixedConfigs
+
+Curves = dict[str, list[dict[str, np.ndarray]]]  # config -> replicates {"dice": [...], "seconds": [...]} (analysis.curves)
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """The recorded configuration a searcher's suggestion names: d{depth}-s{bits}, from `skips` or the s1..sn bits."""
+    depth = int(config["depth"])
+    skips = config.get("skips") or "".join(str(int(config[f"s{i}"])) for i in range(1, depth + 1))
+    return f"d{depth}-s{skips}"
+
+
+def pick_replicate(curves: Curves, key: str, seed: int, trial_index: int) -> dict[str, np.ndarray]:
+    """The replicate a trial replays: drawn from (search seed, trial number), so a replay is reproducible."""
+    if key not in curves:
+        raise KeyError(f"no recorded curve for {key} (the replayed space must match the recorded study)")
+    reps = curves[key]
+    return reps[np.random.default_rng([seed, trial_index, zlib.crc32(key.encode())]).integers(len(reps))]
+
+
+@dataclass
+class Trace:
+    """What a replayed search did, report by report: trial number, configuration, epoch, Dice and the compute spent so far."""
+
+    trial: list[int] = field(default_factory=list)
+    config: list[str] = field(default_factory=list)
+    epoch: list[int] = field(default_factory=list)
+    dice: list[float] = field(default_factory=list)
+    spent_s: list[float] = field(default_factory=list)
+
+    def add(self, trial: int, config: str, epoch: int, dice: float, spent_s: float) -> None:
+        """Record one report."""
+        self.trial.append(trial)
+        self.config.append(config)
+        self.epoch.append(epoch)
+        self.dice.append(dice)
+        self.spent_s.append(spent_s)
+
+    @property
+    def trials(self) -> int:
+        """Trials started."""
+        return len(set(self.trial))
+
+    def trials_within(self, budget_s: float) -> int:
+        """Trials that reported at least once within `budget_s` of compute."""
+        return len({t for t, spent in zip(self.trial, self.spent_s) if spent <= budget_s})
+
+    def incumbent(self, budget_s: float) -> str | None:
+        """The configuration the search returns if stopped once `budget_s` of compute is spent: the trial with the best
+        reported validation Dice so far (what search.run declares), or None before the first report."""
+        best, pick = -np.inf, None
+        for dice, config, spent in zip(self.dice, self.config, self.spent_s):
+            if spent > budget_s:
+                break
+            if dice > best:
+                best, pick = dice, config
+        return pick
+
+
+def replay_search(curves: Curves, searcher, scheduler, seed: int, budget_s: float, max_epochs: int, max_trials: int = 10_000) -> Trace:
+    """Run `searcher` (a Tune Searcher) and `scheduler` (a Tune TrialScheduler, or None for no early stopping) one trial
+    at a time on recorded curves until `budget_s` of recorded compute is spent, the searcher is done or `max_trials`."""
+    trace, spent = Trace(), 0.0
+    for index in range(max_trials):
+        trial_id = f"replay_{index:05d}"
+        config = searcher.suggest(trial_id)
+        if config is None or config == Searcher.FINISHED:
+            break
+        key = config_key(config)
+        rep = pick_replicate(curves, key, seed, index)
+        trial = SimpleNamespace(trial_id=trial_id, config=config)
+        if scheduler is not None:
+            scheduler.on_trial_add(None, trial)
+        result: dict[str, Any] = {}
+        for epoch in range(1, min(max_epochs, len(rep["dice"])) + 1):
+            spent += float(rep["seconds"][epoch - 1])
+            result = {"val_dice": float(rep["dice"][epoch - 1]), "training_iteration": epoch, "trial_id": trial_id}
+            trace.add(index, key, epoch, result["val_dice"], spent)
+            searcher.on_trial_result(trial_id, result)
+            decision = scheduler.on_trial_result(None, trial, result) if scheduler is not None else TrialScheduler.CONTINUE
+            if spent >= budget_s or decision == TrialScheduler.STOP:
+                break
+        if scheduler is not None:
+            scheduler.on_trial_complete(None, trial, result)
+        searcher.on_trial_complete(trial_id, result)
+        if spent >= budget_s:
+            break
+    return trace
+
+
+class GridInRandomOrder(FixedConfigs):
+    """A Tune Searcher that proposes every configuration once, in an order shuffled by `seed` (the honest grid baseline)."""
+
+    def __init__(self, configs: list[dict[str, Any]], seed: int):
+        super().__init__([configs[i] for i in np.random.default_rng(seed).permutation(len(configs))])
+
+
+class Numbered(Searcher):
+    """Wraps a Tune Searcher for a real tune.Tuner: adds the trial's number (`replay_index`) to each suggestion, so the
+    replay trainable draws the same replicate as `replay_search` does for that trial."""
+
+    def __init__(self, searcher: Searcher):
+        super().__init__(metric=searcher.metric, mode=searcher.mode)
+        self.searcher, self.count = searcher, 0
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        """Passed to the wrapped searcher."""
+        return self.searcher.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id: str):
+        """The wrapped searcher's suggestion, numbered."""
+        config = self.searcher.suggest(trial_id)
+        if config is None or config == Searcher.FINISHED:
+            return config
+        self.count += 1
+        return {**config, "replay_index": self.count - 1}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Passed to the wrapped searcher."""
+        self.searcher.on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
+        """Passed to the wrapped searcher."""
+        self.searcher.on_trial_complete(trial_id, result=result, error=error)
+
+    def get_state(self) -> dict:
+        """The count (Tune saves it with the wrapped searcher's own state)."""
+        return {"count": self.count}
+
+    def set_state(self, state: dict) -> None:
+        """Restore the count."""
+        self.count = state["count"]
+
+
+def replay_trainable(curves: Curves, seed: int, max_epochs: int) -> Callable[[dict[str, Any]], None]:
+    """A Tune function trainable that replays a recorded curve of its configuration (for a real tune.Tuner whose searcher
+    is wrapped in Numbered): the recorded Dice each epoch and the recorded seconds spent so far (`charged_s`)."""
+
+    def trainable(config: dict[str, Any]) -> None:
+        from ray import tune
+
+        key = config_key(config)
+        rep = pick_replicate(curves, key, seed, int(config["replay_index"]))
+        spent = 0.0
+        for epoch in range(1, min(max_epochs, len(rep["dice"])) + 1):
+            spent += float(rep["seconds"][epoch - 1])
+            tune.report({"val_dice": float(rep["dice"][epoch - 1]), "charged_s": spent, "config_key": key, "replay_index": int(config["replay_index"])})
+
+    return trainable

@@ -1,0 +1,128 @@
+"""Search replays on recorded learning curves: the replay reports exactly what was recorded, Tune's own controller makes
+the same decisions as the replay loop, regret arithmetic, and re-ranking at the final budget."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.curves import read_curves, replicate_curves, save_curves, true_scores
+from analysis.regret import anytime_regret, grid_seconds, regret, summarise
+from search.replay import GridInRandomOrder, Trace, config_key, replay_search
+
+
+def planted_table(depths=(1, 2), epochs=4, folds=2, seed=0) -> pd.DataFrame:
+    """Curves where more depth and more skips end higher; each replicate its own noise; seconds grow with depth."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for depth in depths:
+        for bits in range(2**depth):
+            skips = format(bits, f"0{depth}b")
+            final = 0.5 + 0.1 * depth + 0.04 * skips.count("1")
+            for fold in range(folds):
+                for epoch in range(1, epochs + 1):
+                    rows.append({"config": f"d{depth}-s{skips}", "depth": depth, "skips": skips, "seed": 0, "fold": fold, "epoch": epoch,
+                                 "val_dice": final * (1 - np.exp(-epoch / depth)) + rng.normal(0, 0.01), "seconds": 1.0 + depth + 0.1 * fold})
+    return pd.DataFrame(rows)
+
+
+def test_a_curve_table_round_trips_and_a_table_of_mixed_budgets_is_refused(tmp_path):
+    table = planted_table()
+    path = save_curves(table, tmp_path / "curves.csv")
+    back = read_curves(path)
+    assert back.skips.tolist() == table.skips.tolist()  # "01" stays a string, not the number 1
+    assert np.allclose(back.val_dice, table.val_dice, atol=1e-5)
+    assert true_scores(back).index[0] == "d2-s11"
+    table.drop(index=table.index[-1]).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(ValueError, match="different epochs"):
+        read_curves(tmp_path / "short.csv")
+
+
+def test_the_replay_reports_the_recorded_curve_exactly_and_charges_its_seconds():
+    table = planted_table()
+    curves = replicate_curves(table)
+    configs = [{"depth": 2, "skips": "01"}, {"depth": 1, "skips": "1"}]
+    trace = replay_search(curves, GridInRandomOrder(configs, seed=3), None, seed=7, budget_s=1e9, max_epochs=4)
+    assert trace.trials == 2
+    spent = 0.0
+    for trial in range(2):
+        rows = [i for i, t in enumerate(trace.trial) if t == trial]
+        key = trace.config[rows[0]]
+        recorded = [rep for rep in curves[key] if np.allclose(rep["dice"], [trace.dice[i] for i in rows])]
+        assert len(recorded) == 1 and [trace.epoch[i] for i in rows] == [1, 2, 3, 4]  # one recorded fold, every epoch, as recorded
+        for i, seconds in zip(rows, recorded[0]["seconds"]):
+            spent += seconds
+            assert trace.spent_s[i] == pytest.approx(spent)  # charged what the epoch took when it was recorded
+
+
+def test_asha_stops_trials_in_the_replay_and_a_budget_ends_it():
+    from search.config import SearchConfig
+    from search.runner import make_scheduler, make_searcher
+    from search.spaces import SpaceLimits
+
+    curves = replicate_curves(planted_table(epochs=8))
+    cfg = SearchConfig(space="arch", max_epochs=8, patch_size=64, grace_period=1, reduction_factor=2)
+    limits = SpaceLimits(depths=(1, 2), max_patch=64)
+    trace = replay_search(curves, make_searcher(cfg, limits), make_scheduler(cfg), seed=0, budget_s=200.0, max_epochs=8)
+    epochs_run = pd.Series(trace.epoch).groupby(trace.trial).max()
+    assert (epochs_run < 8).any() and (epochs_run == 8).any()  # ASHA stopped some trials at a rung, let others run
+    assert trace.spent_s[-1] >= 200.0 and trace.spent_s[-2] < 200.0  # stopped at the first report past the budget
+
+
+def test_regret_of_a_searcher_that_always_returns_the_true_best_is_zero():
+    table = planted_table()
+    curves, truth = replicate_curves(table), true_scores(table)
+    best = truth.index[0]
+    trace = replay_search(curves, GridInRandomOrder([{"depth": int(best[1]), "skips": best.split("-s")[1]}] * 20, seed=0), None,
+                          seed=0, budget_s=1e9, max_epochs=4)
+    grid_s = grid_seconds(curves)
+    first = trace.spent_s[0] / grid_s
+    assert anytime_regret(trace, truth, grid_s, [first, 0.25, 0.5, 1.0]) == [0.0, 0.0, 0.0, 0.0]
+    assert regret(truth, None) == pytest.approx(truth.max() - truth.min())  # nothing returned yet: the worst regret
+    assert regret(truth, "d1-s0") == pytest.approx(truth.max() - truth["d1-s0"])
+
+
+def test_regret_summary_by_hand():
+    rows = pd.DataFrame({"method": ["a"] * 4, "seed": [0, 1, 2, 3], "fraction": [0.25] * 4, "regret": [0.0, 0.01, 0.02, 0.1]})
+    s = summarise(rows).iloc[0]
+    assert s.seeds == 4 and s["median"] == pytest.approx(0.015) and s["found_best"] == 0.25
+    assert s.p90 == pytest.approx(0.02 + 0.7 * 0.08)  # numpy's linear interpolation between the 3rd and 4th of 4
+    assert grid_seconds({"x": [{"seconds": np.array([1.0, 2.0])}, {"seconds": np.array([3.0, 4.0])}]}) == 5.0
+
+
+def test_config_key_reads_skips_or_skip_bits():
+    assert config_key({"depth": 3, "s1": 1, "s2": 0, "s3": 1}) == "d3-s101"
+    assert config_key({"depth": 2, "skips": "01"}) == "d2-s01"
+    assert Trace().incumbent(10.0) is None
+
+
+@pytest.mark.slow
+def test_tunes_own_controller_makes_the_same_decisions_as_the_replay_loop(tmp_path):
+    """ASHA + Optuna TPE, built by the product's factories, under a real tune.Tuner with one trial at a time: the same
+    trials, the same configurations and the same epochs at which ASHA stopped each."""
+    import ray
+    from ray import tune
+
+    from search.config import SearchConfig
+    from search.replay import Numbered, replay_trainable
+    from search.runner import make_scheduler, make_searcher
+    from search.spaces import SpaceLimits
+
+    curves = replicate_curves(planted_table(epochs=6))
+    cfg = SearchConfig(space="arch", max_epochs=6, patch_size=64, grace_period=1, reduction_factor=2, seed=5)
+    limits = SpaceLimits(depths=(1, 2), max_patch=64)
+    loop = replay_search(curves, make_searcher(cfg, limits), make_scheduler(cfg), seed=5, budget_s=1e9, max_epochs=6, max_trials=12)
+    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        tuner = tune.Tuner(replay_trainable(curves, seed=5, max_epochs=6), tune_config=tune.TuneConfig(
+            search_alg=Numbered(make_searcher(cfg, limits)), scheduler=make_scheduler(cfg), num_samples=12, max_concurrent_trials=1, reuse_actors=True),
+            run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), name="replay", verbose=0))
+        results = tuner.fit()
+    finally:
+        ray.shutdown()
+    real = sorted((int(r.metrics["replay_index"]), r.metrics["config_key"], int(r.metrics["training_iteration"]),
+                   round(float(r.metrics["val_dice"]), 6)) for r in results)
+    looped = sorted({(t, c, max(e for tt, e in zip(loop.trial, loop.epoch) if tt == t),
+                      round(next(d for tt, e2, d in zip(loop.trial[::-1], loop.epoch[::-1], loop.dice[::-1]) if tt == t), 6))
+                     for t, c in zip(loop.trial, loop.config)})
+    assert real == looped
