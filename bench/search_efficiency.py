@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(a.seeds):
             log = result_log()
             run_search(SearchConfig(space="arch", experiment=f"search-{seed}", num_samples=grid_total["trials"], searcher_seed=seed,
-                                    stop_at=target, **common), echo=lambda line: None, callbacks=(log,))
+                                    stop_at=target, rerank_top=0, **common), echo=lambda line: None, callbacks=(log,))
             reach = compute_to(log.rows, target, CPUS_PER_TRIAL)
             reach.update(seed=seed, ratio=reach["core_s"] / grid_total["core_s"] if reach["reached"] else None,
                          ratio_epochs=reach["trial_epochs"] / grid_total["trial_epochs"] if reach["reached"] else None,

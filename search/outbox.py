@@ -12,7 +12,6 @@ import os
 import shutil
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,19 +40,9 @@ def fail_fast_client_env() -> None:
     os.environ.update(TRIAL_CLIENT_ENV)
 
 
-@contextmanager
 def failing_fast():
     """MLflow HTTP calls inside give up in seconds (the driver's Tune callbacks: a stalled driver stalls every trial)."""
-    old = {k: os.environ.get(k) for k in TRIAL_CLIENT_ENV}
-    os.environ.update(TRIAL_CLIENT_ENV)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return tracking.environment(TRIAL_CLIENT_ENV)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,11 +72,17 @@ def check_tracking(uri: str, timeout_s: float = 10.0, create: bool = True) -> Ml
             raise TrackingError(f"no MLflow store at {db}")
         db.parent.mkdir(parents=True, exist_ok=True)
         return _round_trip(uri)
-    old = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(timeout_s))
-    try:
+    with environment({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(timeout_s))}):
         return _round_trip(uri)
+
+
+@contextmanager
+def environment(values: dict[str, str]):
+    """These environment variables set inside the block, as they were after it."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
     finally:
         for k, v in old.items():
             if v is None:
