@@ -58,10 +58,10 @@ def read_curves(path: str | Path) -> pd.DataFrame:
 
 
 def replicate_curves(table: pd.DataFrame) -> dict[str, list[dict[str, np.ndarray]]]:
-    """Per configuration, its replicates' curves: {"dice": per-epoch Dice, "seconds": per-epoch seconds}."""
+    """Per configuration, its replicates' curves: {"dice": per-epoch Dice, "seconds": per-epoch seconds, "seed", "fold"}."""
     out: dict[str, list[dict[str, np.ndarray]]] = {}
-    for (config, _, _), g in table.sort_values("epoch").groupby(["config", "seed", "fold"], sort=True):
-        out.setdefault(config, []).append({"dice": g.val_dice.to_numpy(float), "seconds": g.seconds.to_numpy(float)})
+    for (config, seed, fold), g in table.sort_values("epoch").groupby(["config", "seed", "fold"], sort=True):
+        out.setdefault(config, []).append({"dice": g.val_dice.to_numpy(float), "seconds": g.seconds.to_numpy(float), "seed": int(seed), "fold": int(fold)})
     return out
 
 

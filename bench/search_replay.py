@@ -2,9 +2,9 @@
 recorded learning curves, scored by regret.
 
 The curve tables (bench/results/curves_<dataset>.csv) hold every epoch's validation Dice and seconds of a study run
-(`--space ablation --folds 3`: 30 depth x skip configurations x 3 folds). A replayed trial of a configuration replays one
-of its recorded folds, drawn per trial, so a search meets the same noise a real one does. The truth is each configuration's
-mean best Dice over its folds; a search's regret is the true best minus the truth of the configuration it returns. Methods,
+(`--space ablation --folds 3`: 30 depth x skip configurations x 3 folds). A replayed search validates on one recorded fold,
+drawn per search, as a real search's trials share one validation split; each trial replays its configuration's curve on
+that fold. The truth is each configuration's mean best Dice over its folds (how it does beyond one split); a search's regret is the true best minus the truth of the configuration it returns. Methods,
 each over --seeds searcher seeds, at every fraction of the exhaustive grid's compute:
 - asha+tpe: today's `--space arch` and `--space full` (Optuna TPE, ASHA grace 2, reduction factor 2), and ASHA variants;
 - tpe: Optuna TPE without early stopping; random: Optuna's RandomSampler over the same define-by-run space;
@@ -22,8 +22,9 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -42,8 +43,20 @@ DEFAULT = "asha+tpe g2 r2"  # today's --space arch/full defaults (search.config:
 ASHA_VARIANTS = ((1, 2), (1, 3), (2, 3), (4, 2), (4, 3))  # (grace period, reduction factor) beside the default's (2, 2)
 
 
-def methods(max_epochs: int, configs: list[dict]) -> dict:
-    """name -> (make searcher(seed), make scheduler()) built by the product's own factories (search.runner)."""
+@dataclass(frozen=True)
+class Method:
+    """One way to search: a searcher (by seed) and a scheduler, searching `search_epochs` of the recorded curves; with
+    `rerank` > 0, its best that many configurations are then retrained at the full recorded budget (the product's
+    re-ranking at --final-budget)."""
+
+    searcher: Callable
+    scheduler: Callable
+    search_epochs: int
+    rerank: int = 0
+
+
+def methods(max_epochs: int, configs: list[dict]) -> dict[str, Method]:
+    """name -> Method, searchers and schedulers built by the product's own factories (search.runner)."""
     import optuna
     from search.config import SearchConfig
     from search.replay import GridInRandomOrder
@@ -51,6 +64,7 @@ def methods(max_epochs: int, configs: list[dict]) -> dict:
     from search.spaces import SpaceLimits
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    half = max(1, max_epochs // 2)
     base = SearchConfig(space="arch", max_epochs=max_epochs, patch_size=64)
     limits = SpaceLimits(depths=tuple(sorted({c["depth"] for c in configs})), max_patch=64)  # the recorded study's depths
 
@@ -60,19 +74,30 @@ def methods(max_epochs: int, configs: list[dict]) -> dict:
     def rand(seed):
         return make_searcher(replace(base, seed=seed), limits, sampler=optuna.samplers.RandomSampler(seed=seed))
 
-    def asha(grace, rf):
-        return lambda: make_scheduler(replace(base, grace_period=grace, reduction_factor=rf))
+    def asha(grace, rf, epochs=max_epochs):
+        return lambda: make_scheduler(replace(base, max_epochs=epochs, grace_period=min(grace, epochs), reduction_factor=rf))
 
-    out = {DEFAULT: (tpe, asha(2, 2))}
-    out.update({f"asha+tpe g{g} r{r}": (tpe, asha(g, r)) for g, r in ASHA_VARIANTS})
-    out.update({"tpe": (tpe, lambda: None), "random": (rand, lambda: None), "random+asha g2 r2": (rand, asha(2, 2)),
-                "grid (random order)": (lambda seed: GridInRandomOrder(configs, seed), lambda: None)})
+    def none():
+        return None
+
+    out = {DEFAULT: Method(tpe, asha(2, 2), max_epochs)}
+    out.update({f"asha+tpe g{g} r{r}": Method(tpe, asha(g, r), max_epochs) for g, r in ASHA_VARIANTS})
+    out.update({
+        "tpe": Method(tpe, none, max_epochs), "random": Method(rand, none, max_epochs), "random+asha g2 r2": Method(rand, asha(2, 2), max_epochs),
+        "grid (random order)": Method(lambda seed: GridInRandomOrder(configs, seed), none, max_epochs),
+        "asha+tpe g2 r2 + re-rank 3": Method(tpe, asha(2, 2), max_epochs, rerank=3),
+        # the product's defaults: search at --max-epochs, re-rank the best 3 at --final-budget = 2 x --max-epochs
+        f"asha+tpe g2 r2 at {half} epochs": Method(tpe, asha(2, 2, half), half),
+        f"asha+tpe g2 r2 at {half} epochs + re-rank 3 at {max_epochs}": Method(tpe, asha(2, 2, half), half, rerank=3),
+        f"asha+tpe g1 r2 at {half} epochs + re-rank 3 at {max_epochs}": Method(tpe, asha(1, 2, half), half, rerank=3),
+        f"random at {half} epochs + re-rank 3 at {max_epochs}": Method(rand, none, half, rerank=3),
+    })
     return out
 
 
 def replay_dataset(table: pd.DataFrame, seeds: int, only: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
     """Every method x seed replayed on one dataset's curve table: (regret rows, facts about the table)."""
-    from search.replay import replay_search
+    from search.replay import Reranked, replay_search
 
     curves = replicate_curves(table)
     truth = true_scores(table)
@@ -80,15 +105,16 @@ def replay_dataset(table: pd.DataFrame, seeds: int, only: list[str] | None = Non
     grid_s = grid_seconds(curves)
     configs = [{"depth": int(k.split("-")[0][1:]), "skips": k.split("-s")[1]} for k in sorted(curves)]
     rows, trials, timing = [], {}, {}
-    for name, (searcher, scheduler) in methods(max_epochs, configs).items():
+    for name, m in methods(max_epochs, configs).items():
         if only and name not in only:
             continue
         start = time.perf_counter()
         for seed in range(seeds):
-            trace = replay_search(curves, searcher(seed), scheduler(), seed=seed, budget_s=grid_s * max(FRACTIONS), max_epochs=max_epochs)
-            for f, r in zip(FRACTIONS, anytime_regret(trace, truth, grid_s, FRACTIONS)):
+            trace = replay_search(curves, m.searcher(seed), m.scheduler(), seed=seed, budget_s=grid_s * max(FRACTIONS), max_epochs=m.search_epochs)
+            picks = Reranked(trace, curves, m.rerank, max_epochs, grid_s / len(curves), seed) if m.rerank else trace
+            for f, r in zip(FRACTIONS, anytime_regret(picks, truth, grid_s, FRACTIONS)):
                 rows.append({"method": name, "seed": seed, "fraction": f, "regret": r})
-            trials.setdefault(name, []).append(trace.trials_within(AT * grid_s))
+            trials.setdefault(name, []).append(trace.trials_within(AT * grid_s - m.rerank * grid_s / len(curves)))
         timing[name] = round((time.perf_counter() - start) / seeds, 3)
     best_reps = table.groupby(["config", "seed", "fold"]).val_dice.max()
     sd = float(best_reps.groupby("config").std().median())
@@ -96,8 +122,19 @@ def replay_dataset(table: pd.DataFrame, seeds: int, only: list[str] | None = Non
              "grid_core_s": round(grid_s, 1), "true_best": truth.index[0], "true_best_dice": round(float(truth.iloc[0]), 4),
              "runner_up_gap": round(float(truth.iloc[0] - truth.iloc[1]), 4), "median_replicate_sd": round(sd, 4),
              "within_0.005_of_best": int((truth >= truth.iloc[0] - 0.005).sum()),
+             "truth": {k: round(float(v), 4) for k, v in truth.items()},
              "median_trials_started_at_quarter": {k: float(np.median(v)) for k, v in trials.items()}, "replay_s_per_search": timing}
     return pd.DataFrame(rows), facts
+
+
+def paired(rows: pd.DataFrame, a: str, b: str, fraction: float = AT, draws: int = 2000) -> dict:
+    """Method a against b at one compute fraction, paired by searcher seed (the same seed draws the same validation fold
+    for every method): wins / ties / losses of a, and the mean regret difference a - b with a bootstrap 95% interval."""
+    at = rows[np.isclose(rows.fraction, fraction)].pivot(index="seed", columns="method", values="regret")
+    diff = (at[a] - at[b]).to_numpy()
+    boot = np.random.default_rng(0).choice(diff, size=(draws, len(diff))).mean(axis=1)
+    return {"a": a, "b": b, "wins": int((diff < -1e-12).sum()), "ties": int((np.abs(diff) <= 1e-12).sum()), "losses": int((diff > 1e-12).sum()),
+            "mean_diff": round(float(diff.mean()), 4), "ci95": [round(float(np.quantile(boot, 0.025)), 4), round(float(np.quantile(boot, 0.975)), 4)]}
 
 
 def verdict(summary: pd.DataFrame) -> dict:
@@ -120,24 +157,26 @@ def plot(summaries: dict[str, pd.DataFrame], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [DEFAULT, "tpe", "random", "random+asha g2 r2", "grid (random order)"]
-    fig, axes = plt.subplots(1, len(summaries), figsize=(6.5 * len(summaries), 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(summaries), figsize=(6.5 * len(summaries), 4.8), squeeze=False)
     for ax, (dataset, s) in zip(axes[0], summaries.items()):
-        extra = [m for m in s.method.unique() if m.startswith("asha+tpe") and m != DEFAULT]
-        best_extra = min(extra, key=lambda m: s[(s.method == m) & np.isclose(s.fraction, AT)]["median"].iloc[0]) if extra else None
-        for i, m in enumerate(shown + ([best_extra] if best_extra else [])):
+        rerank = sorted(m for m in s.method.unique() if m.startswith("asha+tpe g2 r2 at "))  # "... at H epochs", "... + re-rank 3 at E"
+        shown = [DEFAULT, "tpe", "random", "random+asha g2 r2", "grid (random order)", *rerank]
+        top = 0.0
+        for i, m in enumerate(shown):
             g = s[s.method == m]
             if g.empty:
                 continue
             color = f"C{i}"
-            ax.plot(g.fraction, g["median"], "-o", color=color, ms=3, label=f"{m} (median)")
+            ax.plot(g.fraction, g["median"], "-o", color=color, ms=3, label=f"{m}")
             ax.plot(g.fraction, g["p90"], "--", color=color, lw=1)
+            top = max(top, float(g[g.fraction >= 0.15]["p90"].max()))
         ax.axvline(AT, color="grey", lw=0.8)
         ax.axhline(TARGET_REGRET, color="grey", lw=0.8, ls=":")
+        ax.set_ylim(0, 1.3 * top)  # below 0.15 of the grid some searches (re-ranking ones first) have returned nothing yet: off the top
         ax.set_xscale("log")
         ax.set_xlabel("compute spent / exhaustive grid's compute")
         ax.set_ylabel("regret (true best Dice - true Dice of the pick)")
-        ax.set_title(f"{dataset}: median (solid) and 90th percentile (dashed)")
+        ax.set_title(f"{dataset}: median (solid) and 90th percentile (dashed) regret")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -198,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         rows, facts = replay_dataset(table, a.seeds)
         summary = summarise(rows)
         summaries[dataset] = summary
-        figures["datasets"][dataset] = {**facts, "verdict": verdict(summary),
+        half = max(1, facts["epochs"] // 2)
+        comparisons = [paired(rows, DEFAULT, "random"), paired(rows, DEFAULT, "grid (random order)"),
+                       paired(rows, f"asha+tpe g2 r2 at {half} epochs + re-rank 3 at {facts['epochs']}", f"asha+tpe g2 r2 at {half} epochs"),
+                       paired(rows, f"asha+tpe g2 r2 at {half} epochs + re-rank 3 at {facts['epochs']}", f"asha+tpe g2 r2 at {half} epochs", fraction=1.0)]
+        figures["datasets"][dataset] = {**facts, "verdict": verdict(summary), "paired": comparisons,
                                         "summary": summary.round(4).to_dict(orient="records")}
         v = figures["datasets"][dataset]["verdict"]
         print(f"{dataset}: at {AT} of the grid's compute, median regret {DEFAULT} {v['default_median']:.4f}, random {v['random_median']:.4f}, "

@@ -13,6 +13,10 @@ from unet_core.precision import PRECISIONS
 
 from .spaces import SPACES
 
+# trials Optuna samples when --num-samples is not given: quick is the newcomer's few-minute demo; for arch and full, see
+# bench/search_replay.py (the trials ASHA + TPE starts within a quarter of the exhaustive grid's compute on DRIVE)
+DEFAULT_SAMPLES = {"quick": 8, "arch": 16, "full": 16}
+
 
 NUM_CLASSES_DATASETS = ("folder", "drive", "isic")  # loaders that take --num-classes
 
@@ -36,7 +40,7 @@ class SearchConfig:
     Attributes:
         space: quick, ablation, arch (the ablation's depth/skip space by Optuna and ASHA) or full.
         dataset / data_root / dataset_options: what to train on.
-        num_samples: trials sampled by Optuna (quick/full); ablation runs every configuration.
+        num_samples: trials sampled by Optuna (quick/arch/full; None: DEFAULT_SAMPLES of the space); ablation runs every configuration.
         max_epochs: epochs of each trial's first training round (ASHA's budget per trial).
         repeats: seeds per configuration (ablation).
         cpus_per_trial / gpus_per_trial: each trial's resources (fractions allowed).
@@ -67,7 +71,7 @@ class SearchConfig:
     space: str = "quick"
     dataset: str = "synthetic"
     data_root: str | None = None
-    num_samples: int = 8
+    num_samples: int | None = None
     max_epochs: int = 6
     repeats: int = 1
     cpus_per_trial: float = 1.0
@@ -102,6 +106,8 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.space not in SPACES:
             raise ConfigError(f"unknown space {self.space!r}: choose one of {', '.join(SPACES)}")
+        if self.num_samples is None:
+            self.num_samples = DEFAULT_SAMPLES.get(self.space, 8)
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
         for name in ("num_samples", "max_epochs", "repeats", "grace_period"):

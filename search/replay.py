@@ -1,6 +1,8 @@
 """Search replays: the product's Tune searchers and schedulers run unchanged on recorded learning curves instead of
-training. Each sampled trial replays one recorded replicate (a seed x fold) of its configuration, reporting the recorded
-validation Dice epoch by epoch and charging the recorded seconds; a replay takes milliseconds a trial.
+training. A replayed search validates on one recorded fold, drawn per search (a real search's trials share one validation
+split); each sampled trial replays its configuration's recorded curve on that fold (a recorded seed drawn per trial where
+there are several), reporting the recorded validation Dice epoch by epoch and charging the recorded seconds; a replay
+takes milliseconds a trial.
 
 Two ways to run one, with the same decisions (tests check they agree):
 - `replay_search`: a sequential loop that calls the searcher and scheduler as Tune's controller does for one trial at a
@@ -31,11 +33,20 @@ def config_key(config: dict[str, Any]) -> str:
     return f"d{depth}-s{skips}"
 
 
+def search_fold(curves: Curves, seed: int) -> int:
+    """The validation split a replayed search scores on: one recorded fold per search, drawn from its seed (every trial
+    of a real search validates on the same split)."""
+    folds = sorted({int(rep.get("fold", 0)) for reps in curves.values() for rep in reps})
+    return folds[np.random.default_rng([seed, 7]).integers(len(folds))]
+
+
 def pick_replicate(curves: Curves, key: str, seed: int, trial_index: int) -> dict[str, np.ndarray]:
-    """The replicate a trial replays: drawn from (search seed, trial number), so a replay is reproducible."""
+    """The recorded curve a trial replays: its configuration on the search's fold (search_fold), with a recorded seed
+    drawn from (search seed, trial number) where the table has several; a replay is reproducible."""
     if key not in curves:
         raise KeyError(f"no recorded curve for {key} (the replayed space must match the recorded study)")
-    reps = curves[key]
+    fold = search_fold(curves, seed)
+    reps = [rep for rep in curves[key] if int(rep.get("fold", 0)) == fold] or curves[key]
     return reps[np.random.default_rng([seed, trial_index, zlib.crc32(key.encode())]).integers(len(reps))]
 
 
@@ -66,6 +77,15 @@ class Trace:
         """Trials that reported at least once within `budget_s` of compute."""
         return len({t for t, spent in zip(self.trial, self.spent_s) if spent <= budget_s})
 
+    def top(self, budget_s: float, k: int) -> list[str]:
+        """The `k` configurations with the best reported validation Dice within `budget_s` of compute, best first."""
+        best: dict[str, float] = {}
+        for dice, config, spent in zip(self.dice, self.config, self.spent_s):
+            if spent > budget_s:
+                break
+            best[config] = max(dice, best.get(config, -np.inf))
+        return sorted(best, key=lambda c: -best[c])[:k]
+
     def incumbent(self, budget_s: float) -> str | None:
         """The configuration the search returns if stopped once `budget_s` of compute is spent: the trial with the best
         reported validation Dice so far (what search.run declares), or None before the first report."""
@@ -76,6 +96,29 @@ class Trace:
             if dice > best:
                 best, pick = dice, config
         return pick
+
+
+@dataclass
+class Reranked:
+    """A replayed search followed by the product's re-ranking: its best `k` configurations (within what the budget
+    leaves after the re-ranking's own cost) each retrain once at `final_epochs` on the search's fold, and the best of
+    them there is returned. `trial_s`: the compute of one re-ranking trial."""
+
+    trace: Trace
+    curves: Curves
+    k: int
+    final_epochs: int
+    trial_s: float
+    seed: int
+
+    def incumbent(self, budget_s: float) -> str | None:
+        """The re-ranked pick once `budget_s` of compute (search and re-ranking together) is spent."""
+        search_s = budget_s - self.k * self.trial_s
+        top = self.trace.top(search_s, self.k) if search_s > 0 else []
+        if not top:
+            return None
+        final = {c: float(pick_replicate(self.curves, c, self.seed, 100_000 + i)["dice"][: self.final_epochs].max()) for i, c in enumerate(top)}
+        return max(final, key=final.get)
 
 
 def replay_search(curves: Curves, searcher, scheduler, seed: int, budget_s: float, max_epochs: int, max_trials: int = 10_000) -> Trace:

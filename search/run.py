@@ -12,7 +12,7 @@ from datasets import DatasetError
 from datasets.registry import DATASETS
 from unet_core.precision import PRECISIONS
 
-from .config import ConfigError, SearchConfig, SearchInterrupted, SearchStopped
+from .config import DEFAULT_SAMPLES, ConfigError, SearchConfig, SearchInterrupted, SearchStopped
 from .quiet import quiet_libraries
 from .spaces import SPACES
 from .tracking import TrackingError
@@ -24,7 +24,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--space", default="quick", help=f"{' | '.join(SPACES)} (default quick)")
     p.add_argument("--dataset", default="synthetic", help=f"one of {', '.join(DATASETS)} (default synthetic, embedded)")
     p.add_argument("--data-root", default=None, help="the dataset's folder in its official layout")
-    p.add_argument("--num-samples", type=int, default=8, help="trials Optuna samples (quick, arch, full; the ablation runs every configuration) (default 8)")
+    p.add_argument("--num-samples", type=int, default=None, help="trials Optuna samples (quick, arch, full; the ablation runs every configuration) "
+                   f"(default {', '.join(f'{k} {v}' for k, v in DEFAULT_SAMPLES.items())})")
     p.add_argument("--max-epochs", type=int, default=6, help="epochs of each trial's training (ASHA's budget; full-space saliency trials "
                    "retrain up to twice more for half as many epochs each) (default 6)")
     p.add_argument("--repeats", type=int, default=1, help="ablation: seeds per configuration (default 1)")

@@ -8,7 +8,7 @@ import pytest
 
 from analysis.curves import read_curves, replicate_curves, save_curves, true_scores
 from analysis.regret import anytime_regret, grid_seconds, regret, summarise
-from search.replay import GridInRandomOrder, Trace, config_key, replay_search
+from search.replay import GridInRandomOrder, Reranked, Trace, config_key, replay_search
 
 
 def planted_table(depths=(1, 2), epochs=4, folds=2, seed=0) -> pd.DataFrame:
@@ -126,3 +126,19 @@ def test_tunes_own_controller_makes_the_same_decisions_as_the_replay_loop(tmp_pa
                       round(next(d for tt, e2, d in zip(loop.trial[::-1], loop.epoch[::-1], loop.dice[::-1]) if tt == t), 6))
                      for t, c in zip(loop.trial, loop.config)})
     assert real == looped
+
+
+def test_re_ranking_picks_the_better_of_two_configurations_whose_order_flips_between_short_and_long_budgets():
+    epochs = np.arange(1, 9)
+    fast = np.minimum(0.70, 0.35 * epochs)  # learns in 2 epochs, ends at 0.70
+    slow = np.where(epochs <= 2, 0.30, 0.30 + 0.08 * (epochs - 2))  # 0.30 at 2 epochs, ends at 0.78
+    curves = {"d1-s1": [{"dice": fast, "seconds": np.ones(8)}], "d2-s11": [{"dice": slow, "seconds": np.ones(8)}]}
+    truth = pd.Series({"d2-s11": 0.78, "d1-s1": 0.70})
+    configs = [{"depth": 1, "skips": "1"}, {"depth": 2, "skips": "11"}]
+    short = replay_search(curves, GridInRandomOrder(configs, seed=0), None, seed=0, budget_s=1e9, max_epochs=2)
+    assert short.incumbent(1e9) == "d1-s1"  # at 2 epochs the fast learner looks best
+    final = Reranked(short, curves, k=2, final_epochs=8, trial_s=8.0, seed=0)
+    assert final.incumbent(4.0 + 16.0) == "d2-s11"  # retrained at 8 epochs, the slow one wins
+    assert final.incumbent(15.0) is None  # the budget does not cover the re-ranking yet
+    assert anytime_regret(final, truth, grid_s=16.0, fractions=[20 / 16]) == [0.0]
+    assert anytime_regret(short, truth, grid_s=16.0, fractions=[1.0]) == [pytest.approx(0.08)]
