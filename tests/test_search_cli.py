@@ -119,6 +119,20 @@ def test_depths_and_skips_narrow_the_ablation(tmp_path):
     assert {c["depth"] for c in dry_run(tmp_path, "--depths", "3", "--num-samples", "4")} == {3}
 
 
+def test_arch_defaults_and_the_dry_run_compute_count_the_re_ranking(tmp_path):
+    from search.run import parse_args
+    from search.runner import dry_run_compute, load_data, settle_patch, space_limits
+
+    cfg = parse_args(["--space", "arch", "--max-epochs", "4", "--patches-per-epoch", "50", "--dry-run"])
+    assert (cfg.num_samples, cfg.rerank_k, cfg.final_epochs, cfg.grace_period, cfg.reduction_factor) == (16, 3, 8, 2, 2)
+    assert (parse_args([]).num_samples, parse_args([]).rerank_k) == (8, 0)  # the newcomer's quick search stays short
+    data = load_data(cfg)
+    cfg = settle_patch(cfg, data)
+    compute = dry_run_compute(cfg, data, space_limits(cfg, data))
+    assert compute.patches == (16 * 4 + 3 * 8) * 50
+    assert "(16 trials x at most 4 epochs + 3 re-ranking trials x 8 epochs) x 50 patches" in compute.line()
+
+
 @pytest.mark.slow
 def test_the_winner_is_picked_among_the_best_retrained_at_the_final_budget_and_the_parent_keeps_both_rankings(tmp_path):
     proc = run_search(tmp_path, "--num-samples", "4", "--max-epochs", "2", "--rerank-top", "2", "--final-budget", "3", "--experiment", "rerank")
