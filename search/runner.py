@@ -303,12 +303,9 @@ def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, l
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
-    resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
-    trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, ctx=ctx), resources)
+    trainable = trial_trainable(cfg, data, ctx)
     if restore_path is not None:
-        # an errored trial is one whose process died max_failures + 1 times or that never reached the tracking store (a trial's
-        # own error ends it normally, with a FAILED run): --resume trains it again from the start
-        return tune.Tuner.restore(str(restore_path), trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=True)
+        return restored_tuner(restore_path, trainable)
     if cfg.space == "ablation":
         param_space = {**fixed_params(cfg), "skips": tune.grid_search(ablation_patterns(limits.depths, cfg.skips)),
                        "seed": tune.grid_search(list(range(cfg.seed, cfg.seed + cfg.repeats)))}
@@ -321,9 +318,31 @@ def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, l
         tune_config = tune.TuneConfig(search_alg=make_searcher(cfg, limits), scheduler=make_scheduler(cfg), num_samples=cfg.num_samples, trial_name_creator=_trial_name, reuse_actors=True,
                                       trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
     stop = StopAtDice(cfg.stop_at) if cfg.stop_at is not None else None
-    run_config = tune.RunConfig(name=search_name, storage_path=str(cfg.storage_path), callbacks=callbacks, verbose=0, stop=stop,
-                                failure_config=tune.FailureConfig(max_failures=cfg.max_failures))
-    return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config)
+    return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config(cfg, search_name, callbacks, stop))
+
+
+def trial_trainable(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext):
+    """run_trial with the search's data and context, at each trial's CPUs and GPUs."""
+    from ray import tune
+
+    return tune.with_resources(tune.with_parameters(run_trial, data=data, ctx=ctx), {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
+
+
+def restored_tuner(path: Path, trainable):
+    """The Tuner saved at `path`, continuing its unfinished trials. An errored trial is one whose process died
+    max_failures + 1 times or that never reached the tracking store (a trial's own error ends it normally, with a FAILED
+    run): it trains again from the start."""
+    from ray import tune
+
+    return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=True)
+
+
+def run_config(cfg: SearchConfig, name: str, callbacks: list, stop=None):
+    """Tune's run settings of a search phase: its folder under the search's storage, callbacks, quiet output, retries."""
+    from ray import tune
+
+    return tune.RunConfig(name=name, storage_path=str(cfg.storage_path), callbacks=callbacks, verbose=0, stop=stop,
+                          failure_config=tune.FailureConfig(max_failures=cfg.max_failures))
 
 
 def trials_table(client, experiment_id: str, parent_run_id: str, role: str = "trial") -> pd.DataFrame:
@@ -373,16 +392,14 @@ def final_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, n
 
     from .rerank import FixedConfigs, final_config
 
-    trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, ctx=ctx), {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
+    trainable = trial_trainable(cfg, data, ctx)
     path = cfg.storage_path / name
     if tune.Tuner.can_restore(str(path)):
-        return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=True)
+        return restored_tuner(path, trainable)
     points = [final_config(c["config"], cfg.final_epochs) for c in candidates]
     tune_config = tune.TuneConfig(metric="val_dice", mode="max", search_alg=FixedConfigs(points), num_samples=len(points),
                                   trial_name_creator=_trial_name, reuse_actors=True, trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
-    run_config = tune.RunConfig(name=name, storage_path=str(cfg.storage_path), callbacks=callbacks, verbose=0,
-                                failure_config=tune.FailureConfig(max_failures=cfg.max_failures))
-    return tune.Tuner(trainable, param_space={}, tune_config=tune_config, run_config=run_config)
+    return tune.Tuner(trainable, param_space={}, tune_config=tune_config, run_config=run_config(cfg, name, callbacks))
 
 
 def rerank_at_final_budget(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, search_name: str, results, table: pd.DataFrame,
