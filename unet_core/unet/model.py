@@ -170,13 +170,21 @@ class UNet(nn.Module):
         for up, dec, level in zip(self.ups, self.decoders, range(self.depth, 0, -1)):
             coarse = x
             x = up(x, indices[level - 1] if indices else None)
-            if self.skip_bits[level - 1]:
-                skip = center_crop(features[level - 1], x.shape[-2:])
-                if str(level) in self.gates:
-                    skip = self.gates[str(level)](skip, coarse)
+            skip = self.skip_features(features[level - 1], level, coarse, x.shape[-2:])
+            if skip is not None:
                 x = torch.cat([skip, x], dim=1)
             x = dec(x)
         return self.head(x)
+
+    def skip_features(self, features: Tensor, level: int, coarse: Tensor, size: tuple[int, int]) -> Tensor | None:
+        """What level `level`'s skip hands its decoder: the encoder features cropped to `size` (and gated by the coarser
+        features `coarse` in an attention U-Net), or None where the skip is off."""
+        if not self.skip_bits[level - 1]:
+            return None
+        skip = center_crop(features, size)
+        if str(level) in self.gates:
+            skip = self.gates[str(level)](skip, coarse)
+        return skip
 
     def extra_repr(self) -> str:
         return f"depth={self.depth}, skips={self.skips!r}, block={self.block!r}, padding={self.padding!r}"
