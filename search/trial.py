@@ -51,7 +51,8 @@ class SearchContext:
         eval_overlap: tile overlap during validation.
         outbox_dir: where a trial keeps the MLflow writes the store did not take (search.outbox); the driver sends
             what is left there after Tune ends.
-        role: the trial runs' unet.role tag: "trial" for the search's trials, "final" for its re-ranking at the final budget.
+        role: the trial runs' unet.role tag: "trial" for the search's trials, "final" for its re-ranking at the final budget,
+            "supernet" for a supernet search's supernets (search.supernet_search).
     """
 
     tracking_uri: str
@@ -89,6 +90,21 @@ def train_input_size(params: TrialParams) -> tuple[int, int]:
     return size, (size - output_size(size, params.depth, params.padding)) // 2
 
 
+def patch_dataset(params: TrialParams, samples, augment) -> PatchDataset:
+    """The training patches of `samples` at the trial's patch size and stride (the network's input around each)."""
+    size, margin = train_input_size(params)
+    return PatchDataset(samples, size, params.patch_stride, augment, margin)
+
+
+def patch_loader(params: TrialParams, dataset: PatchDataset, seed: int) -> DataLoader | None:
+    """The epoch's patches: `patches_per_epoch` drawn with replacement from a stream seeded by `seed` (shared by trials
+    of one seed: common random numbers), or None for the trainer's shuffled pass over every patch."""
+    if not params.patches_per_epoch:
+        return None
+    sampler = RandomSampler(dataset, replacement=True, num_samples=params.patches_per_epoch, generator=torch.Generator().manual_seed(seed))
+    return DataLoader(dataset, batch_size=params.batch_size, sampler=sampler)
+
+
 class Validator:
     """Full-image validation with split-level metrics; keeps a few predictions for the pictures."""
 
@@ -120,6 +136,16 @@ def model_kwargs(params: TrialParams, data: SegmentationData) -> dict[str, Any]:
         base_channels=params.base_channels, upsample=params.upsample, batch_norm=params.batch_norm,
         block=params.block, padding=params.padding,
     )
+
+
+def initialised(model, params: TrialParams, data: SegmentationData):
+    """`model` with the trial's seeded initial weights (common random numbers) and, with head_bias "prior", an output
+    layer that starts at the training masks' class frequencies."""
+    model = seeded_init(model, params.seed)
+    if params.head_bias == "prior":
+        counts = data.class_counts()
+        prior_bias_init(model.head, counts / max(1, counts.sum()))
+    return model
 
 
 class TrialRun:
@@ -222,10 +248,7 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
     if weighted and any(s.weight is None for s in data.train):
         raise ValueError(f"loss {params.loss} needs a dataset with separable objects and their border weight maps "
                          f"({data.name} has {'none' if data.objects is None else 'no maps computed'})")
-    model = seeded_init(UNet(**model_kwargs(params, data)), params.seed)
-    if params.head_bias == "prior":
-        counts = data.class_counts()
-        prior_bias_init(model.head, counts / max(1, counts.sum()))
+    model = initialised(UNet(**model_kwargs(params, data)), params, data)
     loss = build_loss(params.loss, data.class_weights() if params.loss == "weighted_ce" else None)
     tile = eval_tile_for(params, ctx.eval_tile, data)
     validator = Validator(data, tile, ctx.eval_overlap)
@@ -254,19 +277,14 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
 
     def train_once(images, iteration: int) -> dict[str, float]:
         samples = [replace(s, image=im, weight=s.weight if weighted else None) for s, im in zip(data.train, images)]
-        size, margin = train_input_size(params)
-        dataset = PatchDataset(samples, size, params.patch_stride, augment, margin)
+        dataset = patch_dataset(params, samples, augment)
         epochs = params.epochs if iteration == 0 else params.saliency_epochs
         cfg = TrainConfig(optimizer=params.optimizer, lr=params.lr, batch_size=params.batch_size, epochs=epochs, seed=params.seed + iteration,
                           num_threads=threads, plateau_patience=max(2, epochs // 4), channels_last=precision.channels_last,
                           amp=precision.bf16, cpu_amp=precision.bf16)
         trainer = Trainer(model, loss, cfg, validator, on_epoch)
         offset = 0 if iteration == 0 else params.epochs + (iteration - 1) * params.saliency_epochs
-        if params.patches_per_epoch:
-            sampler = RandomSampler(dataset, replacement=True, num_samples=params.patches_per_epoch,
-                                    generator=torch.Generator().manual_seed(params.seed + iteration))
-            return trainer.fit(dataset, epoch_offset=offset, loader=DataLoader(dataset, batch_size=params.batch_size, sampler=sampler)).best_metrics
-        return trainer.fit(dataset, epoch_offset=offset).best_metrics
+        return trainer.fit(dataset, epoch_offset=offset, loader=patch_loader(params, dataset, params.seed + iteration)).best_metrics
 
     saliency_loop([s.image for s in data.train], train_once, model, params.saliency_percentile, params.saliency_iterations, tile)
     return dict(best)

@@ -1,0 +1,162 @@
+"""Train one depth's skip supernet on a dataset and estimate every skip pattern of that depth from it: the search
+strategy `--strategy supernet` runs this once per depth (and fold) instead of one training per pattern."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import DataLoader
+
+from datasets import SegmentationData, build_augmentation
+from unet_core import TrainConfig, Trainer, build_loss, seed_everything
+from unet_core.supernet import SAMPLING_RULES, PatternSampler, SkipSupernet, recalibrate_batch_norm
+
+from .params import TrialParams
+from .trial import Validator, eval_tile_for, initialised, model_kwargs, patch_dataset, patch_loader, trial_precision
+
+
+@dataclass
+class SupernetSettings:
+    """How a supernet is trained and its patterns scored.
+
+    Args:
+        sampling: "fair" (every pattern once per cycle of batches) or "uniform" (an independent draw per batch).
+        warmup_epochs: epochs at the start that train the all-skips pattern alone, before patterns are sampled.
+        recalibrate_batches: training batches over which each pattern's batch-norm statistics are re-estimated before
+            it is scored (0: score with the statistics shared by every pattern).
+    """
+
+    sampling: str = "fair"
+    warmup_epochs: int = 0
+    recalibrate_batches: int = 8
+
+    def __post_init__(self) -> None:
+        if self.sampling not in SAMPLING_RULES:
+            raise ValueError(f"unknown supernet sampling {self.sampling!r}: choose one of {', '.join(SAMPLING_RULES)}")
+        if self.warmup_epochs < 0 or self.recalibrate_batches < 0:
+            raise ValueError(f"warm-up epochs and recalibration batches must be >= 0, got {self.warmup_epochs} and {self.recalibrate_batches}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (for MLflow params and JSON)."""
+        return asdict(self)
+
+
+@dataclass
+class SupernetResult:
+    """What training one supernet gave: an estimate per pattern and what it cost.
+
+    Attributes:
+        depth: the supernet's depth.
+        estimates: pattern -> its validation metrics with the shared weights ("dice", "iou", ...), best first.
+        train_seconds: seconds spent training (validation of the all-skips pattern after each epoch included).
+        score_seconds: seconds spent recalibrating and scoring every pattern.
+        cpu_seconds: CPU seconds of this process over both (all its threads: core-seconds, unlike wall seconds not
+            lengthened by other work on the machine).
+        history: the per-epoch metrics of the training.
+        batches_per_pattern: how many training batches each pattern was drawn for.
+        state: the supernet's final weights.
+    """
+
+    depth: int
+    estimates: dict[str, dict[str, float]] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    score_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    batches_per_pattern: dict[str, int] = field(default_factory=dict)
+    state: dict[str, torch.Tensor] | None = None
+
+    @property
+    def seconds(self) -> float:
+        """Training plus scoring seconds."""
+        return self.train_seconds + self.score_seconds
+
+    def ranking(self) -> list[str]:
+        """The patterns, best estimated validation Dice first."""
+        return sorted(self.estimates, key=lambda p: -self.estimates[p]["dice"])
+
+
+def calibration_batches(loader: DataLoader, count: int) -> list[torch.Tensor]:
+    """The first `count` image batches of a (seeded) training loader, the same for every pattern."""
+    out = []
+    for image, _, _ in loader:
+        if len(out) >= count:
+            break
+        out.append(image)
+    return out
+
+
+def fit_supernet(params: TrialParams, data: SegmentationData, settings: SupernetSettings, eval_tile: int = 640, eval_overlap: float = 0.25,
+                 cpus: float = 1.0, on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+                 on_estimate: Callable[[str, dict[str, float]], None] | None = None) -> SupernetResult:
+    """Train the supernet of `params.depth` on `data` (the fold of `params`) with the trial recipe of `params` (its
+    skip pattern is ignored), then score every pattern on the full validation images.
+
+    The recipe is the stand-alone trial's (search.trial.train_and_report): seeded initial weights, prior head bias,
+    loss, augmentation, patches per epoch and learning-rate schedule, so an estimate differs from the stand-alone
+    score only by the weight sharing. `on_epoch(epoch, metrics)` follows the training (its val_dice: the all-skips
+    pattern with shared statistics); `on_estimate(pattern, metrics)` gets each pattern's estimate as it is scored."""
+    seed_everything(params.seed)
+    if params.folds > 1:
+        data = data.with_fold(params.fold, params.folds, params.split_seed)
+    if params.saliency_on:
+        raise ValueError("a skip supernet trains without the saliency loop: set saliency_percentile 0")
+    precision = trial_precision(params)
+    kwargs = {k: v for k, v in model_kwargs(params, data).items() if k != "skips"}
+    model = initialised(SkipSupernet(**kwargs), params, data)
+    loss = build_loss(params.loss, data.class_weights() if params.loss == "weighted_ce" else None)
+    tile = eval_tile_for(params, eval_tile, data)
+    validator = Validator(data, tile, eval_overlap, keep=0)
+    full = "1" * params.depth
+
+    def validate(net) -> dict[str, float]:
+        return validator(net.set_pattern(full))
+
+    sampler = PatternSampler(model.patterns, settings.sampling, seed=params.seed)
+    dataset = patch_dataset(params, [replace(s, weight=None) for s in data.train], build_augmentation(params.augment, seed=params.seed))
+    threads = max(1, int(round(cpus)))
+    result = SupernetResult(depth=params.depth)
+    cpu_start = time.process_time()
+    start = time.perf_counter()
+    phases = [(settings.warmup_epochs, None), (params.epochs - settings.warmup_epochs, sampler)] if settings.warmup_epochs else [(params.epochs, sampler)]
+    offset = 0
+    for epochs, draw in phases:
+        if epochs <= 0:
+            continue
+        cfg = TrainConfig(optimizer=params.optimizer, lr=params.lr, batch_size=params.batch_size, epochs=epochs, seed=params.seed + offset,
+                          num_threads=threads, plateau_patience=max(2, params.epochs // 4), channels_last=precision.channels_last,
+                          amp=precision.bf16, cpu_amp=precision.bf16)
+        model.sampler = draw
+        model.set_pattern(full)
+        trainer = Trainer(model, loss, cfg, validate, on_epoch)
+        fit = trainer.fit(dataset, epoch_offset=offset, loader=patch_loader(params, dataset, params.seed + offset))
+        result.history.extend(fit.history)
+        offset += epochs
+    model.sampler = None
+    result.train_seconds = time.perf_counter() - start
+    result.batches_per_pattern = {p: sampler.counts.get(p, 0) for p in model.patterns}
+
+    start = time.perf_counter()
+    loader = patch_loader(replace(params, patches_per_epoch=params.patches_per_epoch or 16 * params.batch_size), dataset, params.seed + 10_000)
+    batches = calibration_batches(loader, settings.recalibrate_batches)
+    device = next(model.parameters()).device
+    shared = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for pattern in model.patterns:
+            model.load_state_dict(shared)
+            model.set_pattern(pattern)
+            if batches:
+                recalibrate_batch_norm(model, [b.to(device) for b in batches])
+            model.eval()
+            metrics = validator(model)
+            result.estimates[pattern] = metrics
+            if on_estimate is not None:
+                on_estimate(pattern, metrics)
+    model.load_state_dict(shared)
+    result.score_seconds = time.perf_counter() - start
+    result.cpu_seconds = time.process_time() - cpu_start
+    result.estimates = {p: result.estimates[p] for p in sorted(result.estimates, key=lambda p: -result.estimates[p]["dice"])}
+    result.state = {k: v.detach().cpu() for k, v in shared.items()}
+    return result
