@@ -86,4 +86,4 @@ def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epo
     parallel = max(1, min(trials, int(cpus // cfg.cpus_per_trial)))
     patches = (trials * epochs_per_trial + cfg.rerank_k * cfg.final_epochs) * per_epoch
     return Compute(trials, epochs_per_trial, per_epoch, patches, patch, seconds_per_patch(width, patch, depth, int(cfg.cpus_per_trial)), parallel,
-                   early_stopping=cfg.space != "ablation", rerank_trials=cfg.rerank_k, rerank_epochs=cfg.final_epochs if cfg.rerank_k else 0)
+                   early_stopping=cfg.space != "ablation" and cfg.strategy != "supernet", rerank_trials=cfg.rerank_k, rerank_epochs=cfg.final_epochs if cfg.rerank_k else 0)

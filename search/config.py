@@ -16,6 +16,10 @@ from .spaces import SPACES
 # trials Optuna samples when --num-samples is not given: quick is the newcomer's few-minute demo; for arch and full, see
 # bench/search_replay.py (the trials ASHA + TPE starts within a quarter of the exhaustive grid's compute on DRIVE)
 DEFAULT_SAMPLES = {"quick": 8, "arch": 16, "full": 16}
+# trials: one training per sampled configuration; supernet: one weight-sharing training per depth estimates every skip
+# pattern of it, and the best few estimates are then trained stand-alone (search.supernet_search)
+STRATEGIES = ("trials", "supernet")
+SUPERNET_SAMPLING = ("fair", "uniform")
 
 
 NUM_CLASSES_DATASETS = ("folder", "drive", "isic")  # loaders that take --num-classes
@@ -66,6 +70,12 @@ class SearchConfig:
         rerank_top: quick/arch/full: before declaring a winner, train the search's best this many configurations at
             `final_budget` epochs and pick among them there (None: 3 for arch and full, 0 = off for quick).
         final_budget: the epochs of that re-ranking, the budget the user will train the winner at (None: 2 x max_epochs).
+        strategy: arch only: "trials" (Optuna samples configurations, each trained) or "supernet" (one skip supernet per
+            depth, and fold with `folds`, trained for max_epochs; its `rerank_top` best estimates trained stand-alone at
+            `final_budget`).
+        supernet_sampling / supernet_warmup / supernet_recalibrate: the supernet's pattern draw per batch ("fair" or
+            "uniform"), epochs of all-skips training before sampling starts, and batches of batch-norm recalibration per
+            pattern before it is scored (search.supernet.SupernetSettings).
     """
 
     space: str = "quick"
@@ -102,6 +112,10 @@ class SearchConfig:
     folds: int = 1
     rerank_top: int | None = None
     final_budget: int | None = None
+    strategy: str = "trials"
+    supernet_sampling: str = "fair"
+    supernet_warmup: int = 0
+    supernet_recalibrate: int = 8
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
@@ -133,8 +147,10 @@ class SearchConfig:
             raise ConfigError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.folds < 1:
             raise ConfigError(f"--folds must be at least 1, got {self.folds}")
-        if self.folds > 1 and self.space != "ablation":
-            raise ConfigError("--folds applies to --space ablation (the study): Optuna spaces validate on the dataset's validation split")
+        if self.folds > 1 and self.space != "ablation" and self.strategy != "supernet":
+            raise ConfigError("--folds applies to --space ablation (the study) and to --strategy supernet: Optuna spaces validate on the "
+                              "dataset's validation split")
+        self._check_strategy()
         if self.rerank_top is not None and self.rerank_top < 0:
             raise ConfigError(f"--rerank-top must be >= 0 (0: off), got {self.rerank_top}")
         if self.rerank_top and self.space == "ablation":
@@ -150,6 +166,24 @@ class SearchConfig:
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         self._check_architecture()
+
+    def _check_strategy(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        if self.strategy == "trials":
+            return
+        if self.space != "arch":
+            raise ConfigError(f"--strategy supernet applies to --space arch (a supernet shares the skip patterns of a depth), not --space {self.space}")
+        if self.rerank_top == 0:
+            raise ConfigError("--strategy supernet trains its best estimates stand-alone before it picks one: --rerank-top must be at least 1")
+        if self.stop_at is not None:
+            raise ConfigError("--stop-at applies to --strategy trials: a supernet scores every pattern at once")
+        if self.supernet_sampling not in SUPERNET_SAMPLING:
+            raise ConfigError(f"unknown --supernet-sampling {self.supernet_sampling!r}: choose one of {', '.join(SUPERNET_SAMPLING)}")
+        if not 0 <= self.supernet_warmup < self.max_epochs:
+            raise ConfigError(f"--supernet-warmup {self.supernet_warmup}: give 0 to {self.max_epochs - 1} epochs (fewer than --max-epochs)")
+        if self.supernet_recalibrate < 0:
+            raise ConfigError(f"--supernet-recalibrate must be >= 0 batches (0: no recalibration), got {self.supernet_recalibrate}")
 
     def _check_architecture(self) -> None:
         self.depths = tuple(sorted({int(d) for d in self.depths}))
@@ -207,6 +241,8 @@ class SearchConfig:
     def to_params(self) -> dict[str, Any]:
         """The settings worth logging on the parent run."""
         skip = {"dry_run", "resume", "points_to_evaluate", "dataset_options"}
+        if self.strategy != "supernet":
+            skip |= {"supernet_sampling", "supernet_warmup", "supernet_recalibrate"}
         out = {k: v for k, v in asdict(self).items() if k not in skip and v is not None and v != ()}
         out.update({k: ",".join(map(str, getattr(self, k))) for k in ("depths", "skips") if getattr(self, k)})
         out.update({f"dataset_{k}": v for k, v in self.dataset_options.items()})

@@ -137,3 +137,14 @@ class TrialParams:
     def to_dict(self) -> dict[str, Any]:
         """Plain values (for MLflow params and JSON)."""
         return asdict(self)
+
+
+def config_name(config: dict[str, Any], fallback: str) -> str:
+    """The run name of a Tune config (a supernet search's supernets: supernet-d3-...), or `fallback` if it is not valid."""
+    try:
+        params = TrialParams.from_config(config)
+    except (TypeError, ValueError):
+        return fallback
+    if "supernet_sampling" in config:
+        return f"supernet-d{params.depth}-{params.loss}-p{params.patch_size}" + (f"-f{params.fold}" if params.folds > 1 else "")
+    return params.run_name

@@ -6,7 +6,7 @@ from typing import Callable
 
 from ray.tune import Callback
 
-from .params import TrialParams
+from .params import TrialParams, config_name
 
 
 def clock(seconds: float) -> str:
@@ -45,7 +45,7 @@ class ProgressLines(Callback):
         self.epochs_done[trial.trial_id] = self.epochs_done.get(trial.trial_id, 0) + 1
         value = result.get(self.metric)
         if value is not None and (self.best is None or value > self.best[0]):
-            self.best = (float(value), _name(trial))
+            self.best = (float(value), trial_name(trial))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         reported = int((trial.last_result or {}).get("training_iteration", 0))
@@ -84,11 +84,9 @@ class ProgressLines(Callback):
         return f"at most ~{estimate} left" if self.early_stopping else f"~{estimate} left"
 
 
-def _name(trial) -> str:
-    try:
-        return TrialParams.from_config(trial.config).run_name
-    except (TypeError, ValueError):
-        return f"trial_{trial.trial_id}"
+def trial_name(trial) -> str:
+    """A Tune trial's name as its MLflow run is named (search.params.config_name)."""
+    return config_name(trial.config, f"trial_{trial.trial_id}")
 
 
 def _budget(trial, default: int) -> int:

@@ -71,6 +71,14 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
                    "configurations at --final-budget epochs and pick among them there; 0 = off (default 3 for arch and full, 0 for quick)")
     p.add_argument("--final-budget", type=int, default=None, help="epochs of those re-ranking trials: the budget you will train the "
                    "winner at (default 2 x --max-epochs)")
+    p.add_argument("--strategy", default="trials", help="arch: trials (Optuna samples configurations, each trained) or supernet (one "
+                   "weight-sharing skip supernet per depth estimates every skip pattern; the best --rerank-top are then trained stand-alone at "
+                   "--final-budget) (default trials)")
+    p.add_argument("--supernet-sampling", default="fair", help="supernet: the skip pattern of each batch, fair (every pattern once per "
+                   "cycle) or uniform (default fair)")
+    p.add_argument("--supernet-warmup", type=int, default=0, help="supernet: epochs of all-skips training before patterns are sampled (default 0)")
+    p.add_argument("--supernet-recalibrate", type=int, default=8, help="supernet: training batches that re-estimate each pattern's "
+                   "batch-norm statistics before it is scored; 0 = the shared statistics (default 8)")
     p.add_argument("--smoke-test", action="store_true", help="a seconds-long run: quick space, 2 trials, 2 epochs")
     a = p.parse_args(argv)
     try:
@@ -92,6 +100,7 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
         depths=depths, skips=tuple(x.strip() for x in a.skips.split(",") if x.strip()), max_failures=a.max_failures,
         searcher_seed=a.searcher_seed, stop_at=a.stop_at, precision=a.precision, folds=a.folds, grace_period=a.grace_period,
         reduction_factor=a.reduction_factor, rerank_top=0 if a.smoke_test else a.rerank_top, final_budget=a.final_budget,
+        strategy=a.strategy, supernet_sampling=a.supernet_sampling, supernet_warmup=a.supernet_warmup, supernet_recalibrate=a.supernet_recalibrate,
     )
 
 
@@ -107,11 +116,19 @@ def summary(outcome) -> str:
     if late:
         lines.append(f"tracking: the store was unreachable for a while; {late} trial runs kept their writes and sent them late "
                      f"(tag unet.tracking_delayed counts them)")
+    if outcome.estimates is not None and not outcome.estimates.empty:
+        e = outcome.estimates
+        lines[0] = f"supernets: {int((t.status == 'FINISHED').sum())} trained, {int((t.status == 'FAILED').sum())} failed; {len(e)} skip patterns estimated"
+        lines.append("best estimates (weight-sharing, not trained stand-alone): " + ", ".join(
+            f"{r.run_name.removesuffix('-estimate')} {r.estimate_dice:.4f}" for r in e.head(5).itertuples(index=False)))
     if outcome.final is not None and not outcome.final.empty:
         search_dice = dict(zip(t.run_name, t.best_val_dice))
+        if outcome.estimates is not None:
+            search_dice = dict(zip(outcome.estimates.run_name.str.removesuffix("-estimate"), outcome.estimates.estimate_dice))
         ranked = outcome.final.sort_values("best_val_dice", ascending=False)
-        lines.append(f"re-ranked at the final budget ({outcome.final_epochs} epochs): " + ", ".join(
-            f"{r.run_name} {r.best_val_dice:.4f} (search {search_dice.get(r.run_name.removesuffix('-final'), float('nan')):.4f})" for r in ranked.itertuples(index=False)))
+        origin = "estimate" if outcome.estimates is not None else "search"
+        lines.append(f"{'trained stand-alone' if outcome.estimates is not None else 're-ranked'} at the final budget ({outcome.final_epochs} epochs): " + ", ".join(
+            f"{r.run_name} {r.best_val_dice:.4f} ({origin} {search_dice.get(r.run_name.removesuffix('-final'), float('nan')):.4f})" for r in ranked.itertuples(index=False)))
     if outcome.best_run_id:
         m = outcome.test_metrics
         lines.append(f"best: {outcome.best_run_name}  validation Dice {outcome.best_val_dice:.4f}  (run {outcome.best_run_id})")

@@ -75,6 +75,7 @@ class SearchOutcome:
     test_metrics: dict[str, float] = field(default_factory=dict)
     final: pd.DataFrame | None = None  # the re-ranking's trials at the final budget (None: no re-ranking)
     final_epochs: int | None = None
+    estimates: pd.DataFrame | None = None  # a supernet search's estimate of every skip pattern (search.supernet_search)
 
 
 def load_data(cfg: SearchConfig) -> SegmentationData:
@@ -129,7 +130,19 @@ def define_by_run(cfg: SearchConfig, limits: SpaceLimits) -> DefineByRun:
 
 
 def dry_run_lines(cfg: SearchConfig, limits: SpaceLimits) -> list[dict[str, Any]]:
-    """What --dry-run prints: every ablation configuration, the first sampled quick configurations, or the full space."""
+    """What --dry-run prints: every ablation configuration, the first sampled quick configurations, the full space, or
+    a supernet search's supernets (with the patterns each estimates)."""
+    if cfg.strategy == "supernet":
+        from unet_core import all_patterns
+
+        from .supernet_search import run_name
+
+        lines = []
+        for depth in limits.depths:
+            for fold in range(cfg.folds):
+                params = TrialParams.from_config({**fixed_params(cfg), "depth": depth, "fold": fold})
+                lines.append(params.to_dict() | {"run_name": run_name(params), "estimates": all_patterns(depth), **asdict(supernet_settings(cfg))})
+        return lines
     if cfg.space == "ablation":
         configs = ablation_configs(cfg.repeats, limits.depths, cfg.skips, cfg.folds, cfg.seed)
         trials = [TrialParams.from_config({**fixed_params(cfg), **c}) for c in configs]
@@ -158,6 +171,10 @@ def start_line(cfg: SearchConfig, search_name: str, total: int) -> str:
     parallel = max(1, int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial))
     if cfg.gpus_per_trial:
         parallel = min(parallel, int(ray.cluster_resources().get("GPU", 0) // cfg.gpus_per_trial) or 1)
+    if cfg.strategy == "supernet":
+        return (f"search {search_name}: {total} skip supernets (one per depth{' and fold' if cfg.folds > 1 else ''}) of {cfg.max_epochs} epochs, "
+                f"{min(parallel, total)} at a time, each estimating every skip pattern of its depth; then the best {cfg.rerank_k} estimates "
+                f"trained stand-alone at {cfg.final_epochs} epochs")
     line = f"search {search_name}: {total} trials of up to {max_trial_epochs(cfg)} epochs, {min(parallel, total)} at a time"
     if cfg.space != "ablation":
         line += (f"; Optuna seed {cfg.optuna_seed}: the same command samples the same configurations again, "
@@ -273,11 +290,11 @@ def cluster_hosts() -> set[str]:
     return {n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}
 
 
-def _trial_name(trial) -> str:
-    try:
-        return TrialParams.from_config(trial.config).run_name
-    except (TypeError, ValueError):
-        return f"trial_{trial.trial_id}"
+def trial_name(trial) -> str:
+    """A Tune trial's name and folder prefix: its run name (search.progress.trial_name, imported once Ray is)."""
+    from .progress import trial_name as name
+
+    return name(trial)
 
 
 def make_searcher(cfg: SearchConfig, limits: SpaceLimits, sampler=None):
@@ -306,26 +323,43 @@ def build_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, l
     trainable = trial_trainable(cfg, data, ctx)
     if restore_path is not None:
         return restored_tuner(restore_path, trainable)
-    if cfg.space == "ablation":
+    if cfg.strategy == "supernet":
+        from .supernet_search import param_space as supernet_grid
+
+        param_space = supernet_grid(fixed_params(cfg), limits.depths, cfg.folds, supernet_settings(cfg))
+        tune_config = tune.TuneConfig(metric="val_dice", mode="max", scheduler=FIFOScheduler(), num_samples=1, trial_name_creator=trial_name, reuse_actors=True,
+                                      trial_dirname_creator=lambda t: f"{trial_name(t)}_{t.trial_id}")
+    elif cfg.space == "ablation":
         param_space = {**fixed_params(cfg), "skips": tune.grid_search(ablation_patterns(limits.depths, cfg.skips)),
                        "seed": tune.grid_search(list(range(cfg.seed, cfg.seed + cfg.repeats)))}
         if cfg.folds > 1:
             param_space["fold"] = tune.grid_search(list(range(cfg.folds)))
-        tune_config = tune.TuneConfig(metric="val_dice", mode="max", scheduler=FIFOScheduler(), num_samples=1, trial_name_creator=_trial_name, reuse_actors=True,
-                                      trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
+        tune_config = tune.TuneConfig(metric="val_dice", mode="max", scheduler=FIFOScheduler(), num_samples=1, trial_name_creator=trial_name, reuse_actors=True,
+                                      trial_dirname_creator=lambda t: f"{trial_name(t)}_{t.trial_id}")
     else:
         param_space = {}
-        tune_config = tune.TuneConfig(search_alg=make_searcher(cfg, limits), scheduler=make_scheduler(cfg), num_samples=cfg.num_samples, trial_name_creator=_trial_name, reuse_actors=True,
-                                      trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
+        tune_config = tune.TuneConfig(search_alg=make_searcher(cfg, limits), scheduler=make_scheduler(cfg), num_samples=cfg.num_samples, trial_name_creator=trial_name, reuse_actors=True,
+                                      trial_dirname_creator=lambda t: f"{trial_name(t)}_{t.trial_id}")
     stop = StopAtDice(cfg.stop_at) if cfg.stop_at is not None else None
     return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config(cfg, search_name, callbacks, stop))
 
 
 def trial_trainable(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext):
-    """run_trial with the search's data and context, at each trial's CPUs and GPUs."""
+    """run_trial (a supernet search's first phase: run_supernet_trial) with the search's data and context, at each
+    trial's CPUs and GPUs."""
     from ray import tune
 
-    return tune.with_resources(tune.with_parameters(run_trial, data=data, ctx=ctx), {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
+    function = run_trial
+    if ctx.role == "supernet":
+        from .supernet_search import run_supernet_trial as function
+    return tune.with_resources(tune.with_parameters(function, data=data, ctx=ctx), {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
+
+
+def supernet_settings(cfg: SearchConfig):
+    """The supernet settings of a --strategy supernet search."""
+    from .supernet import SupernetSettings
+
+    return SupernetSettings(sampling=cfg.supernet_sampling, warmup_epochs=cfg.supernet_warmup, recalibrate_batches=cfg.supernet_recalibrate)
 
 
 def restored_tuner(path: Path, trainable):
@@ -398,7 +432,7 @@ def final_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, n
         return restored_tuner(path, trainable)
     points = [final_config(c["config"], cfg.final_epochs) for c in candidates]
     tune_config = tune.TuneConfig(metric="val_dice", mode="max", search_alg=FixedConfigs(points), num_samples=len(points),
-                                  trial_name_creator=_trial_name, reuse_actors=True, trial_dirname_creator=lambda t: f"{_trial_name(t)}_{t.trial_id}")
+                                  trial_name_creator=trial_name, reuse_actors=True, trial_dirname_creator=lambda t: f"{trial_name(t)}_{t.trial_id}")
     return tune.Tuner(trainable, param_space={}, tune_config=tune_config, run_config=run_config(cfg, name, callbacks))
 
 
@@ -406,16 +440,26 @@ def rerank_at_final_budget(cfg: SearchConfig, data: SegmentationData, ctx: Searc
                            client, echo: Callable[[str], None], resume: str) -> pd.DataFrame:
     """Train the search's best cfg.rerank_k configurations at cfg.final_epochs; their trial table (role "final").
     Both rankings go on the parent run as tags (search.rerank)."""
-    from .callbacks import CloseTrialRuns
-    from .progress import ProgressLines
-    from .rerank import FINAL_RANKING_TAG, ROLE, SEARCH_RANKING_TAG, ranking, top_candidates
+    from .rerank import SEARCH_RANKING_TAG, top_candidates
 
     configs = {(r.metrics or {}).get("trial_id"): r.config for r in results if (r.metrics or {}).get("trial_id")}
     candidates = top_candidates(final_attempts(table), configs, cfg.rerank_k)
+    if candidates:
+        echo(f"re-ranking the best {len(candidates)} at the final budget ({cfg.final_epochs} epochs): " + ", ".join(c["run_name"] for c in candidates))
+    return train_at_final_budget(cfg, data, ctx, search_name, candidates, SEARCH_RANKING_TAG, client, echo, resume)
+
+
+def train_at_final_budget(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, search_name: str, candidates: list[dict[str, Any]],
+                          ranking_tag: str, client, echo: Callable[[str], None], resume: str) -> pd.DataFrame:
+    """Train `candidates` ([{"run_name", "best_val_dice", "config"}], best first) at cfg.final_epochs; their trial table
+    (role "final"). The candidates' ranking goes on the parent run as `ranking_tag`, the final budget's as unet.final_ranking."""
+    from .callbacks import CloseTrialRuns
+    from .progress import ProgressLines
+    from .rerank import FINAL_RANKING_TAG, ROLE, ranking
+
     if not candidates:
-        return table.iloc[0:0]
-    client.set_tag(ctx.parent_run_id, SEARCH_RANKING_TAG, ranking(candidates))
-    echo(f"re-ranking the best {len(candidates)} at the final budget ({cfg.final_epochs} epochs): " + ", ".join(c["run_name"] for c in candidates))
+        return pd.DataFrame(columns=TRIAL_COLUMNS)
+    client.set_tag(ctx.parent_run_id, ranking_tag, ranking(candidates))
     final_ctx = replace(ctx, role=ROLE)
     progress = ProgressLines(len(candidates), cfg.final_epochs, early_stopping=False, echo=lambda line: echo(f"final budget {line}"))
     closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, ctx.outbox_dir)
@@ -425,7 +469,7 @@ def rerank_at_final_budget(cfg: SearchConfig, data: SegmentationData, ctx: Searc
     final = trials_table(client, ctx.experiment_id, ctx.parent_run_id, role=ROLE)
     ended = int(final_attempts(final).status.isin(["FINISHED", "FAILED"]).sum()) if not final.empty else 0
     if ended < len(candidates):
-        raise SearchInterrupted(f"interrupted while re-ranking at the final budget: {ended} of {len(candidates)} done. Continue with: {resume}")
+        raise SearchInterrupted(f"interrupted while training at the final budget: {ended} of {len(candidates)} done. Continue with: {resume}")
     final = final_attempts(final)
     client.set_tag(ctx.parent_run_id, FINAL_RANKING_TAG, ranking([{"run_name": r.run_name, "best_val_dice": r.best_val_dice}
                                                                   for r in final.itertuples(index=False) if pd.notna(r.best_val_dice)]))
@@ -461,6 +505,8 @@ def trial_count(cfg: SearchConfig, limits: SpaceLimits) -> int:
     """How many trials the search runs (its Optuna samples, or every ablation configuration x seed x fold)."""
     if cfg.space == "ablation":
         return len(ablation_patterns(limits.depths, cfg.skips)) * cfg.repeats * cfg.folds
+    if cfg.strategy == "supernet":  # one supernet per depth and fold
+        return len(limits.depths) * cfg.folds
     return cfg.num_samples
 
 
@@ -518,14 +564,15 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
     digest = data_digest(data)
     tracking.log_dataset(client, parent_id, data.name, data.source, digest)
     outbox_dir = cfg.storage_path / search_name / OUTBOX
-    ctx = SearchContext(uri, experiment_id, parent_id, cfg.cpus_per_trial, digest, cfg.eval_tile, outbox_dir=str(outbox_dir))
+    ctx = SearchContext(uri, experiment_id, parent_id, cfg.cpus_per_trial, digest, cfg.eval_tile, outbox_dir=str(outbox_dir),
+                        role="supernet" if cfg.strategy == "supernet" else "trial")
     from .callbacks import CloseTrialRuns
     from .progress import ProgressLines
 
     total = trial_count(cfg, limits)
     if not cfg.resume:
         echo(start_line(cfg, search_name, total))
-    progress = ProgressLines(total, max_trial_epochs(cfg), early_stopping=cfg.space != "ablation", echo=echo)
+    progress = ProgressLines(total, max_trial_epochs(cfg), early_stopping=cfg.space != "ablation" and cfg.strategy != "supernet", echo=echo)
     closer = CloseTrialRuns(uri, experiment_id, parent_id, outbox_dir)
     try:
         tuner = build_tuner(cfg, data, ctx, limits, search_name, [closer, progress, *callbacks], restore_path)
@@ -545,21 +592,32 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
             raise SearchStopped(f"{len(unopened)} trials could not start: {cause.rstrip('.')}. Finished trials are kept; once the store takes "
                                 f"writes again (a server back, space freed, write access), continue with: {resume}")
         closer.settle(results)  # trials that ended while the store was unreachable
-        table = trials_table(client, experiment_id, parent_id)
+        table = trials_table(client, experiment_id, parent_id, role="supernet" if cfg.strategy == "supernet" else "trial")
         ended = int(final_attempts(table).status.isin(["FINISHED", "FAILED"]).sum())
         reached = cfg.stop_at is not None and bool((table.best_val_dice >= cfg.stop_at).any())  # --stop-at ended it early
         if ended < total and not reached:  # Tune returns normally after Ctrl-C, with trials cut short or never started
             raise SearchInterrupted(f"interrupted: {ended} of {total} trials done, the rest marked KILLED or not started. "
                                     f"Continue with: {resume}")
-        final = rerank_at_final_budget(cfg, data, ctx, search_name, results, table, client, echo, resume) if cfg.rerank_k else None
+        estimates = None
+        if cfg.strategy == "supernet":
+            from .supernet_search import ESTIMATE_RANKING_TAG, candidates, record_estimates
+
+            estimates = record_estimates(client, experiment_id, parent_id, fixed_params(cfg))
+            top = candidates(estimates, fixed_params(cfg), cfg.rerank_k)
+            if top:
+                echo(f"supernets estimated {len(estimates)} skip patterns; training the best {len(top)} stand-alone at the final budget "
+                     f"({cfg.final_epochs} epochs): " + ", ".join(f"{c['run_name']} (estimate {c['best_val_dice']:.4f})" for c in top))
+            final = train_at_final_budget(cfg, data, ctx, search_name, top, ESTIMATE_RANKING_TAG, client, echo, resume)
+        else:
+            final = rerank_at_final_budget(cfg, data, ctx, search_name, results, table, client, echo, resume) if cfg.rerank_k else None
         best, test_metrics = evaluate_best(client, final if final is not None and not final.empty else table, data)
     except BaseException:
         kill_unfinished(client, experiment_id, parent_id)
         raise
     outcome = SearchOutcome(experiment_id, parent_id, uri, str(cfg.storage_path / search_name), table, final=final,
-                            final_epochs=cfg.final_epochs if final is not None else None)
+                            final_epochs=cfg.final_epochs if final is not None else None, estimates=estimates)
     with tracking.temp_dir() as tmp:
-        for name, frame in (("trials.csv", table), ("final.csv", final)):
+        for name, frame in (("trials.csv", table), ("final.csv", final), ("estimates.csv", estimates)):
             if frame is not None:
                 frame.to_csv(Path(tmp) / name, index=False)
                 tracking.log_file(client, parent_id, Path(tmp) / name, "summary")
