@@ -27,13 +27,15 @@ def experiment_id(client: MlflowClient, experiment: str) -> str:
     return exp.experiment_id
 
 
-def load_runs(client: MlflowClient, experiment: str) -> pd.DataFrame:
-    """One row per FINISHED trial of every search of `experiment`, with params, skip bits and best-epoch metrics."""
+def load_runs(client: MlflowClient, experiment: str, role: str = "trial", missing_ok: bool = False) -> pd.DataFrame:
+    """One row per FINISHED trial of every search of `experiment` (role "trial"; "final": the stand-alone trainings at a
+    search's final budget), with params, skip bits and best-epoch metrics. None found: AnalysisError, or an empty frame
+    with `missing_ok`."""
     runs = client.search_runs([experiment_id(client, experiment)], filter_string="attributes.status = 'FINISHED'", max_results=50000)
     parents = {r.info.run_id: r for r in runs if r.data.tags.get("unet.role") == "search"}
     rows = []
     for r in runs:
-        if r.data.tags.get("unet.role") != "trial" or "best_val_dice" not in r.data.metrics:
+        if r.data.tags.get("unet.role") != role or "best_val_dice" not in r.data.metrics:
             continue
         p, m = r.data.params, r.data.metrics
         parent = parents.get(r.data.tags.get(PARENT_TAG))
@@ -55,6 +57,8 @@ def load_runs(client: MlflowClient, experiment: str) -> pd.DataFrame:
                 row[key] = value
         rows.append(row)
     if not rows:
+        if missing_ok:
+            return pd.DataFrame()
         raise AnalysisError(f"experiment {experiment!r} has no finished trial runs")
     df = pd.DataFrame(rows)
     df["depth"] = df["depth"].astype(int)
@@ -64,7 +68,7 @@ def load_runs(client: MlflowClient, experiment: str) -> pd.DataFrame:
     return df
 
 
-SETTINGS = ("dataset", "space", "max_epochs", "patches_per_epoch", "base_channels", "patch_size", "lr", "loss", "repeats", "folds", "seed",
+SETTINGS = ("dataset", "space", "strategy", "max_epochs", "patches_per_epoch", "base_channels", "patch_size", "lr", "loss", "repeats", "folds", "seed",
             "precision", "cpus_per_trial", "gpus_per_trial")
 
 
@@ -91,3 +95,19 @@ def load_curves(client: MlflowClient, runs: pd.DataFrame, metric: str = "val_dic
             rows.append({"run_id": r.run_id, "depth": r.depth, "skips": r.skips, "seed": r.seed, "fold": getattr(r, "fold", np.nan),
                          "epoch": int(m.step), metric: m.value})
     return pd.DataFrame(rows, columns=["run_id", "depth", "skips", "seed", "fold", "epoch", metric])
+
+
+def load_estimates(client: MlflowClient, experiment: str) -> pd.DataFrame:
+    """One row per skip pattern a supernet search of `experiment` estimated (its "estimate" runs: weight-sharing scores,
+    not trained configurations): dataset, search, depth, skips, estimate_dice; empty when there are none."""
+    runs = client.search_runs([experiment_id(client, experiment)], max_results=50000)
+    parents = {r.info.run_id: r for r in runs if r.data.tags.get("unet.role") == "search"}
+    rows = []
+    for r in runs:
+        if r.data.tags.get("unet.role") != "estimate" or "estimate_val_dice" not in r.data.metrics:
+            continue
+        parent = parents.get(r.data.tags.get(PARENT_TAG))
+        rows.append({"experiment": experiment, "search": parent.info.run_name if parent else r.data.tags.get(PARENT_TAG),
+                     "parent_run_id": r.data.tags.get(PARENT_TAG), "dataset": parent.data.params.get("dataset") if parent else experiment,
+                     "depth": int(float(r.data.params["depth"])), "skips": r.data.params["skips"], "estimate_dice": r.data.metrics["estimate_val_dice"]})
+    return pd.DataFrame(rows, columns=["experiment", "search", "parent_run_id", "dataset", "depth", "skips", "estimate_dice"])

@@ -18,8 +18,9 @@ from mlflow import MlflowClient
 
 from . import plots
 from .importance import dimensions, param_importance
-from .load import AnalysisError, load_curves, load_runs, load_searches
+from .load import AnalysisError, load_curves, load_estimates, load_runs, load_searches
 from .reliability import (SETTLED_BY, disattenuate, indistinguishable_from_best, ranking_settling, settled_verdict, split_half_reliability)
+from .supernet_report import supernet_section
 from .study import (bit_effects, cross_dataset, level_effects, parameter_importance, pareto_front, skips_and_depth_curves,
                     study_table, tradeoff_regression)
 
@@ -30,6 +31,8 @@ SEARCHED = ["depth", "n_skips", "patch_size", "patch_stride", "saliency_percenti
 def md_table(df: pd.DataFrame, floats: int = 4) -> str:
     """A Markdown table (no extra dependency)."""
     def cell(v):
+        if v is pd.NA:
+            return ""
         if isinstance(v, (float, np.floating)):
             return "" if np.isnan(v) else f"{v:.{floats}f}"
         return str(v)
@@ -208,11 +211,13 @@ def settings_section(searches: pd.DataFrame) -> list[str]:
     shown = searches.rename(columns={"max_epochs": "epochs", "patches_per_epoch": "patches/epoch", "base_channels": "width",
                                      "patch_size": "patch", "repeats": "seeds"})
     shown["folds"] = shown["folds"].replace("", "1")
+    # searches before --strategy existed trained every trial
+    shown["strategy"] = shown["strategy"].replace("", "trials") if "strategy" in shown else "trials"
     optuna_spaces = shown.space.isin(["quick", "full"])  # these search width, patch, lr and loss: their fixed defaults do not apply
     for col in ("width", "patch", "lr", "loss"):
         shown[col] = shown[col].astype(object)
         shown.loc[optuna_spaces, col] = "searched"
-    cols = ["experiment", "search", "dataset", "space", "epochs", "patches/epoch", "width", "patch", "lr", "loss", "seeds", "folds", "precision", "status"]
+    cols = ["experiment", "search", "dataset", "space", "strategy", "epochs", "patches/epoch", "width", "patch", "lr", "loss", "seeds", "folds", "precision", "status"]
     best = ["search", "best_trial", "best_val_dice", "test_dice", "test_iou", "test_auc", "test_accuracy", "test_dice_with_background"]
     return ["## How these searches were run", "", "Budgets of the searches (every trial of a search shares them; `patches/epoch` 0 means every "
             "grid patch; `searched`: the search sampled it per trial, see the importance table). `test_*` are the best trial's foreground metrics on the test split (full images, overlap-tile inference, "
@@ -235,9 +240,11 @@ def cross_dataset_section(frames: dict[str, pd.DataFrame], trust: dict[str, dict
 
 
 def build_report(frames: dict[str, pd.DataFrame], out: Path, title: str, searches: pd.DataFrame | None = None, notes: str = "",
-                 curves: dict[str, pd.DataFrame] | None = None) -> list[Path]:
+                 curves: dict[str, pd.DataFrame] | None = None, estimates: dict[str, pd.DataFrame] | None = None,
+                 finals: dict[str, pd.DataFrame] | None = None) -> list[Path]:
     """Write report.md, report.html and pictures for per-dataset frames (and their per-epoch curves, which show
-    whether each ranking settled); returns every file written."""
+    whether each ranking settled) and supernet searches' per-dataset estimates (beside the stand-alone trainings at
+    their final budget, `finals`); returns every file written."""
     out.mkdir(parents=True, exist_ok=True)
     pics: list[Path] = []
     md = [f"# {title}", "", "Question: is there a trade-off between skip connections and the number of encoder/decoder levels, "
@@ -246,9 +253,15 @@ def build_report(frames: dict[str, pd.DataFrame], out: Path, title: str, searche
         md += [notes.strip(), ""]
     md += settings_section(searches)
     trust = {}
-    for name, df in frames.items():
-        section, trust[name] = dataset_section(name, df, out, pics, (curves or {}).get(name))
-        md += section
+    estimates, finals = estimates or {}, finals or {}
+    for name in sorted(set(frames) | set(estimates)):
+        if name in frames:
+            section, trust[name] = dataset_section(name, frames[name], out, pics, (curves or {}).get(name))
+            md += section
+        else:
+            md += [f"## {name}", "", "No stand-alone study of this dataset among the analysed experiments: only supernet estimates.", ""]
+        if name in estimates:
+            md += supernet_section(name, estimates[name], frames.get(name), finals.get(name), md_table)
     if len(frames) > 1:
         md += cross_dataset_section(frames, trust)
     text = "\n".join(md) + "\n"
@@ -284,22 +297,41 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         client: MlflowClient = check_tracking(a.tracking_uri or default_tracking_uri(), create=False)
-        runs = pd.concat([load_runs(client, e) for e in a.experiment], ignore_index=True)
+        runs = _concat([load_runs(client, e, missing_ok=True) for e in a.experiment])
+        estimates = _concat([load_estimates(client, e) for e in a.experiment])
+        if runs.empty and estimates.empty:
+            raise AnalysisError(f"{', '.join(a.experiment)}: no finished trial runs and no supernet estimates")
+        finals = _concat([load_runs(client, e, role="final", missing_ok=True) for e in a.experiment])
         searches = load_searches(client, a.experiment)
     except (AnalysisError, TrackingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    frames = {name: g.reset_index(drop=True) for name, g in runs.groupby("dataset")}
+    frames = _by_dataset(runs)
     curves = {name: load_curves(client, df) for name, df in frames.items()}
+    if not finals.empty:  # a supernet search's stand-alone trainings sit beside its estimates, not in the study's tables
+        finals = finals[finals.parent_run_id.isin(set(estimates.parent_run_id))] if not estimates.empty else finals.iloc[0:0]
     with tempfile.TemporaryDirectory() as tmp:  # build aside, then move: no half-written report on failure
-        files = build_report(frames, Path(tmp) / "report", a.title, searches, a.notes.read_text() if a.notes else "", curves)
+        files = build_report(frames, Path(tmp) / "report", a.title, searches, a.notes.read_text() if a.notes else "", curves,
+                             _by_dataset(estimates), _by_dataset(finals))
         a.out.mkdir(parents=True, exist_ok=True)
         for f in files:
             shutil.copy2(f, a.out / f.name)
-    for parent in runs.parent_run_id.dropna().unique():
+    parents = set(runs.parent_run_id.dropna()) if not runs.empty else set()
+    parents |= set(estimates.parent_run_id.dropna()) if not estimates.empty else set()
+    for parent in sorted(parents):
         client.log_artifacts(parent, str(a.out), "report")
-    print(f"wrote {a.out / 'report.md'} and report.html ({len(files) - 2} pictures) from {len(runs)} trials")
+    print(f"wrote {a.out / 'report.md'} and report.html ({len(files) - 2} pictures) from {len(runs)} trials"
+          + (f" and {len(estimates)} supernet estimates" if not estimates.empty else ""))
     return 0
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _by_dataset(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {} if df.empty else {name: g.reset_index(drop=True) for name, g in df.groupby("dataset")}
 
 
 if __name__ == "__main__":
