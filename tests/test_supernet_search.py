@@ -18,7 +18,7 @@ def test_the_dry_run_lists_one_supernet_per_depth_and_fold_with_the_patterns_it_
 @pytest.mark.slow
 def test_a_supernet_search_logs_estimates_as_estimates_trains_the_best_stand_alone_and_the_report_shows_both(tmp_path):
     proc = run_search(tmp_path, "--space", "arch", "--strategy", "supernet", "--depths", "1,2", "--folds", "2", "--max-epochs", "2",
-                      "--patches-per-epoch", "48", "--rerank-top", "2", "--final-budget", "2", "--experiment", "sn")
+                      "--patches-per-epoch", "48", "--rerank-top", "2", "--final-budget", "2", "--experiment", "sn", timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "4 skip supernets (one per depth and fold)" in proc.stdout
     client, parents, _ = runs(tmp_path, "sn")
