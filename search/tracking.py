@@ -181,9 +181,20 @@ def get_or_create_experiment(client: MlflowClient, name: str, uri: str) -> str:
         if exp.lifecycle_stage == "deleted":
             client.restore_experiment(exp.experiment_id)
         exp_id = exp.experiment_id
-    client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, "custom_model_development")
-    client.set_experiment_tag(exp_id, VIEW_TAG, json.dumps(trials_view()))
+    set_experiment_tag(client, exp_id, EXPERIMENT_KIND_TAG, "custom_model_development")
+    set_experiment_tag(client, exp_id, VIEW_TAG, json.dumps(trials_view()))
     return exp_id
+
+
+def set_experiment_tag(client: MlflowClient, experiment_id: str, key: str, value: str) -> None:
+    """Set an experiment tag; two searches setting the same new tag at once race on a SQLite store (MLflow's insert-or-update
+    is not atomic: one gets a UNIQUE constraint error), so the loser sets it again, now as an update."""
+    try:
+        client.set_experiment_tag(experiment_id, key, value)
+    except MlflowException as exc:
+        if "UNIQUE constraint failed" not in str(exc):
+            raise
+        client.set_experiment_tag(experiment_id, key, value)
 
 
 def trials_view() -> dict[str, Any]:
