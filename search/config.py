@@ -75,7 +75,8 @@ class SearchConfig:
             `final_budget`).
         supernet_sampling / supernet_warmup / supernet_recalibrate: the supernet's pattern draw per batch ("fair" or
             "uniform"), epochs of all-skips training before sampling starts, and batches of batch-norm recalibration per
-            pattern before it is scored (search.supernet.SupernetSettings).
+            pattern before it is scored (search.supernet.SupernetSettings; 0, the default: the shared statistics, which
+            ranked better than 8 or 32 recalibration batches in bench/supernet_rank.py).
     """
 
     space: str = "quick"
@@ -115,7 +116,7 @@ class SearchConfig:
     strategy: str = "trials"
     supernet_sampling: str = "fair"
     supernet_warmup: int = 0
-    supernet_recalibrate: int = 8
+    supernet_recalibrate: int = 0
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:

@@ -77,8 +77,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--supernet-sampling", default="fair", help="supernet: the skip pattern of each batch, fair (every pattern once per "
                    "cycle) or uniform (default fair)")
     p.add_argument("--supernet-warmup", type=int, default=0, help="supernet: epochs of all-skips training before patterns are sampled (default 0)")
-    p.add_argument("--supernet-recalibrate", type=int, default=8, help="supernet: training batches that re-estimate each pattern's "
-                   "batch-norm statistics before it is scored; 0 = the shared statistics (default 8)")
+    p.add_argument("--supernet-recalibrate", type=int, default=0, help="supernet: training batches that re-estimate each pattern's "
+                   "batch-norm statistics before it is scored; 0 = the shared statistics, which ranked better in bench/supernet_rank.py (default 0)")
     p.add_argument("--smoke-test", action="store_true", help="a seconds-long run: quick space, 2 trials, 2 epochs")
     a = p.parse_args(argv)
     try:

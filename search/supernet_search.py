@@ -22,13 +22,12 @@ ESTIMATE_TAG = "unet.estimate"
 SUPERNET_RUN_TAG = "unet.supernet_run_id"
 ESTIMATE_RANKING_TAG = "unet.supernet_ranking"
 ESTIMATE_PREFIX = "estimate_dice_s"  # the supernet run's metric per pattern: estimate_dice_s1001
-SETTINGS_KEYS = ("supernet_sampling", "supernet_warmup", "supernet_recalibrate")
+SETTINGS = {"supernet_sampling": "sampling", "supernet_warmup": "warmup_epochs", "supernet_recalibrate": "recalibrate_batches"}  # config key -> field
 
 
 def settings_of(config: dict[str, Any]) -> SupernetSettings:
     """The supernet settings carried in a trial config."""
-    return SupernetSettings(sampling=config.get("supernet_sampling", "fair"), warmup_epochs=int(config.get("supernet_warmup", 0)),
-                            recalibrate_batches=int(config.get("supernet_recalibrate", 8)))
+    return SupernetSettings(**{field: config[key] for key, field in SETTINGS.items() if key in config})
 
 
 def run_name(params: TrialParams) -> str:

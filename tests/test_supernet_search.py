@@ -12,7 +12,7 @@ def test_the_dry_run_lists_one_supernet_per_depth_and_fold_with_the_patterns_it_
     assert [(c["run_name"], c["fold"]) for c in lines] == [("supernet-d1-dice_bce-p64-f0", 0), ("supernet-d1-dice_bce-p64-f1", 1),
                                                           ("supernet-d3-dice_bce-p64-f0", 0), ("supernet-d3-dice_bce-p64-f1", 1)]
     assert lines[2]["estimates"] == ["000", "001", "010", "011", "100", "101", "110", "111"]
-    assert {c["sampling"] for c in lines} == {"uniform"} and {c["recalibrate_batches"] for c in lines} == {8}
+    assert {c["sampling"] for c in lines} == {"uniform"} and {c["recalibrate_batches"] for c in lines} == {0}
 
 
 @pytest.mark.slow
