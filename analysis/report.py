@@ -300,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = _concat([load_runs(client, e, missing_ok=True) for e in a.experiment])
         estimates = _concat([load_estimates(client, e) for e in a.experiment])
         if runs.empty and estimates.empty:
-            raise AnalysisError(f"{', '.join(a.experiment)}: no finished trial runs and no supernet estimates")
+            names = ", ".join(repr(e) for e in a.experiment)
+            raise AnalysisError(f"experiment {names} has no finished trial runs (and no supernet estimates)")
         finals = _concat([load_runs(client, e, role="final", missing_ok=True) for e in a.experiment])
         searches = load_searches(client, a.experiment)
     except (AnalysisError, TrackingError) as exc:
