@@ -139,12 +139,16 @@ class TrialParams:
         return asdict(self)
 
 
-def config_name(config: dict[str, Any], fallback: str) -> str:
-    """The run name of a Tune config (a supernet search's supernets: supernet-d3-...), or `fallback` if it is not valid."""
+def supernet_run_name(params: TrialParams) -> str:
+    """A supernet trial's run name, e.g. supernet-d3-dice_bce-p64 (plus -f1 with folds)."""
+    return f"supernet-d{params.depth}-{params.loss}-p{params.patch_size}" + (f"-f{params.fold}" if params.folds > 1 else "")
+
+
+def trial_name(trial) -> str:
+    """A Tune trial's name and folder prefix, as its MLflow run is named (a supernet search's supernets: supernet-d3-...);
+    trial_<id> when its config is not valid."""
     try:
-        params = TrialParams.from_config(config)
+        params = TrialParams.from_config(trial.config)
     except (TypeError, ValueError):
-        return fallback
-    if "supernet_sampling" in config:
-        return f"supernet-d{params.depth}-{params.loss}-p{params.patch_size}" + (f"-f{params.fold}" if params.folds > 1 else "")
-    return params.run_name
+        return f"trial_{trial.trial_id}"
+    return supernet_run_name(params) if "supernet_sampling" in trial.config else params.run_name

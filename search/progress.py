@@ -6,7 +6,7 @@ from typing import Callable
 
 from ray.tune import Callback
 
-from .params import TrialParams, config_name
+from .params import TrialParams, trial_name
 
 
 def clock(seconds: float) -> str:
@@ -82,11 +82,6 @@ class ProgressLines(Callback):
         left += max(total - len(trials), 0) * self.epochs_per_trial
         estimate = clock(left * elapsed / trained)
         return f"at most ~{estimate} left" if self.early_stopping else f"~{estimate} left"
-
-
-def trial_name(trial) -> str:
-    """A Tune trial's name as its MLflow run is named (search.params.config_name)."""
-    return config_name(trial.config, f"trial_{trial.trial_id}")
 
 
 def _budget(trial, default: int) -> int:

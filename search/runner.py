@@ -18,7 +18,7 @@ from unet_core.losses import PIXEL_WEIGHTED
 
 from . import outbox, tracking
 from .config import ConfigError, SearchConfig, SearchInterrupted, SearchStopped
-from .params import TrialParams
+from .params import TrialParams, supernet_run_name, trial_name
 from .quiet import quiet_libraries
 from .spaces import DefineByRun, SpaceLimits, ablation_configs, ablation_patterns, describe_full
 from .stopping import StopAtDice
@@ -135,13 +135,11 @@ def dry_run_lines(cfg: SearchConfig, limits: SpaceLimits) -> list[dict[str, Any]
     if cfg.strategy == "supernet":
         from unet_core import all_patterns
 
-        from .supernet_search import run_name
-
         lines = []
         for depth in limits.depths:
             for fold in range(cfg.folds):
                 params = TrialParams.from_config({**fixed_params(cfg), "depth": depth, "fold": fold})
-                lines.append(params.to_dict() | {"run_name": run_name(params), "estimates": all_patterns(depth), **asdict(supernet_settings(cfg))})
+                lines.append(params.to_dict() | {"run_name": supernet_run_name(params), "estimates": all_patterns(depth), **asdict(supernet_settings(cfg))})
         return lines
     if cfg.space == "ablation":
         configs = ablation_configs(cfg.repeats, limits.depths, cfg.skips, cfg.folds, cfg.seed)
@@ -288,13 +286,6 @@ def cluster_hosts() -> set[str]:
     import ray
 
     return {n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}
-
-
-def trial_name(trial) -> str:
-    """A Tune trial's name and folder prefix: its run name (search.progress.trial_name, imported once Ray is)."""
-    from .progress import trial_name as name
-
-    return name(trial)
 
 
 def make_searcher(cfg: SearchConfig, limits: SpaceLimits, sampler=None):

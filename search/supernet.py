@@ -69,14 +69,6 @@ class SupernetResult:
     batches_per_pattern: dict[str, int] = field(default_factory=dict)
     state: dict[str, torch.Tensor] | None = None
 
-    @property
-    def seconds(self) -> float:
-        """Training plus scoring seconds."""
-        return self.train_seconds + self.score_seconds
-
-    def ranking(self) -> list[str]:
-        """The patterns, best estimated validation Dice first."""
-        return sorted(self.estimates, key=lambda p: -self.estimates[p]["dice"])
 
 
 def calibration_batches(loader: DataLoader, count: int) -> list[torch.Tensor]:
@@ -144,12 +136,13 @@ def fit_supernet(params: TrialParams, data: SegmentationData, settings: Supernet
     batches = calibration_batches(loader, settings.recalibrate_batches)
     device = next(model.parameters()).device
     shared = {k: v.clone() for k, v in model.state_dict().items()}
+    batches = [b.to(device) for b in batches]
     with torch.no_grad():
         for pattern in model.patterns:
-            model.load_state_dict(shared)
             model.set_pattern(pattern)
-            if batches:
-                recalibrate_batch_norm(model, [b.to(device) for b in batches])
+            if batches:  # each pattern's own statistics, from the shared ones
+                model.load_state_dict(shared)
+                recalibrate_batch_norm(model, batches)
             model.eval()
             metrics = validator(model)
             result.estimates[pattern] = metrics

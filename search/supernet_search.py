@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from . import tracking
-from .params import TrialParams, config_name
+from .params import TrialParams, supernet_run_name
 from .supernet import SupernetSettings, fit_supernet
 from .trial import SearchContext, TrialRun, quiet_exit_hook, release_memory, trial_precision, where_am_i
 
@@ -30,11 +30,6 @@ def settings_of(config: dict[str, Any]) -> SupernetSettings:
     return SupernetSettings(**{field: config[key] for key, field in SETTINGS.items() if key in config})
 
 
-def run_name(params: TrialParams) -> str:
-    """The supernet run's name, e.g. supernet-d3-dice_bce-p64 (plus -f1 with folds)."""
-    return config_name({**params.to_dict(), "supernet_sampling": ""}, "supernet")
-
-
 def run_supernet_trial(config: dict[str, Any], data, ctx: SearchContext) -> None:
     """The Tune trainable of a supernet trial (tune.with_parameters(run_supernet_trial, data=..., ctx=...)): trains the
     supernet of config's depth, reports every epoch, and logs each pattern's estimate as a metric of its run
@@ -45,7 +40,7 @@ def run_supernet_trial(config: dict[str, Any], data, ctx: SearchContext) -> None
     sys.unraisablehook = quiet_exit_hook
     trial_id = tune.get_context().get_trial_id() or "local"
     params = TrialParams.from_config(config)
-    run = TrialRun(ctx, trial_id, config, run_name(params))
+    run = TrialRun(ctx, trial_id, config, supernet_run_name(params))
     if run.finished_before:
         tune.report({**run.previous_metrics, "mlflow_run_id": run.run_id, "restored": 1})
         return
@@ -91,10 +86,11 @@ def param_space(fixed: dict[str, Any], depths: tuple[int, ...], folds: int, sett
     return space
 
 
-def estimate_rows(client, experiment_id: str, parent_run_id: str) -> pd.DataFrame:
-    """Every estimate of the search's finished supernet runs: depth, skips, fold, estimated Dice, the supernet run."""
+def estimate_rows(children: list) -> pd.DataFrame:
+    """Every estimate of a search's finished supernet runs (`children`: its child runs): depth, skips, fold, estimated
+    Dice, the supernet run."""
     rows = []
-    for run in tracking.child_runs(client, experiment_id, parent_run_id):
+    for run in children:
         tags, params = run.data.tags, run.data.params
         if tags.get(tracking.ROLE_TAG) != ROLE or run.info.status != "FINISHED":
             continue
@@ -116,10 +112,11 @@ def record_estimates(client, experiment_id: str, parent_run_id: str, fixed: dict
     estimated validation Dice (mean over folds) and the supernet runs it came from; runs already recorded by an earlier
     session of the search are kept. `fixed`: the search's fixed trial values. Returns the patterns, best estimate first:
     depth, skips, run_name, estimate_dice, folds."""
-    rows = estimate_rows(client, experiment_id, parent_run_id)
+    children = tracking.child_runs(client, experiment_id, parent_run_id)
+    rows = estimate_rows(children)
     if rows.empty:
         return pd.DataFrame(columns=["depth", "skips", "run_name", "estimate_dice", "folds"])
-    existing = {r.info.run_name for r in tracking.child_runs(client, experiment_id, parent_run_id) if r.data.tags.get(tracking.ROLE_TAG) == ESTIMATE_ROLE}
+    existing = {r.info.run_name for r in children if r.data.tags.get(tracking.ROLE_TAG) == ESTIMATE_ROLE}
     out = []
     for (depth, skips), group in rows.groupby(["depth", "skips"]):
         params = TrialParams.from_config(standalone_config(fixed, depth, skips))
