@@ -1,5 +1,5 @@
 """Scale-out on real processes: a two-node Ray cluster that loses its worker node mid-search, and a real
-`mlflow server` that a search logs to, that goes away for 30 s mid-search, and that the report reads back."""
+`mlflow server` that a search logs to, that goes away for 15 s mid-search, and that the report reads back."""
 from __future__ import annotations
 
 import os
@@ -102,7 +102,7 @@ def _served_trials(client: MlflowClient) -> list:
 
 
 @pytest.mark.slow
-def test_a_search_outlives_its_tracking_server_going_away_for_30_s_and_the_report_reads_it_back(tmp_path):
+def test_a_search_outlives_its_tracking_server_going_away_for_15_s_and_the_report_reads_it_back(tmp_path):
     port = _free_port()
     uri = f"http://127.0.0.1:{port}"
     server = _start_server(tmp_path, port)
@@ -116,10 +116,10 @@ def test_a_search_outlives_its_tracking_server_going_away_for_30_s_and_the_repor
         while time.monotonic() < deadline and not any(r.info.status == "RUNNING" and "epoch" in r.data.metrics for r in _served_trials(client)):
             time.sleep(0.2)  # until a trial is mid-training (it logged its first epoch)
         assert search.poll() is None, "the search ended before the outage"
-        os.killpg(server.pid, signal.SIGKILL)  # the server goes away mid-search, for 30 s
+        os.killpg(server.pid, signal.SIGKILL)  # the server goes away mid-search, for 15 s
         server.wait(timeout=30)
         down, up = time.time() * 1000, None
-        time.sleep(30)
+        time.sleep(15)
         server = _start_server(tmp_path, port)
         up = time.time() * 1000
         out, err = search.communicate(timeout=600)

@@ -102,9 +102,15 @@ def _reliability():
 RELIABILITY = _reliability()
 
 
+@pytest.fixture(scope="module")
+def bad_input_outcomes():
+    """Every bad-input case run once through the real CLI, two at a time (each is mostly a process importing the libraries)."""
+    return dict(zip(RELIABILITY.CASES, RELIABILITY.run_cases(RELIABILITY.CASES)))
+
+
 @pytest.mark.parametrize("case", RELIABILITY.CASES, ids=[c.what for c in RELIABILITY.CASES])
-def test_bad_input_is_one_line_fast_and_writes_nothing(case):
-    outcome = RELIABILITY.run_case(case)
+def test_bad_input_is_one_line_fast_and_writes_nothing(case, bad_input_outcomes):
+    outcome = bad_input_outcomes[case]
     assert outcome.returncode == 2, outcome.stderr[-2000:]
     lines = outcome.stderr.strip().splitlines()
     assert len(lines) == 1 and case.expect in lines[0], outcome.stderr[-2000:]
