@@ -3,20 +3,25 @@
 1. Search: ASHA + Optuna over depth 3-4 and the skip bits (the `arch` space: 16 of its 24 configurations sampled,
    12 epochs of 1024 patches at most, 8 channels wide) on the green channel with CLAHE and gamma, scored on a
    validation split carved from the 20 training images (the test images are never looked at).
-2. Final training, side by side in the same run, each arm on one core for the same wall time:
+2. Final training, two at a time, each arm on one core for the same wall time, each with --seeds seeds (the seed sets
+   the initial weights, the patches and their augmentation, the same for every arm):
    - ours: the chosen depth/skips, 16 channels wide, 96x96 random patches with flips and rotations, Dice+BCE,
      Adam with a warm-up and a cosine decay over the budget, NHWC tensors and a bf16 forward pass where the CPU
      has native bf16 (twice the steps of float32 on this AVX512-BF16 machine); predicted in float32 with the
      8 flips/rotations averaged;
+   - recipe: the same recipe on the default architecture (depth 4, all skips), so that ours - recipe is the
+     search's share of the gain and recipe - plain the recipe's share;
    - plain: the tutorial U-Net (depth 3, all skips, batch norm, 16 wide, RGB input, 64x64 random patches,
      Dice+BCE, flips, Adam at a constant 1e-3, float32).
-3. Both are scored on the 20 test images inside the field of view with full-image overlap-tile inference:
+3. Every arm is scored on the 20 test images inside the field of view with full-image overlap-tile inference:
    F1 (foreground Dice), IoU, ROC-AUC, accuracy, sensitivity, specificity, beside the published U-Net
-   figures of orobix/retina-unet and the all-pixel Dice (with background) that hides a poor model.
+   figures of orobix/retina-unet and the all-pixel Dice (with background) that hides a poor model. The shares
+   are paired by seed: their mean and the range over seeds.
 
-    python bench/drive_quality.py [--data-root ../shared/data/drive] [--minutes 40] [--smoke]
+    python bench/drive_quality.py [--data-root ../shared/data/drive] [--minutes 40] [--seeds 3] [--smoke]
 
-Writes bench/results/drive_quality.json (test_f1, test_auc, ...); the last line holds the key figures.
+Writes bench/results/drive_quality.json (test_f1, test_auc, ... as means over seeds; per seed under each arm; the shares);
+the last line holds the key figures.
 """
 from __future__ import annotations
 
@@ -50,14 +55,30 @@ def flips(image, mask, valid, weight=None):
 
 
 def arms(choice: dict, smoke: bool) -> dict[str, dict]:
-    """The two final-training recipes."""
+    """The three final-training recipes: ours (searched architecture, tuned recipe), recipe (default architecture, tuned
+    recipe) and plain (tutorial architecture and recipe)."""
     width = 4 if smoke else 16
+    tuned = {"options": PREPROCESS, "width": width, "patch": 96, "batch": 8, "lr": 3e-3, "schedule": "cosine", "augment": "light",
+             "tta": True, "fast": True}
+    default_depth = 2 if smoke else 4  # the smoke's synthetic search only tries depths 1-2
     return {
-        "ours": {"options": PREPROCESS, "depth": choice["depth"], "skips": choice["skips"], "width": width, "patch": 96, "batch": 8,
-                 "lr": 3e-3, "schedule": "cosine", "augment": "light", "tta": True, "fast": True},
+        "ours": {**tuned, "depth": choice["depth"], "skips": choice["skips"]},
+        "recipe": {**tuned, "depth": default_depth, "skips": "1" * default_depth},
         "plain": {"options": {}, "depth": 3, "skips": "111", "width": width, "patch": 64, "batch": 16, "lr": 1e-3, "schedule": "constant",
                   "augment": "flips", "tta": False, "fast": False},
     }
+
+
+def summarise(runs: list[dict]) -> dict:
+    """One arm over its seeds: the mean of every reported metric, and the per-seed runs."""
+    return {**{k: float(np.mean([r[k] for r in runs])) for k in REPORTED}, "recipe": runs[0]["recipe"],
+            "steps": int(np.mean([r["steps"] for r in runs])), "samples": int(np.mean([r["samples"] for r in runs])), "seeds": runs}
+
+
+def share(high: list[dict], low: list[dict], metric: str = "dice") -> dict:
+    """high - low on `metric`, paired by seed: mean, the range over seeds and the per-seed differences."""
+    diffs = [h[metric] - l[metric] for h, l in zip(high, low)]
+    return {"mean": float(np.mean(diffs)), "min": float(min(diffs)), "max": float(max(diffs)), "per_seed": diffs}
 
 
 def train_arm(job: tuple) -> dict:
@@ -84,7 +105,7 @@ def train_arm(job: tuple) -> dict:
     model.eval()
     with torch.no_grad():
         metrics = evaluate_images(model, [(s.image, s.mask, s.valid) for s in data.test], 1, TEST_TILE, 0.5, 0, tta=recipe["tta"])
-    return {"arm": name, "recipe": recipe, "bf16": budget.bf16, **trained, "eval_seconds": time.perf_counter() - start,
+    return {"arm": name, "seed": seed, "recipe": recipe, "bf16": budget.bf16, **trained, "eval_seconds": time.perf_counter() - start,
             "params": sum(p.numel() for p in model.parameters()), **{k: metrics[k] for k in REPORTED}}
 
 
@@ -116,21 +137,24 @@ def row(label: str, m: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Search, train both arms side by side, print and save the comparison."""
+    """Search, train the three arms over the seeds, print and save the comparison and the shares."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", default=str(REPO.parent / "shared" / "data" / "drive"))
     p.add_argument("--minutes", type=float, default=40.0, help="wall time of each arm's final training (default 40)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--smoke", action="store_true", help="seconds: embedded synthetic data, a 2-trial search, 3 s of training per arm")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3; the smoke uses 2)")
+    p.add_argument("--smoke", action="store_true", help="seconds: embedded synthetic data, a 2-trial search, 3 s of training per arm and seed")
     a = p.parse_args(argv)
-    dataset, root, seconds = "drive", a.data_root, a.minutes * 60
+    dataset, root, seconds, seeds = "drive", a.data_root, a.minutes * 60, a.seeds
     if a.smoke:
-        dataset, root, seconds = "synthetic", None, 3.0
+        dataset, root, seconds, seeds = "synthetic", None, 3.0, 2
     elif not Path(root).is_dir():
         print(f"error: no DRIVE data at {root} (--data-root)", file=sys.stderr)
         return 2
     if not seconds > 0:
         print(f"error: --minutes must be positive, got {a.minutes}", file=sys.stderr)
+        return 2
+    if seeds < 1:
+        print(f"error: --seeds must be at least 1, got {a.seeds}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="drive-quality-") as tmp_name:
@@ -138,28 +162,35 @@ def main(argv: list[str] | None = None) -> int:
     print(f"search: {choice['trials']} trials in {search_wall / 60:.1f} min; chosen depth {choice['depth']}, skips {choice['skips']} "
           f"(validation Dice {choice['val_dice']:.4f})", flush=True)
     recipes = arms(choice, a.smoke)
-    jobs = [(name, recipe, dataset, root, seconds, a.seed) for name, recipe in recipes.items()]
-    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:  # side by side, one core each
-        results = {r["arm"]: r for r in pool.map(train_arm, jobs)}
+    jobs = [(name, recipe, dataset, root, seconds, seed) for seed in range(seeds) for name, recipe in recipes.items()]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:  # two at a time, one core each
+        done = pool.map(train_arm, jobs)
     total = time.perf_counter() - start
-    ours, plain = results["ours"], results["plain"]
+    runs = {name: [r for r in done if r["arm"] == name] for name in recipes}  # each in seed order
+    arm = {name: summarise(r) for name, r in runs.items()}
+    ours, recipe, plain = arm["ours"], arm["recipe"], arm["plain"]
+    shares = {"search": share(runs["ours"], runs["recipe"]), "recipe": share(runs["recipe"], runs["plain"]), "total": share(runs["ours"], runs["plain"])}
     figures = {
-        "dataset": dataset, "cores": os.cpu_count(), "search": choice, "search_wall_s": search_wall, "arm_train_s": seconds,
-        "total_wall_s": total, "ours": ours, "plain": plain, "published": PUBLISHED,
-        "test_f1": ours["dice"], "test_auc": ours["auc"], "plain_test_f1": plain["dice"], "plain_test_auc": plain["auc"],
+        "dataset": dataset, "cores": os.cpu_count(), "search": choice, "search_wall_s": search_wall, "arm_train_s": seconds, "seeds": seeds,
+        "total_wall_s": total, "ours": ours, "recipe": recipe, "plain": plain, "published": PUBLISHED, "f1_shares": shares,
+        "test_f1": ours["dice"], "test_auc": ours["auc"], "recipe_test_f1": recipe["dice"], "plain_test_f1": plain["dice"], "plain_test_auc": plain["auc"],
         "f1_ratio": ours["dice"] / plain["dice"] if plain["dice"] else float("nan"),
     }
     if not a.smoke:
         write_results("drive_quality", figures)
-    print(f"final training: {seconds / 60:.1f} min per arm on one core each, side by side; total {total / 60:.1f} min")
-    print(f"  ours:  {ours['samples']} patches of {ours['recipe']['patch']}px ({ours['steps']} steps); plain: {plain['samples']} patches of "
-          f"{plain['recipe']['patch']}px ({plain['steps']} steps)")
-    print(f"test split, inside the field of view ({dataset}):")
+    print(f"final training: {seconds / 60:.1f} min per arm and seed on one core, two at a time; {seeds} seeds; total {total / 60:.1f} min")
+    print(f"  ours: {ours['samples']} patches of {ours['recipe']['patch']}px ({ours['steps']} steps); recipe: {recipe['steps']} steps; "
+          f"plain: {plain['samples']} patches of {plain['recipe']['patch']}px ({plain['steps']} steps) (means over seeds)")
+    print(f"test split, inside the field of view ({dataset}), means over {seeds} seeds:")
     print(row(f"ours d{choice['depth']}-s{choice['skips']} (+8-view TTA)", ours))
+    print(row(f"recipe on d{recipe['recipe']['depth']}-s{recipe['recipe']['skips']} (+8-view TTA)", recipe))
     print(row("plain U-Net (tutorial way)", plain))
     print(f"{'published U-Net (orobix)':<34} F1 {PUBLISHED['f1']:.4f}  AUC {PUBLISHED['auc']:.4f}  acc {PUBLISHED['accuracy']:.4f}")
-    print(f"test F1 {ours['dice']:.4f} vs plain {plain['dice']:.4f} (ratio {figures['f1_ratio']:.3f}); "
-          f"AUC {ours['auc']:.4f} vs plain {plain['auc']:.4f}; published F1 {PUBLISHED['f1']}, AUC {PUBLISHED['auc']}")
+    for name, what in (("search", "ours - recipe (the search's share)"), ("recipe", "recipe - plain (the recipe's share)")):
+        s_ = shares[name]
+        print(f"  F1 {what}: {s_['mean']:+.4f} (seeds {s_['min']:+.4f} to {s_['max']:+.4f})")
+    print(f"test F1 {ours['dice']:.4f} vs recipe {recipe['dice']:.4f} vs plain {plain['dice']:.4f} (ratio ours / plain {figures['f1_ratio']:.3f}); "
+          f"search's share {shares['search']['mean']:+.4f}, recipe's share {shares['recipe']['mean']:+.4f}")
     return 0
 
 
