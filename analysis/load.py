@@ -68,7 +68,7 @@ def load_runs(client: MlflowClient, experiment: str, role: str = "trial", missin
     return df
 
 
-SETTINGS = ("dataset", "space", "strategy", "max_epochs", "patches_per_epoch", "base_channels", "patch_size", "lr", "loss", "repeats", "folds", "seed",
+SETTINGS = ("dataset", "space", "strategy", "max_epochs", "patches_per_epoch", "batch_size", "base_channels", "patch_size", "lr", "loss", "repeats", "folds", "seed",
             "precision", "cpus_per_trial", "gpus_per_trial")
 
 

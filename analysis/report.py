@@ -213,11 +213,14 @@ def settings_section(searches: pd.DataFrame) -> list[str]:
     shown["folds"] = shown["folds"].replace("", "1")
     # searches before --strategy existed trained every trial
     shown["strategy"] = shown["strategy"].replace("", "trials") if "strategy" in shown else "trials"
+    shown["batch"] = shown["batch_size"].replace("", "16") if "batch_size" in shown else "16"  # before --batch-size: always 16
     optuna_spaces = shown.space.isin(["quick", "full"])  # these search width, patch, lr and loss: their fixed defaults do not apply
+    shown["batch"] = shown["batch"].astype(object)
+    shown.loc[shown.space == "full", "batch"] = "searched"
     for col in ("width", "patch", "lr", "loss"):
         shown[col] = shown[col].astype(object)
         shown.loc[optuna_spaces, col] = "searched"
-    cols = ["experiment", "search", "dataset", "space", "strategy", "epochs", "patches/epoch", "width", "patch", "lr", "loss", "seeds", "folds", "precision", "status"]
+    cols = ["experiment", "search", "dataset", "space", "strategy", "epochs", "patches/epoch", "batch", "width", "patch", "lr", "loss", "seeds", "folds", "precision", "status"]
     best = ["search", "best_trial", "best_val_dice", "test_dice", "test_iou", "test_auc", "test_accuracy", "test_dice_with_background"]
     return ["## How these searches were run", "", "Budgets of the searches (every trial of a search shares them; `patches/epoch` 0 means every "
             "grid patch; `searched`: the search sampled it per trial, see the importance table). `test_*` are the best trial's foreground metrics on the test split (full images, overlap-tile inference, "

@@ -90,6 +90,7 @@ CASES = [
     Case("more folds than training images", ("--space", "ablation", "--folds", "40"), "--folds 40: synthetic has 16 training images"),
     Case("--rerank-top on the ablation", ("--space", "ablation", "--rerank-top", "3"), "--rerank-top applies to Optuna spaces"),
     Case("--final-budget of no epochs", ("--final-budget", "0"), "--final-budget must be at least 1 epoch, got 0"),
+    Case("a batch of no patches", ("--space", "ablation", "--batch-size", "0"), "--batch-size must be at least 1, got 0"),
     Case("unknown strategy", ("--strategy", "oneshot"), "unknown strategy 'oneshot': choose one of trials, supernet"),
     Case("--strategy supernet outside the arch space", ("--strategy", "supernet"), "--strategy supernet applies to --space arch"),
     Case("a supernet search that trains none of its estimates", ("--space", "arch", "--strategy", "supernet", "--rerank-top", "0"),

@@ -57,6 +57,7 @@ class SearchConfig:
         seed: seeds Optuna, the data split and the trials.
         base_channels, patch_size, patches_per_epoch, loss: fixed values of the ablation and arch spaces; patch_size 0 = auto
             (the dataset fingerprint's recommended patch, resolved once the data is read).
+        batch_size: patches per training step in the ablation and arch spaces (quick keeps 16, full searches 8/16/32).
         grace_period / reduction_factor: ASHA's settings.
         eval_tile: largest tile of full-image validation and test inference (images up to it: one tile).
         points_to_evaluate: configurations Optuna tries first.
@@ -95,6 +96,7 @@ class SearchConfig:
     dry_run: bool = False
     seed: int = 0
     base_channels: int = 8
+    batch_size: int = 16
     patch_size: int = 0
     patches_per_epoch: int = 0
     loss: str = "dice_bce"
@@ -125,7 +127,7 @@ class SearchConfig:
             self.num_samples = DEFAULT_SAMPLES.get(self.space, 8)
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
-        for name in ("num_samples", "max_epochs", "repeats", "grace_period"):
+        for name in ("num_samples", "max_epochs", "repeats", "grace_period", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.cpus_per_trial <= 0:

@@ -43,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
                    "patch order: the same command with the same --seed samples the same trials again (default 0)")
     p.add_argument("--base-channels", type=int, default=8, help="ablation and arch: width of the first level's convolutions "
                    "(quick keeps 8, full searches 4/8/16) (default 8)")
+    p.add_argument("--batch-size", type=int, default=16, help="ablation and arch: patches per training step; with large patches "
+                   "(ISIC's 192 px) a smaller batch keeps the number of steps up at the same compute (quick keeps 16, full searches "
+                   "8/16/32) (default 16)")
     p.add_argument("--patch-size", default="auto", help="ablation and arch: training patch side, a number or auto = the dataset "
                    "fingerprint's recommendation (about 3 foreground-structure widths, at least 64; see python -m datasets.inspect); "
                    "quick and full search it (default auto)")
@@ -95,7 +98,7 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     return SearchConfig(
         space=a.space, dataset=a.dataset, data_root=a.data_root, num_samples=a.num_samples, max_epochs=a.max_epochs, repeats=a.repeats,
         cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, address=a.address, experiment=a.experiment,
-        tracking_uri=a.tracking_uri, storage=a.storage, resume=a.resume, dry_run=a.dry_run, seed=a.seed, base_channels=a.base_channels,
+        tracking_uri=a.tracking_uri, storage=a.storage, resume=a.resume, dry_run=a.dry_run, seed=a.seed, base_channels=a.base_channels, batch_size=a.batch_size,
         patch_size=patch, patches_per_epoch=a.patches_per_epoch, loss=a.loss, lr=a.lr, dataset_options=options,
         depths=depths, skips=tuple(x.strip() for x in a.skips.split(",") if x.strip()), max_failures=a.max_failures,
         searcher_seed=a.searcher_seed, stop_at=a.stop_at, precision=a.precision, folds=a.folds, grace_period=a.grace_period,

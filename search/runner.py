@@ -114,7 +114,7 @@ def fixed_params(cfg: SearchConfig) -> dict[str, Any]:
         return {**base, "saliency_epochs": max(1, cfg.max_epochs // 2)}
     if cfg.space in ("ablation", "arch"):
         return {**base, "loss": cfg.loss, "base_channels": cfg.base_channels, "patch_size": cfg.patch_size,
-                "patch_stride": cfg.patch_size // 2, "lr": cfg.lr, "augment": "light", "batch_size": 16,
+                "patch_stride": cfg.patch_size // 2, "lr": cfg.lr, "augment": "light", "batch_size": cfg.batch_size,
                 **({"folds": cfg.folds, "split_seed": cfg.seed} if cfg.folds > 1 else {})}
     return base
 

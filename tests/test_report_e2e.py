@@ -24,7 +24,7 @@ def test_report_from_a_real_ablation_search(tmp_path):
     text = (out / "report.md").read_text()
     assert "Budget: one epoch per trial, width 4." in text
     settings = text.split("## How these searches were run")[1].split("## synthetic")[0]
-    assert "| abl | ablation-synthetic-" in settings and "| 1 | 0 | 4 | 64 |" in settings  # epochs, patches/epoch, width, patch
+    assert "| abl | ablation-synthetic-" in settings and "| 1 | 0 | 16 | 4 | 64 |" in settings  # epochs, patches/epoch, batch, width, patch
     assert parents[0].data.tags["unet.best_run_name"] in settings
     assert "## synthetic" in text and "### Every skip pattern per depth" in text and "Depth x skips trade-off" in text
     assert text.count("**best**") >= 4  # one best pattern per depth

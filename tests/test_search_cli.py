@@ -126,6 +126,11 @@ def test_depths_and_skips_narrow_the_ablation(tmp_path):
     assert {c["depth"] for c in dry_run(tmp_path, "--depths", "3", "--num-samples", "4")} == {3}
 
 
+def test_batch_size_sets_the_ablation_and_arch_trials_batch(tmp_path):
+    assert {c["batch_size"] for c in dry_run(tmp_path, "--space", "ablation", "--depths", "1", "--batch-size", "4")} == {4}
+    assert {c["batch_size"] for c in dry_run(tmp_path, "--space", "ablation", "--depths", "1")} == {16}  # the default
+
+
 def test_arch_defaults_and_the_dry_run_compute_count_the_re_ranking(tmp_path):
     from search.run import parse_args
     from search.runner import dry_run_compute, load_data, settle_patch, space_limits
