@@ -224,8 +224,9 @@ def until_reachable(call, uri: str, wait_s: float | None = None, every_s: float 
             if not outbox.is_transient(exc):
                 raise
             if time.monotonic() >= deadline:
-                cause = (str(exc).strip().splitlines() or [type(exc).__name__])
-                raise outbox.TrackingUnavailable(f"the tracking store {uri} took no writes for {wait_s:.0f} s: {cause[-1][:200]}") from None
+                cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # SQLAlchemy's last line is a link, not the cause
+                raise outbox.TrackingUnavailable(f"the tracking store {uri} did not take writes for {wait_s:.0f} s (down, full or read-only): "
+                                                 f"{cause[:200]}") from None
         time.sleep(every_s)
 
 

@@ -83,3 +83,19 @@ def test_a_write_the_store_refuses_for_good_is_raised_not_kept(tmp_path, store):
         box.metrics({"val_dice": 0.1}, 1)
     assert box.pending() == 0
     assert is_transient(MlflowException("Connection refused")) and not is_transient(ValueError("bad"))
+
+
+def test_a_trial_that_cannot_open_its_run_gives_the_stores_own_reason_in_one_line():
+    import sqlalchemy.exc
+
+    from search.outbox import TrackingUnavailable
+    from search.trial import until_reachable
+
+    def full():
+        raise sqlalchemy.exc.OperationalError("INSERT INTO runs ...", {}, Exception("database or disk is full"))
+
+    with pytest.raises(TrackingUnavailable) as raised:
+        until_reachable(full, "sqlite:///store/mlflow.db", wait_s=0, every_s=0)
+    message = str(raised.value)
+    assert message.startswith("the tracking store sqlite:///store/mlflow.db did not take writes for 0 s (down, full or read-only): ")
+    assert "database or disk is full" in message and "Background on this error" not in message and "\n" not in message
