@@ -1,0 +1,205 @@
+"""Does the full-space search's pick hold once trained for real? Its winner against the plain U-Net, both at the final budget.
+
+1. Search: the README's command, `python -m search.run --space full --dataset drive --data-root PATH`, with its defaults
+   (16 Optuna trials under ASHA, 6 epochs of every patch, the best 3 re-ranked at the final budget of 12 epochs). Or,
+   with --experiment, a search already finished in --store.
+2. Final training, two at a time on one core each, over --seeds fresh seeds (1, 2, ...; the search itself used seed 0),
+   both arms at the search's final budget, on the same training images, the best epoch chosen on the same validation
+   images:
+   - winner: the configuration the search names (every searched knob: depth, skips, patch, loss, lr, batch, block, ...);
+   - plain: the platform's default U-Net, depth 4 with every skip, at the arch/ablation space's fixed recipe (the
+     dataset fingerprint's patch, half-patch stride, Dice+BCE, lr 3e-3, batches of 16, light augmentation, 8 wide).
+3. Both are scored on the test images with full-image overlap-tile inference, foreground Dice inside the valid mask
+   (DRIVE: the field of view). The difference is paired by seed: its mean and range.
+
+    python bench/full_search_check.py [--data-root ../shared/data/drive] [--seeds 3] [--store URI --experiment NAME] [--smoke]
+
+Writes bench/results/full_search_check.json; the last line holds the verdict.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import write_results  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+REPORTED = ("dice", "iou", "auc", "recall", "precision", "dice_with_background")
+SMOKE_SEARCH = ["--num-samples", "2", "--max-epochs", "1", "--patches-per-epoch", "32", "--rerank-top", "1", "--final-budget", "1"]
+
+
+class KeepBest:
+    """Stands in for a trial's MLflow run during a bench training: keeps the best epoch's weights in memory."""
+
+    def __init__(self) -> None:
+        self.state: dict | None = None
+        self.meta: dict | None = None
+
+    def log_best(self, state, meta, validator, title) -> None:
+        """Keep the best checkpoint so far."""
+        self.state, self.meta = {k: v.clone() for k, v in state.items()}, meta
+
+    def log_epoch(self, metrics, step) -> None:
+        """Per-epoch metrics are not kept."""
+
+
+def train_and_test(job: tuple[str, dict[str, Any], str, str | None]) -> dict[str, Any]:
+    """Train one configuration (TrialParams fields) as a search trial does, on one core; score its best epoch on the test split."""
+    arm, params_dict, dataset, root = job
+    import torch
+
+    from search.config import SearchConfig
+    from search.params import TrialParams
+    from search.runner import load_data
+    from search.trial import SearchContext, train_and_report
+    from unet_core import UNet, evaluate_images
+
+    torch.set_num_threads(1)
+    data = load_data(SearchConfig(space="full", dataset=dataset, data_root=root))
+    params = TrialParams(**params_dict)
+    keeper = KeepBest()
+    start = time.perf_counter()
+    best = train_and_report(params, data, SearchContext(tracking_uri="", experiment_id="", parent_run_id=""), lambda metrics: None, keeper)
+    train_s = time.perf_counter() - start
+    model = UNet(**keeper.meta["model"])
+    model.load_state_dict(keeper.state)
+    model.eval()
+    with torch.no_grad():
+        test = evaluate_images(model, [(s.image, s.mask, s.valid) for s in data.test], data.num_classes, keeper.meta["eval_tile"], 0.5, data.background)
+    return {"arm": arm, "seed": params.seed, "run_name": params.run_name, "val_dice": float(best["val_dice"]), "best_epoch": int(best["epoch"]),
+            "train_s": train_s, **{k: float(test[k]) for k in REPORTED}}
+
+
+def plain_params(dataset: str, root: str | None, epochs: int, patches_per_epoch: int) -> dict[str, Any]:
+    """The default U-Net (depth 4, every skip) at the arch space's fixed recipe, trained for `epochs`."""
+    from search.config import SearchConfig
+    from search.runner import fixed_params, load_data, settle_patch, space_limits
+
+    cfg = SearchConfig(space="arch", dataset=dataset, data_root=root, patches_per_epoch=patches_per_epoch)
+    data = load_data(cfg)
+    cfg = settle_patch(cfg, data)
+    depth = min(4, max(space_limits(cfg, data).depths))  # 4 wherever the images allow it
+    return {**fixed_params(cfg), "depth": depth, "skips": "1" * depth, "epochs": epochs}
+
+
+def winner(store: str, experiment: str) -> dict[str, Any]:
+    """The newest finished search of `experiment`: its winner's TrialParams (at the final budget), name, validation and test Dice,
+    and both rankings."""
+    from mlflow.tracking import MlflowClient
+
+    from search import tracking
+    from search.rerank import FINAL_RANKING_TAG, SEARCH_RANKING_TAG
+    from unet_core import load_checkpoint
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    client = MlflowClient(store)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise SystemExit(f"error: no experiment {experiment!r} in {store}")
+    parents = [r for r in client.search_runs([exp.experiment_id], max_results=5000)
+               if r.info.status == "FINISHED" and "unet.best_run_id" in r.data.tags]
+    if not parents:
+        raise SystemExit(f"error: experiment {experiment!r} has no finished search")
+    parent = max(parents, key=lambda r: r.info.start_time)
+    best_id = parent.data.tags["unet.best_run_id"]
+    with tracking.temp_dir() as tmp:
+        _, meta = load_checkpoint(client.download_artifacts(best_id, "checkpoints/best.pt", tmp))
+    return {"params": meta["params"], "run_name": parent.data.tags["unet.best_run_name"], "parent_run_id": parent.info.run_id,
+            "val_dice": parent.data.metrics.get("best_val_dice"), "test_dice_seed0": parent.data.metrics.get("test_dice"),
+            "search_ranking": parent.data.tags.get(SEARCH_RANKING_TAG), "final_ranking": parent.data.tags.get(FINAL_RANKING_TAG),
+            "wall_s": (parent.info.end_time - parent.info.start_time) / 1000 if parent.info.end_time else None}
+
+
+def run_search(dataset: str, root: str | None, store: str, experiment: str, storage: Path, smoke: bool) -> None:
+    """The README's full-space search, as a user runs it."""
+    cmd = [sys.executable, "-m", "search.run", "--space", "full", "--dataset", dataset, *(["--data-root", root] if root else []),
+           "--experiment", experiment, "--tracking-uri", store, "--storage", str(storage), *(SMOKE_SEARCH if smoke else [])]
+    print("search: " + " ".join(cmd[1:]), flush=True)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"error: the search failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    for line in proc.stdout.strip().splitlines()[-6:]:
+        print(f"  {line}", flush=True)
+
+
+def paired(high: list[dict], low: list[dict], metric: str = "dice") -> dict[str, Any]:
+    """high - low on `metric`, paired by seed: mean, range and the per-seed differences."""
+    diffs = [h[metric] - l[metric] for h, l in zip(high, low)]
+    return {"mean": float(np.mean(diffs)), "min": float(min(diffs)), "max": float(max(diffs)), "per_seed": diffs}
+
+
+def verdict(diff: dict[str, Any]) -> str:
+    """What the paired test-Dice differences say: loses (every seed below), wins (every seed above), tied or mixed."""
+    if diff["min"] == diff["max"] == 0:
+        return "tied on every seed"
+    if diff["max"] < 0:
+        return "the winner loses to the plain U-Net on every seed"
+    if diff["min"] > 0:
+        return "the winner beats the plain U-Net on every seed"
+    return "mixed: the seeds disagree on which is better"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Search (or read a finished search), train its winner and the plain U-Net over fresh seeds, save and print the comparison."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", default=str(REPO.parent / "shared" / "data" / "drive"))
+    p.add_argument("--seeds", type=int, default=3, help="fresh seeds per arm (default 3)")
+    p.add_argument("--store", default=None, help="MLflow tracking URI of a finished search (with --experiment)")
+    p.add_argument("--experiment", default=None, help="a finished full-space search's experiment in --store: skip the search")
+    p.add_argument("--smoke", action="store_true", help="seconds: embedded synthetic data, a 2-trial search, 1 epoch, 1 seed")
+    a = p.parse_args(argv)
+    dataset, root, seeds = "drive", a.data_root, a.seeds
+    if a.smoke:
+        dataset, root, seeds = "synthetic", None, 1
+    elif not Path(root).is_dir():
+        print(f"error: no DRIVE data at {root} (--data-root)", file=sys.stderr)
+        return 2
+    if seeds < 1:
+        print(f"error: --seeds must be at least 1, got {a.seeds}", file=sys.stderr)
+        return 2
+    if (a.store is None) != (a.experiment is None):
+        print("error: give --store and --experiment together (a finished search), or neither (run one)", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="full-search-check-") as tmp:
+        store, experiment = a.store, a.experiment
+        if store is None:
+            store, experiment = f"sqlite:///{Path(tmp) / 'mlflow.db'}", "full-search-check"
+            run_search(dataset, root, store, experiment, Path(tmp) / "ray", a.smoke)
+        won = winner(store, experiment)
+    params = won["params"]
+    plain = plain_params(dataset, root, params["epochs"], params["patches_per_epoch"])
+    print(f"winner {won['run_name']} (validation Dice {won['val_dice']:.4f} at {params['epochs']} epochs) against plain "
+          f"d{plain['depth']}-s{plain['skips']}, both at {params['epochs']} epochs, seeds 1-{seeds}", flush=True)
+    jobs = [(arm, {**base, "seed": seed}, dataset, root) for seed in range(1, seeds + 1) for arm, base in (("winner", params), ("plain", plain))]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:  # two at a time, one core each
+        done = pool.map(train_and_test, jobs)
+    runs = {arm: [r for r in done if r["arm"] == arm] for arm in ("winner", "plain")}
+    diff = paired(runs["winner"], runs["plain"])
+    means = {arm: {k: float(np.mean([r[k] for r in rs])) for k in ("dice", "iou", "auc", "val_dice", "train_s")} for arm, rs in runs.items()}
+    figures = {"dataset": dataset, "seeds": seeds, "search": won, "plain_params": plain, "runs": runs, "means": means,
+               "test_dice_winner_minus_plain": diff, "verdict": verdict(diff), "total_wall_s": time.perf_counter() - start}
+    if not a.smoke:
+        write_results("full_search_check", figures)
+    for arm in ("winner", "plain"):
+        name = runs[arm][0]["run_name"]
+        per_seed = ", ".join(f"{r['dice']:.4f}" for r in runs[arm])
+        print(f"  {arm:<7} {name:<40} test Dice {means[arm]['dice']:.4f} (seeds {per_seed}), IoU {means[arm]['iou']:.4f}, "
+              f"AUC {means[arm]['auc']:.4f}, {means[arm]['train_s'] / 60:.1f} min a training")
+    print(f"test Dice winner - plain: {diff['mean']:+.4f} (seeds {diff['min']:+.4f} to {diff['max']:+.4f}) over {seeds} seeds: {verdict(diff)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
