@@ -8,7 +8,8 @@
    images:
    - winner: the configuration the search names (every searched knob: depth, skips, patch, loss, lr, batch, block, ...);
    - plain: the platform's default U-Net, depth 4 with every skip, at the arch/ablation space's fixed recipe (the
-     dataset fingerprint's patch, half-patch stride, Dice+BCE, lr 3e-3, batches of 16, light augmentation, 8 wide).
+     dataset fingerprint's patch, half-patch stride, Dice+BCE, lr 3e-3, batches of 16, light augmentation, 8 wide): the
+     configuration a re-ranking now trains beside the search's best (`--final-baseline`).
 3. Both are scored on the test images with full-image overlap-tile inference, foreground Dice inside the valid mask
    (DRIVE: the field of view). The difference is paired by seed: its mean and range.
 
@@ -82,15 +83,14 @@ def train_and_test(job: tuple[str, dict[str, Any], str, str | None]) -> dict[str
 
 
 def plain_params(dataset: str, root: str | None, epochs: int, patches_per_epoch: int) -> dict[str, Any]:
-    """The default U-Net (depth 4, every skip) at the arch space's fixed recipe, trained for `epochs`."""
+    """The default U-Net a re-ranking trains beside the search's best (search.runner.default_unet_config), for `epochs`."""
     from search.config import SearchConfig
-    from search.runner import fixed_params, load_data, settle_patch, space_limits
+    from search.runner import default_unet_config, load_data, settle_patch, space_limits
 
-    cfg = SearchConfig(space="arch", dataset=dataset, data_root=root, patches_per_epoch=patches_per_epoch)
+    cfg = SearchConfig(space="full", dataset=dataset, data_root=root, patches_per_epoch=patches_per_epoch)
     data = load_data(cfg)
     cfg = settle_patch(cfg, data)
-    depth = min(4, max(space_limits(cfg, data).depths))  # 4 wherever the images allow it
-    return {**fixed_params(cfg), "depth": depth, "skips": "1" * depth, "epochs": epochs}
+    return {**default_unet_config(cfg, space_limits(cfg, data)), "epochs": epochs}
 
 
 def winner(store: str, experiment: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ class Compute:
     early_stopping: bool
     rerank_trials: int = 0  # the best configurations retrained at the final budget afterwards (search.rerank)
     rerank_epochs: int = 0
+    baseline: bool = False  # the default U-Net trained beside them at the final budget
 
     @property
     def minutes(self) -> float:
@@ -35,7 +36,8 @@ class Compute:
         bound = "at most " if self.early_stopping else ""
         epochs = f"{self.trials} trials x {bound}{self.epochs_per_trial} epochs"
         if self.rerank_trials:  # the best few retrained at the final budget once the search ends
-            epochs = f"({epochs} + {self.rerank_trials} re-ranking trials x {self.rerank_epochs} epochs)"
+            beside = " and the default U-Net" if self.baseline else ""
+            epochs = f"({epochs} + {self.rerank_trials} re-ranking trials{beside} x {self.rerank_epochs} epochs)"
         return (f"expected compute: {epochs} x {self.patches_per_epoch} patches of {self.patch} px = "
                 f"{bound}{self.patches:,} patch passes; at {1000 * self.seconds_per_patch:.1f} ms per patch (a depth-4 U-Net measured "
                 f"here) and {self.parallel} trial(s) at a time, {bound}~{self.minutes:.0f} min of training"
@@ -84,6 +86,7 @@ def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epo
     width = cfg.base_channels if cfg.space in ("ablation", "arch") else 8
     depth = min(4, max(d for d in (cfg.ablation_depths if cfg.space in ("ablation", "arch") else (4,))))
     parallel = max(1, min(trials, int(cpus // cfg.cpus_per_trial)))
-    patches = (trials * epochs_per_trial + cfg.rerank_k * cfg.final_epochs) * per_epoch
+    patches = (trials * epochs_per_trial + cfg.final_trials * cfg.final_epochs) * per_epoch
     return Compute(trials, epochs_per_trial, per_epoch, patches, patch, seconds_per_patch(width, patch, depth, int(cfg.cpus_per_trial)), parallel,
-                   early_stopping=cfg.space != "ablation" and cfg.strategy != "supernet", rerank_trials=cfg.rerank_k, rerank_epochs=cfg.final_epochs if cfg.rerank_k else 0)
+                   early_stopping=cfg.space != "ablation" and cfg.strategy != "supernet", rerank_trials=cfg.rerank_k, rerank_epochs=cfg.final_epochs if cfg.rerank_k else 0,
+                   baseline=cfg.final_trials > cfg.rerank_k)

@@ -71,6 +71,9 @@ class SearchConfig:
         rerank_top: quick/arch/full: before declaring a winner, train the search's best this many configurations at
             `final_budget` epochs and pick among them there (None: 3 for arch and full, 0 = off for quick).
         final_budget: the epochs of that re-ranking, the budget the user will train the winner at (None: 2 x max_epochs).
+        final_baseline: with re-ranking (strategy "trials"), also train the default U-Net at the final budget beside the
+            search's best: depth 4 (or the deepest the search allows) with every skip, at the arch space's fixed recipe. The
+            winner is then never a configuration that the plain U-Net beats there on validation.
         strategy: arch only: "trials" (Optuna samples configurations, each trained) or "supernet" (one skip supernet per
             depth, and fold with `folds`, trained for max_epochs; its `rerank_top` best estimates trained stand-alone at
             `final_budget`).
@@ -115,6 +118,7 @@ class SearchConfig:
     folds: int = 1
     rerank_top: int | None = None
     final_budget: int | None = None
+    final_baseline: bool = True
     strategy: str = "trials"
     supernet_sampling: str = "fair"
     supernet_warmup: int = 0
@@ -218,6 +222,13 @@ class SearchConfig:
         if self.rerank_top is None:
             return 3 if self.space in ("arch", "full") else 0
         return self.rerank_top
+
+    @property
+    def final_trials(self) -> int:
+        """At most how many trainings the final budget takes: the re-ranked configurations, plus the default U-Net beside them."""
+        if not self.rerank_k:
+            return 0
+        return self.rerank_k + (1 if self.final_baseline and self.strategy == "trials" else 0)
 
     @property
     def final_epochs(self) -> int:

@@ -24,6 +24,18 @@ def top_candidates(table: pd.DataFrame, configs: dict[str, dict[str, Any]], k: i
             for r in done.head(k).itertuples(index=False)]
 
 
+def with_baseline(candidates: list[dict[str, Any]], baseline: dict[str, Any], epochs: int) -> list[dict[str, Any]]:
+    """`candidates` and, last, the default U-Net's config `baseline` (marked "baseline": True; its runs are named ...-default),
+    unless one of them already trains exactly that configuration at `epochs`."""
+    from .params import DEFAULT_UNET_KEY, TrialParams, config_run_name
+
+    target = TrialParams.from_config(final_config(baseline, epochs))
+    if any(TrialParams.from_config(final_config(c["config"], epochs)) == target for c in candidates):
+        return candidates
+    config = {**baseline, DEFAULT_UNET_KEY: True}
+    return [*candidates, {"trial_id": "", "run_name": config_run_name(config), "best_val_dice": float("nan"), "config": config, "baseline": True}]
+
+
 def final_config(config: dict[str, Any], epochs: int) -> dict[str, Any]:
     """A candidate's Tune config trained at the final budget (a saliency trial's retraining rounds keep their length)."""
     return {**config, "epochs": int(epochs)}

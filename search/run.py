@@ -74,6 +74,9 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
                    "configurations at --final-budget epochs and pick among them there; 0 = off (default 3 for arch and full, 0 for quick)")
     p.add_argument("--final-budget", type=int, default=None, help="epochs of those re-ranking trials: the budget you will train the "
                    "winner at (default 2 x --max-epochs)")
+    p.add_argument("--final-baseline", action=argparse.BooleanOptionalAction, default=True,
+                   help="with re-ranking, also train the default U-Net (depth 4, every skip, the arch space's recipe) at --final-budget "
+                        "beside the search's best, so the winner is never one it beats there (default on)")
     p.add_argument("--strategy", default="trials", help="arch: trials (Optuna samples configurations, each trained) or supernet (one "
                    "weight-sharing skip supernet per depth estimates every skip pattern; the best --rerank-top are then trained stand-alone at "
                    "--final-budget) (default trials)")
@@ -103,6 +106,7 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
         depths=depths, skips=tuple(x.strip() for x in a.skips.split(",") if x.strip()), max_failures=a.max_failures,
         searcher_seed=a.searcher_seed, stop_at=a.stop_at, precision=a.precision, folds=a.folds, grace_period=a.grace_period,
         reduction_factor=a.reduction_factor, rerank_top=0 if a.smoke_test else a.rerank_top, final_budget=a.final_budget,
+        final_baseline=a.final_baseline,
         strategy=a.strategy, supernet_sampling=a.supernet_sampling, supernet_warmup=a.supernet_warmup, supernet_recalibrate=a.supernet_recalibrate,
     )
 
@@ -130,8 +134,13 @@ def summary(outcome) -> str:
             search_dice = dict(zip(outcome.estimates.run_name.str.removesuffix("-estimate"), outcome.estimates.estimate_dice))
         ranked = outcome.final.sort_values("best_val_dice", ascending=False)
         origin = "estimate" if outcome.estimates is not None else "search"
+        def found(name: str) -> str:  # where a final-budget run came from: its search or estimate Dice, or the default U-Net
+            if name.endswith("-default-final"):
+                return "the default U-Net"
+            return f"{origin} {search_dice.get(name.removesuffix('-final'), float('nan')):.4f}"
+
         lines.append(f"{'trained stand-alone' if outcome.estimates is not None else 're-ranked'} at the final budget ({outcome.final_epochs} epochs): " + ", ".join(
-            f"{r.run_name} {r.best_val_dice:.4f} ({origin} {search_dice.get(r.run_name.removesuffix('-final'), float('nan')):.4f})" for r in ranked.itertuples(index=False)))
+            f"{r.run_name} {r.best_val_dice:.4f} ({found(r.run_name)})" for r in ranked.itertuples(index=False)))
     if outcome.best_run_id:
         m = outcome.test_metrics
         lines.append(f"best: {outcome.best_run_name}  validation Dice {outcome.best_val_dice:.4f}  (run {outcome.best_run_id})")

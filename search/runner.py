@@ -427,16 +427,27 @@ def final_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, n
     return tune.Tuner(trainable, param_space={}, tune_config=tune_config, run_config=run_config(cfg, name, callbacks))
 
 
+def default_unet_config(cfg: SearchConfig, limits: SpaceLimits) -> dict[str, Any]:
+    """The default U-Net's Tune config: depth 4 (or the deepest `limits` allow) with every skip, at the arch space's fixed recipe."""
+    depth = min(4, max(limits.depths))
+    return {**fixed_params(replace(cfg, space="arch", folds=1)), "depth": depth, "skips": "1" * depth}
+
+
 def rerank_at_final_budget(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, search_name: str, results, table: pd.DataFrame,
-                           client, echo: Callable[[str], None], resume: str) -> pd.DataFrame:
-    """Train the search's best cfg.rerank_k configurations at cfg.final_epochs; their trial table (role "final").
-    Both rankings go on the parent run as tags (search.rerank)."""
-    from .rerank import SEARCH_RANKING_TAG, top_candidates
+                           client, echo: Callable[[str], None], resume: str, limits: SpaceLimits) -> pd.DataFrame:
+    """Train the search's best cfg.rerank_k configurations (and, with cfg.final_baseline, the default U-Net) at
+    cfg.final_epochs; their trial table (role "final"). Both rankings go on the parent run as tags (search.rerank)."""
+    from .rerank import SEARCH_RANKING_TAG, top_candidates, with_baseline
 
     configs = {(r.metrics or {}).get("trial_id"): r.config for r in results if (r.metrics or {}).get("trial_id")}
     candidates = top_candidates(final_attempts(table), configs, cfg.rerank_k)
     if candidates:
-        echo(f"re-ranking the best {len(candidates)} at the final budget ({cfg.final_epochs} epochs): " + ", ".join(c["run_name"] for c in candidates))
+        searched = len(candidates)
+        if cfg.final_baseline:
+            candidates = with_baseline(candidates, default_unet_config(cfg, limits), cfg.final_epochs)
+        beside = f", beside the default U-Net {candidates[-1]['run_name']}" if candidates[-1].get("baseline") else ""
+        echo(f"re-ranking the best {searched} at the final budget ({cfg.final_epochs} epochs){beside}: "
+             + ", ".join(c["run_name"] for c in candidates[:searched]))
     return train_at_final_budget(cfg, data, ctx, search_name, candidates, SEARCH_RANKING_TAG, client, echo, resume)
 
 
@@ -450,7 +461,7 @@ def train_at_final_budget(cfg: SearchConfig, data: SegmentationData, ctx: Search
 
     if not candidates:
         return pd.DataFrame(columns=TRIAL_COLUMNS)
-    client.set_tag(ctx.parent_run_id, ranking_tag, ranking(candidates))
+    client.set_tag(ctx.parent_run_id, ranking_tag, ranking([c for c in candidates if not c.get("baseline")]))
     final_ctx = replace(ctx, role=ROLE)
     progress = ProgressLines(len(candidates), cfg.final_epochs, early_stopping=False, echo=lambda line: echo(f"final budget {line}"))
     closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, ctx.outbox_dir)
@@ -600,7 +611,7 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
                      f"({cfg.final_epochs} epochs): " + ", ".join(f"{c['run_name']} (estimate {c['best_val_dice']:.4f})" for c in top))
             final = train_at_final_budget(cfg, data, ctx, search_name, top, ESTIMATE_RANKING_TAG, client, echo, resume)
         else:
-            final = rerank_at_final_budget(cfg, data, ctx, search_name, results, table, client, echo, resume) if cfg.rerank_k else None
+            final = rerank_at_final_budget(cfg, data, ctx, search_name, results, table, client, echo, resume, limits) if cfg.rerank_k else None
         best, test_metrics = evaluate_best(client, final if final is not None and not final.empty else table, data)
     except BaseException:
         kill_unfinished(client, experiment_id, parent_id)

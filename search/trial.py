@@ -24,7 +24,7 @@ from unet_core.losses import PIXEL_WEIGHTED
 from unet_core.unet import input_size_for, output_size
 
 from . import outbox, tracking
-from .params import TrialParams
+from .params import TrialParams, config_run_name
 from .pictures import prediction_panel
 
 PICTURES = 3
@@ -315,7 +315,7 @@ def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext
     sys.unraisablehook = quiet_exit_hook
     trial_id = tune.get_context().get_trial_id() or "local"
     try:
-        name = TrialParams.from_config(config).run_name + ("" if ctx.role == "trial" else f"-{ctx.role}")
+        name = config_run_name(config) + ("" if ctx.role == "trial" else f"-{ctx.role}")
     except (TypeError, ValueError):
         name = f"invalid-{trial_id}"
     run = TrialRun(ctx, trial_id, config, name)

@@ -141,22 +141,28 @@ def test_arch_defaults_and_the_dry_run_compute_count_the_re_ranking(tmp_path):
     data = load_data(cfg)
     cfg = settle_patch(cfg, data)
     compute = dry_run_compute(cfg, data, space_limits(cfg, data))
-    assert compute.patches == (16 * 4 + 3 * 8) * 50
-    assert "(16 trials x at most 4 epochs + 3 re-ranking trials x 8 epochs) x 50 patches" in compute.line()
+    assert compute.patches == (16 * 4 + 4 * 8) * 50  # the best 3 and the default U-Net at the final budget
+    assert "(16 trials x at most 4 epochs + 3 re-ranking trials and the default U-Net x 8 epochs) x 50 patches" in compute.line()
+    alone = settle_patch(parse_args(["--space", "arch", "--max-epochs", "4", "--patches-per-epoch", "50", "--no-final-baseline"]), data)
+    assert dry_run_compute(alone, data, space_limits(alone, data)).patches == (16 * 4 + 3 * 8) * 50
 
 
 @pytest.mark.slow
 def test_the_winner_is_picked_among_the_best_retrained_at_the_final_budget_and_the_parent_keeps_both_rankings(tmp_path):
     proc = run_search(tmp_path, "--num-samples", "4", "--max-epochs", "2", "--rerank-top", "2", "--final-budget", "3", "--experiment", "rerank")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "re-ranking the best 2 at the final budget (3 epochs): " in proc.stdout
-    assert "re-ranked at the final budget (3 epochs): " in proc.stdout
+    assert "re-ranking the best 2 at the final budget (3 epochs), beside the default U-Net d4-s1111-dice_bce-p64-default: " in proc.stdout
+    assert "re-ranked at the final budget (3 epochs): " in proc.stdout and "-default-final " in proc.stdout
+    assert "(the default U-Net)" in proc.stdout
     client, parents, trials = runs(tmp_path, "rerank")
     exp = client.get_experiment_by_name("rerank")
     finals = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("unet.role") == "final"]
-    assert len(trials) == 4 and len(finals) == 2
+    assert len(trials) == 4 and len(finals) == 3
     top2 = sorted(trials, key=lambda r: -r.data.metrics["best_val_dice"])[:2]
-    assert {r.info.run_name + "-final" for r in top2} == {r.info.run_name for r in finals}  # the search's best two, retrained
+    default = [r for r in finals if r.info.run_name.endswith("-default-final")]
+    assert len(default) == 1 and default[0].data.params["depth"] == "4" and default[0].data.params["skips"] == "1111"
+    assert default[0].data.params["default_unet"] == "True"
+    assert {r.info.run_name + "-final" for r in top2} == {r.info.run_name for r in finals} - {default[0].info.run_name}  # the search's best two, retrained
     for run in finals:
         assert run.info.status == "FINISHED" and run.data.params["epochs"] == "3"
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val_dice")] == [1, 2, 3]
