@@ -5,7 +5,8 @@
    with --experiment, a search already finished in --store.
 2. Final training, two at a time on one core each, over --seeds fresh seeds (1, 2, ...; the search itself used seed 0),
    both arms at the search's final budget, on the same training images, the best epoch chosen on the same validation
-   images:
+   images (a search from before the default U-Net joined the final round also gets that round's default-U-Net training,
+   seed 0, so the bench says what the search names now):
    - winner: the configuration the search names (every searched knob: depth, skips, patch, loss, lr, batch, block, ...);
    - plain: the platform's default U-Net, depth 4 with every skip, at the arch/ablation space's fixed recipe (the
      dataset fingerprint's patch, half-patch stride, Dice+BCE, lr 3e-3, batches of 16, light augmentation, 8 wide): the
@@ -20,6 +21,7 @@ Writes bench/results/full_search_check.json; the last line holds the verdict.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import subprocess
@@ -133,6 +135,14 @@ def run_search(dataset: str, root: str | None, store: str, experiment: str, stor
         print(f"  {line}", flush=True)
 
 
+def default_in_final_round(final_ranking: str | None) -> float | None:
+    """The default U-Net's validation Dice in a search's final round (its unet.final_ranking tag), None where it was not there."""
+    for row in json.loads(final_ranking or "[]"):
+        if row["run_name"].endswith("-default-final"):
+            return float(row["best_val_dice"])
+    return None
+
+
 def paired(high: list[dict], low: list[dict], metric: str = "dice") -> dict[str, Any]:
     """high - low on `metric`, paired by seed: mean, range and the per-seed differences."""
     diffs = [h[metric] - l[metric] for h, l in zip(high, low)]
@@ -182,13 +192,21 @@ def main(argv: list[str] | None = None) -> int:
     plain = plain_params(dataset, root, params["epochs"], params["patches_per_epoch"])
     print(f"winner {won['run_name']} (validation Dice {won['val_dice']:.4f} at {params['epochs']} epochs) against plain "
           f"d{plain['depth']}-s{plain['skips']}, both at {params['epochs']} epochs, seeds 1-{seeds}", flush=True)
+    default_val = default_in_final_round(won["final_ranking"])
     jobs = [(arm, {**base, "seed": seed}, dataset, root) for seed in range(1, seeds + 1) for arm, base in (("winner", params), ("plain", plain))]
+    if default_val is None:  # a search without the default U-Net in its final round: train it as that round would (seed 0)
+        jobs.insert(0, ("final-round default", {**plain, "seed": 0}, dataset, root))
     with multiprocessing.get_context("spawn").Pool(2) as pool:  # two at a time, one core each
         done = pool.map(train_and_test, jobs)
     runs = {arm: [r for r in done if r["arm"] == arm] for arm in ("winner", "plain")}
+    if default_val is None:
+        default_val = next(r["val_dice"] for r in done if r["arm"] == "final-round default")
+    names = "plain" if default_val > won["val_dice"] else "winner"  # what a final round with the default U-Net in it names
     diff = paired(runs["winner"], runs["plain"])
     means = {arm: {k: float(np.mean([r[k] for r in rs])) for k in ("dice", "iou", "auc", "val_dice", "train_s")} for arm, rs in runs.items()}
     figures = {"dataset": dataset, "seeds": seeds, "search": won, "plain_params": plain, "runs": runs, "means": means,
+               "final_round": {"winner_val_dice": won["val_dice"], "default_val_dice": default_val, "names": names,
+                               "default_runs": [r for r in done if r["arm"] == "final-round default"]},
                "test_dice_winner_minus_plain": diff, "verdict": verdict(diff), "total_wall_s": time.perf_counter() - start}
     if not a.smoke:
         write_results("full_search_check", figures)
@@ -197,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         per_seed = ", ".join(f"{r['dice']:.4f}" for r in runs[arm])
         print(f"  {arm:<7} {name:<40} test Dice {means[arm]['dice']:.4f} (seeds {per_seed}), IoU {means[arm]['iou']:.4f}, "
               f"AUC {means[arm]['auc']:.4f}, {means[arm]['train_s'] / 60:.1f} min a training")
-    print(f"test Dice winner - plain: {diff['mean']:+.4f} (seeds {diff['min']:+.4f} to {diff['max']:+.4f}) over {seeds} seeds: {verdict(diff)}")
+    named = "the default U-Net" if names == "plain" else won["run_name"]
+    print(f"test Dice winner - plain: {diff['mean']:+.4f} (seeds {diff['min']:+.4f} to {diff['max']:+.4f}) over {seeds} seeds: {verdict(diff)}; "
+          f"with the default U-Net in the final round the search names {named} (validation Dice {won['val_dice']:.4f} against {default_val:.4f})")
     return 0
 
 

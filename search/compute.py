@@ -25,6 +25,7 @@ class Compute:
     rerank_trials: int = 0  # the best configurations retrained at the final budget afterwards (search.rerank)
     rerank_epochs: int = 0
     baseline: bool = False  # the default U-Net trained beside them at the final budget
+    sampled_width: bool = False  # the full space samples width and patch: the measured 8-wide, 64-px speed is its cheap end
 
     @property
     def minutes(self) -> float:
@@ -41,7 +42,8 @@ class Compute:
         return (f"expected compute: {epochs} x {self.patches_per_epoch} patches of {self.patch} px = "
                 f"{bound}{self.patches:,} patch passes; at {1000 * self.seconds_per_patch:.1f} ms per patch (a depth-4 U-Net measured "
                 f"here) and {self.parallel} trial(s) at a time, {bound}~{self.minutes:.0f} min of training"
-                + (" (ASHA stops most trials early)" if self.early_stopping else ""))
+                + (" (ASHA stops most trials early)" if self.early_stopping else "")
+                + ("; the full space also samples 16-wide nets and 128-px patches, up to 16x that cost a patch" if self.sampled_width else ""))
 
 
 def grid_patches(data: SegmentationData, patch: int) -> int:
@@ -89,4 +91,4 @@ def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epo
     patches = (trials * epochs_per_trial + cfg.final_trials * cfg.final_epochs) * per_epoch
     return Compute(trials, epochs_per_trial, per_epoch, patches, patch, seconds_per_patch(width, patch, depth, int(cfg.cpus_per_trial)), parallel,
                    early_stopping=cfg.space != "ablation" and cfg.strategy != "supernet", rerank_trials=cfg.rerank_k, rerank_epochs=cfg.final_epochs if cfg.rerank_k else 0,
-                   baseline=cfg.final_trials > cfg.rerank_k)
+                   baseline=cfg.final_trials > cfg.rerank_k, sampled_width=cfg.space == "full")

@@ -16,6 +16,10 @@ from .spaces import SPACES
 # trials Optuna samples when --num-samples is not given: quick is the newcomer's few-minute demo; for arch and full, see
 # bench/search_replay.py (the trials ASHA + TPE starts within a quarter of the exhaustive grid's compute on DRIVE)
 DEFAULT_SAMPLES = {"quick": 8, "arch": 16, "full": 16}
+# patches an epoch of the full space when --patches-per-epoch is not given. Every grid patch (0, the other spaces' default)
+# lets the sampled stride set an epoch's size: on DRIVE a stride of 16 px made a 64-px trial's epoch 16x the patches of a
+# stride of 64 (236 s against 12 s an epoch), so ASHA compared trials at very unequal compute and one search took hours.
+FULL_PATCHES_PER_EPOCH = 1024
 # trials: one training per sampled configuration; supernet: one weight-sharing training per depth estimates every skip
 # pattern of it, and the best few estimates are then trained stand-alone (search.supernet_search)
 STRATEGIES = ("trials", "supernet")
@@ -55,7 +59,8 @@ class SearchConfig:
         resume: continue the newest unfinished search of this experiment.
         dry_run: print the trial configurations and exit.
         seed: seeds Optuna, the data split and the trials.
-        base_channels, patch_size, patches_per_epoch, loss: fixed values of the ablation and arch spaces; patch_size 0 = auto
+        patches_per_epoch: patches drawn per epoch (0: every grid patch; None: 0, and FULL_PATCHES_PER_EPOCH for the full space).
+        base_channels, patch_size, loss: fixed values of the ablation and arch spaces; patch_size 0 = auto
             (the dataset fingerprint's recommended patch, resolved once the data is read).
         batch_size: patches per training step in the ablation and arch spaces (quick keeps 16, full searches 8/16/32).
         grace_period / reduction_factor: ASHA's settings.
@@ -101,7 +106,7 @@ class SearchConfig:
     base_channels: int = 8
     batch_size: int = 16
     patch_size: int = 0
-    patches_per_epoch: int = 0
+    patches_per_epoch: int | None = None
     loss: str = "dice_bce"
     lr: float = 3e-3
     grace_period: int = 2
@@ -129,6 +134,10 @@ class SearchConfig:
             raise ConfigError(f"unknown space {self.space!r}: choose one of {', '.join(SPACES)}")
         if self.num_samples is None:
             self.num_samples = DEFAULT_SAMPLES.get(self.space, 8)
+        if self.patches_per_epoch is None:
+            self.patches_per_epoch = FULL_PATCHES_PER_EPOCH if self.space == "full" else 0
+        if self.patches_per_epoch < 0:
+            raise ConfigError(f"--patches-per-epoch must be >= 0 (0: every grid patch), got {self.patches_per_epoch}")
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
         for name in ("num_samples", "max_epochs", "repeats", "grace_period", "batch_size"):

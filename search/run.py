@@ -49,9 +49,10 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--patch-size", default="auto", help="ablation and arch: training patch side, a number or auto = the dataset "
                    "fingerprint's recommendation (about 3 foreground-structure widths, at least 64; see python -m datasets.inspect); "
                    "quick and full search it (default auto)")
-    p.add_argument("--patches-per-epoch", type=int, default=0, help="patches drawn per epoch, every space; 0 = every grid patch at half-patch "
-                   "stride, which on DRIVE is about 5,000 patches of 64 px an epoch: set it for the full space (--dry-run states the "
-                   "compute) (default 0)")
+    p.add_argument("--patches-per-epoch", type=int, default=None, help="patches drawn per epoch, every space; 0 = every grid patch at the "
+                   "trial's stride (half the patch in ablation and arch: on DRIVE about 5,000 patches of 64 px an epoch); the full space "
+                   "samples the stride, so it draws a fixed number, and --dry-run states the compute (default 0 for quick, arch and "
+                   "ablation; 1024 for full)")
     p.add_argument("--loss", default="dice_bce", help="ablation and arch: the loss (quick and full search it) (default dice_bce)")
     p.add_argument("--lr", type=float, default=3e-3, help="ablation and arch: Adam's learning rate (quick and full search it) (default 3e-3)")
     p.add_argument("--green", action="store_true", help="DRIVE: keep the green channel")

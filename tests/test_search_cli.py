@@ -41,7 +41,7 @@ def test_help_states_every_default_and_which_spaces_a_flag_applies_to():
             lines[flag] = line
         elif flag and line.startswith("    "):
             lines[flag] += " " + line.strip()
-    for flag, default in (("--num-samples", "quick 8, arch 16, full 16"), ("--max-epochs", "6"), ("--patches-per-epoch", "0"), ("--base-channels", "8"),
+    for flag, default in (("--num-samples", "quick 8, arch 16, full 16"), ("--max-epochs", "6"), ("--patches-per-epoch", "0 for quick, arch and ablation; 1024 for full"), ("--base-channels", "8"),
                           ("--seed", "0"), ("--cpus-per-trial", "1"), ("--grace-period", "2"), ("--reduction-factor", "2"),
                           ("--rerank-top", "3 for arch and full, 0 for quick"), ("--final-budget", "2 x --max-epochs")):
         assert f"(default {default})" in lines[flag], lines[flag]
