@@ -20,7 +20,7 @@
 
     python bench/drive_quality.py [--data-root ../shared/data/drive] [--minutes 40] [--seeds 3] [--smoke]
 
-Writes bench/results/drive_quality.json (test_f1, test_auc, ... as means over seeds; per seed under each arm; the shares);
+Writes bench/results/drive_quality.json (drive_quality_<M>min.json for another --minutes; test_f1, test_auc, ... as means over seeds; per seed under each arm; the shares);
 the last line holds the key figures.
 """
 from __future__ import annotations
@@ -179,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         "test_f1": ours["dice"], "test_auc": ours["auc"], "recipe_test_f1": recipe["dice"], "plain_test_f1": plain["dice"], "plain_test_auc": plain["auc"],
         "f1_ratio": ours["dice"] / plain["dice"] if plain["dice"] else float("nan"),
     }
-    if not a.smoke:
-        write_results("drive_quality", figures)
+    if not a.smoke:  # a shorter or longer budget answers another question: its own file beside the 40-minute figures
+        write_results("drive_quality" if a.minutes == 40 else f"drive_quality_{a.minutes:g}min", figures)
     print(f"final training: {seconds / 60:.1f} min per arm and seed on one core, two at a time; {seeds} seeds; total {total / 60:.1f} min")
     print(f"  ours: {ours['samples']} patches of {ours['recipe']['patch']}px ({ours['steps']} steps); recipe: {recipe['steps']} steps; "
           f"plain: {plain['samples']} patches of {plain['recipe']['patch']}px ({plain['steps']} steps) (means over seeds)")

@@ -144,20 +144,29 @@ def default_in_final_round(final_ranking: str | None) -> float | None:
 
 
 def paired(high: list[dict], low: list[dict], metric: str = "dice") -> dict[str, Any]:
-    """high - low on `metric`, paired by seed: mean, range and the per-seed differences."""
+    """high - low on `metric`, paired by seed: mean, range, a 95% t interval (None under 2 seeds) and the per-seed differences."""
+    from scipy import stats
+
     diffs = [h[metric] - l[metric] for h, l in zip(high, low)]
-    return {"mean": float(np.mean(diffs)), "min": float(min(diffs)), "max": float(max(diffs)), "per_seed": diffs}
+    ci = None
+    if len(diffs) > 1:
+        half = float(stats.t.ppf(0.975, len(diffs) - 1) * np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
+        ci = [float(np.mean(diffs)) - half, float(np.mean(diffs)) + half]
+    return {"mean": float(np.mean(diffs)), "min": float(min(diffs)), "max": float(max(diffs)), "ci95": ci, "per_seed": diffs}
 
 
 def verdict(diff: dict[str, Any]) -> str:
-    """What the paired test-Dice differences say: loses (every seed below), wins (every seed above), tied or mixed."""
+    """What the paired test-Dice differences say: loses or beats (the 95% interval excludes 0), tied, or no difference shown."""
+    wins = sum(d > 0 for d in diff["per_seed"])
     if diff["min"] == diff["max"] == 0:
         return "tied on every seed"
-    if diff["max"] < 0:
-        return "the winner loses to the plain U-Net on every seed"
-    if diff["min"] > 0:
-        return "the winner beats the plain U-Net on every seed"
-    return "mixed: the seeds disagree on which is better"
+    ci = diff["ci95"]
+    if ci is not None and ci[1] < 0:
+        return f"the winner loses to the plain U-Net (95% interval {ci[0]:+.4f} to {ci[1]:+.4f})"
+    if ci is not None and ci[0] > 0:
+        return f"the winner beats the plain U-Net (95% interval {ci[0]:+.4f} to {ci[1]:+.4f})"
+    spans = f"95% interval {ci[0]:+.4f} to {ci[1]:+.4f} spans 0" if ci is not None else "one seed"
+    return f"no difference shown ({spans}; the winner better on {wins} of {len(diff['per_seed'])} seeds)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,6 +91,8 @@ CASES = [
     Case("--rerank-top on the ablation", ("--space", "ablation", "--rerank-top", "3"), "--rerank-top applies to Optuna spaces"),
     Case("--final-budget of no epochs", ("--final-budget", "0"), "--final-budget must be at least 1 epoch, got 0"),
     Case("a batch of no patches", ("--space", "ablation", "--batch-size", "0"), "--batch-size must be at least 1, got 0"),
+    Case("a negative number of patches an epoch", ("--space", "full", "--patches-per-epoch", "-5"),
+         "--patches-per-epoch must be >= 0 (0: every grid patch), got -5"),
     Case("unknown strategy", ("--strategy", "oneshot"), "unknown strategy 'oneshot': choose one of trials, supernet"),
     Case("--strategy supernet outside the arch space", ("--strategy", "supernet"), "--strategy supernet applies to --space arch"),
     Case("a supernet search that trains none of its estimates", ("--space", "arch", "--strategy", "supernet", "--rerank-top", "0"),

@@ -147,6 +147,24 @@ def test_arch_defaults_and_the_dry_run_compute_count_the_re_ranking(tmp_path):
     assert dry_run_compute(alone, data, space_limits(alone, data)).patches == (16 * 4 + 3 * 8) * 50
 
 
+def test_the_default_unet_joins_the_final_round_once_and_not_when_the_search_already_holds_it():
+    from search.rerank import with_baseline
+    from search.run import parse_args
+    from search.runner import default_unet_config, load_data, settle_patch, space_limits
+
+    cfg = parse_args(["--space", "full"])
+    data = load_data(cfg)
+    cfg = settle_patch(cfg, data)
+    default = default_unet_config(cfg, space_limits(cfg, data))
+    assert (default["depth"], default["skips"], default["patches_per_epoch"]) == (4, "1111", 1024)  # the full search's patches an epoch
+    other = {**default, "lr": 1e-3}
+    shortlist = [{"run_name": "a", "best_val_dice": 0.8, "config": other}]
+    final = with_baseline(shortlist, default, cfg.final_epochs)
+    assert [c.get("baseline", False) for c in final] == [False, True] and final[1]["run_name"].endswith("-default")
+    held = [{"run_name": "b", "best_val_dice": 0.8, "config": {**default, "epochs": 2}}]  # the same net, searched at fewer epochs
+    assert with_baseline(held, default, cfg.final_epochs) == held
+
+
 @pytest.mark.slow
 def test_the_winner_is_picked_among_the_best_retrained_at_the_final_budget_and_the_parent_keeps_both_rankings(tmp_path):
     proc = run_search(tmp_path, "--num-samples", "4", "--max-epochs", "2", "--rerank-top", "2", "--final-budget", "3", "--experiment", "rerank")
