@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from datasets import SegmentationData, compute_fingerprint, load_dataset
+from datasets import SegmentationData, compute_fingerprint, feasible, load_dataset
 from datasets.weights import with_border_weights
 from unet_core.losses import PIXEL_WEIGHTED
 
@@ -428,9 +428,11 @@ def final_tuner(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, n
 
 
 def default_unet_config(cfg: SearchConfig, limits: SpaceLimits) -> dict[str, Any]:
-    """The default U-Net's Tune config: depth 4 (or the deepest `limits` allow) with every skip, at the arch space's fixed recipe."""
-    depth = min(4, max(limits.depths))
-    return {**fixed_params(replace(cfg, space="arch", folds=1)), "depth": depth, "skips": "1" * depth}
+    """The default U-Net's Tune config: depth 4 (or the deepest that `limits` and the settled patch allow) with every skip, at the
+    arch space's fixed recipe."""
+    fits = [d for d in limits.depths if d <= 4 and feasible(cfg.patch_size, d)]
+    depth = max(fits) if fits else min(limits.depths)
+    return {**fixed_params(replace(cfg, space="arch", folds=1, depths=(depth,), skips=())), "depth": depth, "skips": "1" * depth}
 
 
 def rerank_at_final_budget(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, search_name: str, results, table: pd.DataFrame,
