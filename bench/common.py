@@ -5,7 +5,9 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -31,3 +33,15 @@ def matmul_gflops(n: int = 1024, repeats: int = 10) -> float:
         a @ b
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
+
+
+def paired(high: list[dict], low: list[dict], metric: str = "dice") -> dict[str, Any]:
+    """high - low on `metric`, paired by seed: mean, range, a 95% t interval (None under 2 seeds) and the per-seed differences."""
+    from scipy import stats
+
+    diffs = [h[metric] - l[metric] for h, l in zip(high, low)]
+    ci = None
+    if len(diffs) > 1:
+        half = float(stats.t.ppf(0.975, len(diffs) - 1) * np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
+        ci = [float(np.mean(diffs)) - half, float(np.mean(diffs)) + half]
+    return {"mean": float(np.mean(diffs)), "min": float(min(diffs)), "max": float(max(diffs)), "ci95": ci, "per_seed": diffs}

@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import write_results  # noqa: E402
+from bench.common import paired, write_results  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PREPROCESS = {"green": True, "clahe": True, "gamma": 1.2}
@@ -73,12 +73,6 @@ def summarise(runs: list[dict]) -> dict:
     """One arm over its seeds: the mean of every reported metric, and the per-seed runs."""
     return {**{k: float(np.mean([r[k] for r in runs])) for k in REPORTED}, "recipe": runs[0]["recipe"],
             "steps": int(np.mean([r["steps"] for r in runs])), "samples": int(np.mean([r["samples"] for r in runs])), "seeds": runs}
-
-
-def share(high: list[dict], low: list[dict], metric: str = "dice") -> dict:
-    """high - low on `metric`, paired by seed: mean, the range over seeds and the per-seed differences."""
-    diffs = [h[metric] - l[metric] for h, l in zip(high, low)]
-    return {"mean": float(np.mean(diffs)), "min": float(min(diffs)), "max": float(max(diffs)), "per_seed": diffs}
 
 
 def train_arm(job: tuple) -> dict:
@@ -172,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         runs["ours"] = [{**r, "arm": "ours"} for r in runs["recipe"]]
     arm = {name: summarise(r) for name, r in runs.items()}
     ours, recipe, plain = arm["ours"], arm["recipe"], arm["plain"]
-    shares = {"search": share(runs["ours"], runs["recipe"]), "recipe": share(runs["recipe"], runs["plain"]), "total": share(runs["ours"], runs["plain"])}
+    shares = {"search": paired(runs["ours"], runs["recipe"]), "recipe": paired(runs["recipe"], runs["plain"]), "total": paired(runs["ours"], runs["plain"])}
     figures = {
         "dataset": dataset, "cores": os.cpu_count(), "search": choice, "search_wall_s": search_wall, "arm_train_s": seconds, "seeds": seeds,
         "total_wall_s": total, "ours": ours, "recipe": recipe, "plain": plain, "published": PUBLISHED, "f1_shares": shares,

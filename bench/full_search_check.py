@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import write_results  # noqa: E402
+from bench.common import paired, write_results  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 REPORTED = ("dice", "iou", "auc", "recall", "precision", "dice_with_background")
@@ -141,18 +141,6 @@ def default_in_final_round(final_ranking: str | None) -> float | None:
         if row["run_name"].endswith("-default-final"):
             return float(row["best_val_dice"])
     return None
-
-
-def paired(high: list[dict], low: list[dict], metric: str = "dice") -> dict[str, Any]:
-    """high - low on `metric`, paired by seed: mean, range, a 95% t interval (None under 2 seeds) and the per-seed differences."""
-    from scipy import stats
-
-    diffs = [h[metric] - l[metric] for h, l in zip(high, low)]
-    ci = None
-    if len(diffs) > 1:
-        half = float(stats.t.ppf(0.975, len(diffs) - 1) * np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
-        ci = [float(np.mean(diffs)) - half, float(np.mean(diffs)) + half]
-    return {"mean": float(np.mean(diffs)), "min": float(min(diffs)), "max": float(max(diffs)), "ci95": ci, "per_seed": diffs}
 
 
 def verdict(diff: dict[str, Any]) -> str:
