@@ -81,7 +81,7 @@ def train_arm(job: tuple) -> dict:
     import torch
     from torch.utils.data import DataLoader
 
-    from datasets import RandomPatchDataset, build_augmentation, load_dataset
+    from datasets import RandomPatchDataset, build_augmentation, full_images, load_dataset
     from unet_core import BudgetConfig, UNet, build_loss, cpu_has_native_bf16, evaluate_images, seed_everything, train_for
 
     torch.set_num_threads(1)
@@ -98,7 +98,7 @@ def train_arm(job: tuple) -> dict:
     start = time.perf_counter()
     model.eval()
     with torch.no_grad():
-        metrics = evaluate_images(model, [(s.image, s.mask, s.valid) for s in data.test], 1, TEST_TILE, 0.5, 0, tta=recipe["tta"])
+        metrics = evaluate_images(model, full_images(data.test), 1, TEST_TILE, 0.5, 0, tta=recipe["tta"])
     return {"arm": name, "seed": seed, "recipe": recipe, "bf16": budget.bf16, **trained, "eval_seconds": time.perf_counter() - start,
             "params": sum(p.numel() for p in model.parameters()), **{k: metrics[k] for k in REPORTED}}
 

@@ -66,6 +66,7 @@ def train_and_test(job: tuple[str, dict[str, Any], str, str | None]) -> dict[str
     from search.params import TrialParams
     from search.runner import load_data
     from search.trial import SearchContext, train_and_report
+    from datasets import full_images
     from unet_core import UNet, evaluate_images
 
     torch.set_num_threads(1)
@@ -79,7 +80,7 @@ def train_and_test(job: tuple[str, dict[str, Any], str, str | None]) -> dict[str
     model.load_state_dict(keeper.state)
     model.eval()
     with torch.no_grad():
-        test = evaluate_images(model, [(s.image, s.mask, s.valid) for s in data.test], data.num_classes, keeper.meta["eval_tile"], 0.5, data.background)
+        test = evaluate_images(model, full_images(data.test), data.num_classes, keeper.meta["eval_tile"], 0.5, data.background)
     return {"arm": arm, "seed": params.seed, "run_name": params.run_name, "val_dice": float(best["val_dice"]), "best_epoch": int(best["epoch"]),
             "train_s": train_s, **{k: float(test[k]) for k in REPORTED}}
 

@@ -50,7 +50,7 @@ def load_worker_data(dataset: str, root: str | None) -> None:
     global DATA
     import torch
 
-    from datasets import load_dataset
+    from datasets import full_images, load_dataset
     from datasets.weights import with_border_weights
 
     torch.set_num_threads(1)
@@ -74,7 +74,7 @@ def run_one(job: tuple[str, dict, int, dict]) -> dict:
     model = UNet(**keep.meta["model"])
     model.load_state_dict(keep.state)
     with torch.no_grad():
-        test = evaluate_images(model, [(s.image, s.mask, s.valid) for s in data.test], data.num_classes, keep.meta["eval_tile"], 0.5, data.background)
+        test = evaluate_images(model, full_images(data.test), data.num_classes, keep.meta["eval_tile"], 0.5, data.background)
     return {"variant": name, "seed": seed, "val_f1": best["val_dice"], "test_f1": test["dice"], "test_iou": test["iou"],
             "test_auc": test.get("auc", float("nan")), "train_s": seconds, "params": int(sum(p.numel() for p in model.parameters()))}
 

@@ -1,12 +1,14 @@
 """A generic folder dataset for users' own data: ROOT/images/* and ROOT/masks/* matched by file stem.
 
-Masks are binary (0/1 or 0/255) or indexed (values 0..K-1). An optional ROOT/test/{images,masks}
-holds a test split. Masks with many grey values, almost all at the two ends of the range (a binary mask resized with
-interpolation or saved as JPEG), are refused with one line unless `num_classes` is 2, which thresholds them at half range.
+Masks are binary (0/1 or 0/255) or indexed (values 0..K-1), grey or saved as RGB(A) with three equal channels. An
+optional ROOT/test/{images,masks} holds a test split. Masks with many grey values, almost all at the two ends of the
+range (a binary mask resized with interpolation or saved as JPEG), are refused with one line unless `num_classes` is 2,
+which thresholds them at half range. Cases are decoded one at a time, so a folder of any size streams into the store.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -14,28 +16,24 @@ from .io import binarize, check_classes, check_image_file, grey_mask, image_file
 from .types import DatasetError, Sample
 
 
-def _read_pairs(base: Path) -> list[tuple[Path, np.ndarray, np.ndarray]]:
+def _pairs(base: Path) -> list[tuple[Path, Path]]:
+    """(image, mask) paths, checked to exist before anything is decoded."""
     images = image_files(require_dir(base / "images", "the images"))
     masks = {p.stem: p for p in image_files(require_dir(base / "masks", "one mask per image, same file stem"))}
     if not images:
         raise DatasetError(f"{base / 'images'}: no image/mask pairs found")
-    pairs = []
     for path in images:
         check_image_file(path)
         if path.stem not in masks:
             raise DatasetError(f"{path}: no mask (expected {base / 'masks' / path.stem}.*)")
-        image, label = read_image(path), read_label(masks[path.stem])
-        if image.shape[1:] != label.shape:
-            raise DatasetError(f"{masks[path.stem]}: size {label.shape[1]}x{label.shape[0]} differs from its image {image.shape[2]}x{image.shape[1]}")
-        pairs.append((masks[path.stem], image, label))
-    return pairs
+    return [(path, masks[path.stem]) for path in images]
 
 
-def detect_classes(pairs: list[tuple[Path, np.ndarray, np.ndarray]]) -> int:
-    """2 for binary masks (0/1 or 0/255), else max value + 1; masks that look like grey-valued binary masks are an error
-    that says what was found and what to do."""
+def detect_classes(labels) -> int:
+    """2 for binary masks (0/1 or 0/255), else max value + 1, over (path, label) pairs; masks that look like grey-valued
+    binary masks are an error that says what was found and what to do."""
     values = set()
-    for path, _, label in pairs:
+    for path, label in labels:
         grey = grey_mask(label)
         if grey:
             raise DatasetError(f"{path}: {grey}; pass --num-classes 2 to threshold the masks at half range, re-save them losslessly "
@@ -44,18 +42,30 @@ def detect_classes(pairs: list[tuple[Path, np.ndarray, np.ndarray]]) -> int:
     return 2 if values <= {0, 1} or values <= {0, 255} else int(max(values)) + 1
 
 
-def load(root: Path, num_classes: int | None = None) -> dict[str, list[Sample]]:
-    """Read images/ + masks/ (and test/images + test/masks if present); `num_classes` None detects it."""
+class Cases:
+    """The cases of one split, decoded one at a time as they are iterated (len() without decoding)."""
+
+    def __init__(self, pairs: list[tuple[Path, Path]], classes: int, threshold: bool):
+        self.pairs, self.classes, self.threshold = pairs, classes, threshold
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for image_path, mask_path in self.pairs:
+            image, label = read_image(image_path), read_label(mask_path)
+            if image.shape[1:] != label.shape:
+                raise DatasetError(f"{mask_path}: size {label.shape[1]}x{label.shape[0]} differs from its image {image.shape[2]}x{image.shape[1]}")
+            mask = binarize(label, mask_path, self.threshold) if self.classes == 2 else check_classes(label, self.classes, mask_path)
+            yield Sample(image_path.stem, image, mask, np.ones(label.shape, bool))
+
+
+def load(root: Path, num_classes: int | None = None) -> dict[str, Cases]:
+    """Read images/ + masks/ (and test/images + test/masks if present); `num_classes` None detects it (one pass over
+    the masks alone)."""
     root = Path(root)
-    splits = {"train": _read_pairs(root)}
+    splits = {"train": _pairs(root)}
     if (root / "test").is_dir():
-        splits["test"] = _read_pairs(root / "test")
-    classes = num_classes or detect_classes([pair for pairs in splits.values() for pair in pairs])
-    out = {}
-    for split, pairs in splits.items():
-        out[split] = [
-            Sample(path.stem, image, binarize(label, path, threshold=num_classes == 2) if classes == 2 else check_classes(label, classes, path),
-                   np.ones(label.shape, bool))
-            for path, image, label in pairs
-        ]
-    return out
+        splits["test"] = _pairs(root / "test")
+    classes = num_classes or detect_classes((mask, read_label(mask)) for pairs in splits.values() for _, mask in pairs)
+    return {split: Cases(pairs, classes, num_classes == 2) for split, pairs in splits.items()}

@@ -37,10 +37,26 @@ def read_label(path: Path) -> np.ndarray:
     """Decode a label image to (H, W) integers as stored (palette indices stay indices)."""
     img = _open(path)
     if img.mode in ("RGB", "RGBA"):
-        raise DatasetError(f"{path}: expected a single-channel label image, got {img.mode}")
+        return grey_from_colour(np.asarray(img), path)
     if img.mode not in ("L", "P", "1", "I", "I;16"):
         img = img.convert("L")
     return np.asarray(img).astype(np.int64)
+
+
+MAX_COLOURS_NAMED = 6
+
+
+def grey_from_colour(pixels: np.ndarray, path: Path) -> np.ndarray:
+    """The (H, W) labels of an RGB(A) mask saved with three equal colour channels (a grey mask saved as colour, as
+    Kvasir-SEG's JPEGs); a mask whose channels differ is a colour-coded label map: a one-line error naming its colours."""
+    rgb = pixels[..., :3]
+    if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all():
+        return rgb[..., 0].astype(np.int64)
+    colours, counts = np.unique(rgb.reshape(-1, 3), axis=0, return_counts=True)
+    top = [tuple(int(v) for v in c) for c in colours[np.argsort(-counts)][:MAX_COLOURS_NAMED]]
+    more = f" and {len(colours) - len(top)} more" if len(colours) > len(top) else ""
+    raise DatasetError(f"{path}: a colour-coded label map ({len(colours)} colours: {', '.join(map(str, top))}{more}), not a grey mask: "
+                       "save one class index per pixel (an 8-bit grey or palette PNG), or use --dataset vaihingen for ISPRS colour maps")
 
 
 def read_rgb_label(path: Path) -> np.ndarray:

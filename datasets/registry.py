@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 
 from . import drive, folder, isbi2012, isic, pet, synthetic, vaihingen
-from .cache import cached
+from .store import Store, open_or_build
 from .splits import make_splits
 from .types import DatasetError, SegmentationData, Sample
 
@@ -18,7 +18,8 @@ class DatasetSpec:
 
     Attributes:
         name: registry name.
-        loader: reads the root and returns {"train": [...], optionally "test": [...]}.
+        loader: reads the root and returns {"train": samples, optionally "test": samples}, each a list or a sized iterable
+            that decodes one case at a time (a large folder is never held in memory whole).
         class_names: class names by index (None: inferred from the masks, for the folder dataset).
         background: class left out of foreground metrics.
         needs_root: whether --data-root is required.
@@ -28,7 +29,7 @@ class DatasetSpec:
     """
 
     name: str
-    loader: Callable[..., dict[str, list[Sample]]]
+    loader: Callable[..., dict[str, Iterable[Sample]]]
     class_names: tuple[str, ...] | None
     background: int | None
     needs_root: bool
@@ -58,11 +59,22 @@ def get_spec(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
-def _class_names(spec: DatasetSpec, loaded: dict[str, list[Sample]]) -> list[str]:
+def _class_names(spec: DatasetSpec, top: int) -> list[str]:
     if spec.class_names is not None:
         return list(spec.class_names)
-    top = max(int(s.mask.max()) for samples in loaded.values() for s in samples)
     return ["background"] + [f"class{i}" for i in range(1, max(top, 1) + 1)]
+
+
+def _in_memory(loaded: dict[str, Iterable[Sample]]) -> dict[str, list[Sample]]:
+    return {split: list(samples) for split, samples in loaded.items()}
+
+
+def _summary(loaded: dict[str, list[Sample]], store: Store | None) -> tuple[list[tuple[str, int]], set[int]]:
+    """(name, largest mask value) of every case and the channel counts seen, from the store's index where there is one."""
+    if store is not None:
+        return [(c["name"], c["max_label"]) for c in store.cases], {c["shape"][0] for c in store.cases}
+    cases = [(s.name, int(s.mask.max(initial=0))) for samples in loaded.values() for s in samples]
+    return cases, {int(s.image.shape[0]) for samples in loaded.values() for s in samples}
 
 
 def load_dataset(
@@ -73,40 +85,45 @@ def load_dataset(
     use_cache: bool = True,
     **options,
 ) -> SegmentationData:
-    """Load a registered dataset, decode it (once, cached on disk) and split it into train/val/test.
+    """Load a registered dataset and split it into train/val/test; a dataset read from files is decoded once into the
+    preprocessed store (datasets.store) and its arrays are memory-mapped from there.
 
     Args:
         name: registry name (see DATASETS).
         data_root: the dataset's folder in its official layout (not needed for synthetic data).
         val_fraction: share of the training images carved out for validation (seeded).
         seed: seeds the validation/test carving.
-        use_cache: reuse decoded arrays from the on-disk cache.
+        use_cache: read from (and build) the preprocessed store; False decodes every image into memory.
         **options: loader options (e.g. green=True for DRIVE, size=256 for ISIC/Pet).
     """
     spec = get_spec(name)
+    store = None
     if spec.needs_root:
         if data_root is None:
             raise DatasetError(f"dataset {name!r} needs --data-root pointing at its folder")
         root = Path(data_root).expanduser()
         if not root.is_dir():
             raise DatasetError(f"{root}: missing folder (the --data-root of dataset {name!r})")
-        decode = lambda: spec.loader(root, **options)  # noqa: E731
-        loaded = cached(name, root, options, decode) if use_cache else decode()
+        if use_cache:
+            store = open_or_build(name, root, options, lambda: spec.loader(root, **options))
+            loaded = store.splits()
+        else:
+            loaded = _in_memory(spec.loader(root, **options))
     else:
         root = None
-        loaded = spec.loader(None, **options)
+        loaded = _in_memory(spec.loader(None, **options))
     if not loaded.get("train"):
         raise DatasetError(f"{root}: no training images found")
-    class_names = _class_names(spec, loaded)
-    for samples in loaded.values():
-        for s in samples:
-            if s.mask.size and int(s.mask.max()) >= len(class_names):
-                raise DatasetError(f"{s.name}: mask value {int(s.mask.max())} outside the {len(class_names)} classes")
-    channels = {s.image.shape[0] for samples in loaded.values() for s in samples}
+    cases, channels = _summary(loaded, store)
+    class_names = _class_names(spec, max(top for _, top in cases))
+    for case, top in cases:
+        if top >= len(class_names):
+            raise DatasetError(f"{case}: mask value {top} outside the {len(class_names)} classes")
     if len(channels) > 1:
         raise DatasetError(f"{root}: images have mixed channel counts {sorted(channels)}")
     train, val, test = make_splits(loaded, val_fraction, seed)
-    return SegmentationData(name, class_names, spec.background, train, val, test, str(root or "embedded"), dict(options), spec.objects)
+    return SegmentationData(name, class_names, spec.background, train, val, test, str(root or "embedded"), dict(options), spec.objects,
+                            store=None if store is None else str(store.path))
 
 
 __all__ = ["DATASETS", "DatasetSpec", "get_spec", "load_dataset"]

@@ -1,6 +1,7 @@
 """The in-memory form every loader produces: decoded images, class masks, valid masks, splits."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -10,17 +11,49 @@ class DatasetError(ValueError):
     """A problem with the user's data; its message is one line that names the file or folder."""
 
 
+def as_float(image: np.ndarray) -> np.ndarray:
+    """An image (or a crop of one) as float32 in [0, 1]: uint8 values (the store's lossless form) divided by 255, exactly
+    as the loaders decode 8-bit files; float images are returned as they are."""
+    if image.dtype == np.uint8:
+        return np.asarray(image).astype(np.float32) / 255.0
+    return np.asarray(image, dtype=np.float32)
+
+
+class FloatImages(Sequence):
+    """The images of `samples` as float32 in [0, 1] (`as_float`), each converted when it is read."""
+
+    def __init__(self, samples: list["Sample"]):
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return FloatImages(self.samples[i])
+        return as_float(self.samples[i].image)
+
+
+def full_images(samples: list["Sample"]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(image as float, mask, valid) of each sample, one at a time: the input of unet_core.evaluate_images."""
+    for s in samples:
+        yield as_float(s.image), np.asarray(s.mask), np.asarray(s.valid)
+
+
 @dataclass
 class Sample:
-    """One decoded image: image (C, H, W) float32 in [0, 1], mask (H, W) uint8 class indices,
-    valid (H, W) bool (pixels that count for losses and metrics), and its name (file stem).
-    weight (H, W) float32, optional: per-pixel loss weights (the border weight map of datasets.weights)."""
+    """One image: image (C, H, W), float32 in [0, 1] or uint8 0..255 (read through `as_float`), mask (H, W) uint8 class
+    indices, valid (H, W) bool (pixels that count for losses and metrics), and its name (file stem).
+    weight (H, W) float32, optional: per-pixel loss weights (the border weight map of datasets.weights).
+    keep (H, ceil(W / 8)) uint8, optional: the saliency loop's kept pixels as packed bits (np.packbits along rows);
+    the other pixels read as 0. Arrays may be read-only memory maps of the store (datasets.store)."""
 
     name: str
     image: np.ndarray
     mask: np.ndarray
     valid: np.ndarray
     weight: np.ndarray | None = None
+    keep: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.image.ndim != 3:
@@ -53,6 +86,7 @@ class SegmentationData:
     source: str = ""
     options: dict = field(default_factory=dict)
     objects: int | None = None  # the class whose connected components are separable objects (border weights), if any
+    store: str | None = None  # the preprocessed store the arrays are memory-mapped from (datasets.store), if any
 
     @property
     def num_classes(self) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datasets import SegmentationData
 from datasets.patching import grid_positions
 
-from .config import SearchConfig
+from .config import EPOCH_PATCH_CAP, SearchConfig
 
 
 @dataclass
@@ -84,7 +84,7 @@ def _time_steps(model, patch: int, batch: int, steps: int) -> float:
 def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epochs_per_trial: int, cpus: float) -> Compute:
     """The expected compute of the search `cfg` on `data` (its patch size settled) with `cpus` CPUs for trials."""
     patch = cfg.patch_size or 64  # quick/full sample the patch per trial (32-128 px): 64 stands for them
-    per_epoch = cfg.patches_per_epoch or grid_patches(data, patch)
+    per_epoch = cfg.patches_per_epoch or min(grid_patches(data, patch), EPOCH_PATCH_CAP)
     width = cfg.base_channels if cfg.space in ("ablation", "arch") else 8
     depth = min(4, max(d for d in (cfg.ablation_depths if cfg.space in ("ablation", "arch") else (4,))))
     parallel = max(1, min(trials, int(cpus // cfg.cpus_per_trial)))

@@ -20,6 +20,9 @@ DEFAULT_SAMPLES = {"quick": 8, "arch": 16, "full": 16}
 # lets the sampled stride set an epoch's size: on DRIVE a stride of 16 px made a 64-px trial's epoch 16x the patches of a
 # stride of 64 (236 s against 12 s an epoch), so ASHA compared trials at very unequal compute and one search took hours.
 FULL_PATCHES_PER_EPOCH = 1024
+# "every grid patch" (--patches-per-epoch 0) stops at this many patches an epoch, drawn at random from the grid anew each
+# epoch: a 1000-image folder has about a million 32-px patches at a 16-px stride, and an epoch of them took hours
+EPOCH_PATCH_CAP = 4096
 # trials: one training per sampled configuration; supernet: one weight-sharing training per depth estimates every skip
 # pattern of it, and the best few estimates are then trained stand-alone (search.supernet_search)
 STRATEGIES = ("trials", "supernet")
@@ -59,7 +62,7 @@ class SearchConfig:
         resume: continue the newest unfinished search of this experiment.
         dry_run: print the trial configurations and exit.
         seed: seeds Optuna, the data split and the trials.
-        patches_per_epoch: patches drawn per epoch (0: every grid patch; None: 0, and FULL_PATCHES_PER_EPOCH for the full space).
+        patches_per_epoch: patches drawn per epoch (0: every grid patch, at most EPOCH_PATCH_CAP; None: 0, and FULL_PATCHES_PER_EPOCH for the full space).
         base_channels, patch_size, loss: fixed values of the ablation and arch spaces; patch_size 0 = auto
             (the dataset fingerprint's recommended patch, resolved once the data is read).
         batch_size: patches per training step in the ablation and arch spaces (quick keeps 16, full searches 8/16/32).

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from datasets import SegmentationData, compute_fingerprint, feasible, load_dataset
+from datasets import SegmentationData, compute_fingerprint, feasible, full_images, load_dataset
 from datasets.weights import with_border_weights
 from unet_core.losses import PIXEL_WEIGHTED
 
@@ -496,7 +496,7 @@ def evaluate_best(client, table: pd.DataFrame, data: SegmentationData) -> tuple[
     model = UNet(**meta["model"])
     model.load_state_dict(state)
     with torch.no_grad():
-        metrics = evaluate_images(model, [(s.image, s.mask, s.valid) for s in data.test], data.num_classes, meta["eval_tile"], 0.5, data.background)
+        metrics = evaluate_images(model, full_images(data.test), data.num_classes, meta["eval_tile"], 0.5, data.background)
     return best, metrics
 
 

@@ -16,14 +16,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-from datasets import PatchDataset, SegmentationData, build_augmentation
+from datasets import FloatImages, PatchDataset, SegmentationData, as_float, build_augmentation, full_images
+from datasets.store import release_pages
 from unet_core import (SegmentationMetrics, TrainConfig, Trainer, UNet, build_loss, prior_bias_init, resolve_precision, saliency_loop,
                        seed_everything, seeded_init)
-from unet_core.inference import sliding_window_predict
+from unet_core.inference import image_tensor, sliding_window_predict
 from unet_core.losses import PIXEL_WEIGHTED
 from unet_core.unet import input_size_for, output_size
 
 from . import outbox, tracking
+from .config import EPOCH_PATCH_CAP
 from .params import TrialParams, config_run_name
 from .pictures import prediction_panel
 
@@ -67,8 +69,13 @@ class SearchContext:
 
 
 def data_digest(data: SegmentationData) -> str:
-    """A short hash of a dataset's training images and masks."""
+    """A short hash of a dataset's training images and masks (of a stored dataset: its store, which names its files'
+    sizes and times and the options, and the training images' names, without reading every pixel again)."""
     h = hashlib.sha256(data.name.encode())
+    if data.store is not None:
+        h.update(data.store.encode())
+        h.update("\n".join(s.name for s in data.train + data.val).encode())
+        return h.hexdigest()[:32]
     for s in data.train + data.val:
         h.update(s.name.encode())
         h.update(np.ascontiguousarray(s.image).tobytes())
@@ -98,10 +105,15 @@ def patch_dataset(params: TrialParams, samples, augment) -> PatchDataset:
 
 def patch_loader(params: TrialParams, dataset: PatchDataset, seed: int) -> DataLoader | None:
     """The epoch's patches: `patches_per_epoch` drawn with replacement from a stream seeded by `seed` (shared by trials
-    of one seed: common random numbers), or None for the trainer's shuffled pass over every patch."""
+    of one seed: common random numbers), or None for the trainer's shuffled pass over every patch; a grid of more than
+    EPOCH_PATCH_CAP patches gives EPOCH_PATCH_CAP of them an epoch, different ones each epoch."""
+    generator = torch.Generator().manual_seed(seed)
     if not params.patches_per_epoch:
-        return None
-    sampler = RandomSampler(dataset, replacement=True, num_samples=params.patches_per_epoch, generator=torch.Generator().manual_seed(seed))
+        if len(dataset) <= EPOCH_PATCH_CAP:
+            return None
+        sampler = RandomSampler(dataset, replacement=False, num_samples=EPOCH_PATCH_CAP, generator=generator)
+        return DataLoader(dataset, batch_size=params.batch_size, sampler=sampler)
+    sampler = RandomSampler(dataset, replacement=True, num_samples=params.patches_per_epoch, generator=generator)
     return DataLoader(dataset, batch_size=params.batch_size, sampler=sampler)
 
 
@@ -111,22 +123,21 @@ class Validator:
     def __init__(self, data: SegmentationData, tile: int, overlap: float, keep: int = PICTURES):
         self.data, self.tile, self.overlap, self.keep = data, tile, overlap, keep
         self.last_probs: list[np.ndarray] = []
-        # copied once (object-store arrays are read-only), not converted again every epoch
-        self.tensors = [(torch.tensor(s.image), torch.tensor(s.mask), torch.tensor(s.valid)) for s in data.val]
 
     def __call__(self, model: torch.nn.Module) -> dict[str, float]:
         metrics = SegmentationMetrics(self.data.num_classes, self.data.background)
         self.last_probs = []
-        for i, (image, mask, valid) in enumerate(self.tensors):
-            probs = sliding_window_predict(model, image, self.tile, self.overlap)
-            metrics.update(probs, mask, valid)
+        for i, (image, mask, valid) in enumerate(full_images(self.data.val)):  # one image in memory at a time
+            probs = sliding_window_predict(model, image_tensor(image), self.tile, self.overlap)
+            metrics.update(probs, image_tensor(mask), image_tensor(valid))
             if i < self.keep:
                 self.last_probs.append(probs.numpy())
+        release_pages()
         return metrics.compute()
 
     def picture_items(self):
         """(name, image, mask, valid, probs) of the kept validation images."""
-        return [(s.name, s.image, s.mask, s.valid, p) for s, p in zip(self.data.val, self.last_probs)]
+        return [(s.name, as_float(s.image), s.mask, s.valid, p) for s, p in zip(self.data.val, self.last_probs)]
 
 
 def model_kwargs(params: TrialParams, data: SegmentationData) -> dict[str, Any]:
@@ -276,8 +287,8 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
             run.log_epoch(metrics, epoch)
         report(metrics)
 
-    def train_once(images, iteration: int) -> dict[str, float]:
-        samples = [replace(s, image=im, weight=s.weight if weighted else None) for s, im in zip(data.train, images)]
+    def train_once(keeps, iteration: int) -> dict[str, float]:
+        samples = [replace(s, keep=k, weight=s.weight if weighted else None) for s, k in zip(data.train, keeps or [None] * len(data.train))]
         dataset = patch_dataset(params, samples, augment)
         epochs = params.epochs if iteration == 0 else params.saliency_epochs
         cfg = TrainConfig(optimizer=params.optimizer, lr=params.lr, batch_size=params.batch_size, epochs=epochs, seed=params.seed + iteration,
@@ -287,7 +298,7 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
         offset = 0 if iteration == 0 else params.epochs + (iteration - 1) * params.saliency_epochs
         return trainer.fit(dataset, epoch_offset=offset, loader=patch_loader(params, dataset, params.seed + iteration)).best_metrics
 
-    saliency_loop([s.image for s in data.train], train_once, model, params.saliency_percentile, params.saliency_iterations, tile)
+    saliency_loop(FloatImages(data.train), train_once, model, params.saliency_percentile, params.saliency_iterations, tile)
     return dict(best)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datasets import DatasetError, load_dataset
+from datasets import DatasetError, as_float, load_dataset
 from datasets.inspect import main as inspect_main
 from tests import layouts
 from tests.conftest import real_data
@@ -14,7 +14,8 @@ def test_drive_layout_tif_and_gif(tmp_path):
     data = load_dataset("drive", layouts.write_drive(tmp_path / "DRIVE"))
     assert len(data.train) + len(data.val) == 3 and len(data.test) == 2
     s = data.test[0]
-    assert s.image.shape == (3, 40, 36) and s.image.dtype == np.float32 and s.image.max() <= 1
+    assert s.image.shape == (3, 40, 36) and s.image.dtype == np.uint8  # stored losslessly: the TIF's 8-bit values
+    assert as_float(s.image).dtype == np.float32 and as_float(s.image).max() <= 1
     assert set(np.unique(s.mask)) <= {0, 1} and s.valid.dtype == bool
     assert not s.valid[0].any() and s.valid[5, 5]  # the field of view comes from mask/*.gif
     assert data.num_classes == 1 and data.class_names == ["background", "vessel"]
@@ -89,17 +90,19 @@ def test_validation_split_is_seeded_and_disjoint(tmp_path):
     assert [s.name for s in a.val] != [s.name for s in c.val]
 
 
-def test_decoded_arrays_are_cached_and_reused(tmp_path, monkeypatch):
+def test_decoded_arrays_are_stored_and_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("UNET_SEARCH_CACHE", str(tmp_path / "cache"))
     root = layouts.write_drive(tmp_path / "DRIVE")
-    load_dataset("drive", root)
-    assert len(list((tmp_path / "cache").glob("drive-*.pkl"))) == 1
+    first = load_dataset("drive", root)
+    assert len(list((tmp_path / "cache" / "stores").glob("drive-*"))) == 1
     calls = []
     import datasets.drive as drive
 
     monkeypatch.setattr(drive, "read_image", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError))
-    load_dataset("drive", root)  # served from the cache: no decoding
+    again = load_dataset("drive", root)  # served from the store: no decoding
     assert calls == []
+    assert [s.name for s in again.train] == [s.name for s in first.train]
+    assert all(np.array_equal(a.image, b.image) and np.array_equal(a.valid, b.valid) for a, b in zip(first.test, again.test))
 
 
 def test_class_weights_are_total_over_count(tmp_path):

@@ -28,16 +28,16 @@ def test_saliency_loop_masks_training_images_per_image_and_never_validation():
     model = UNet(1, 1, 2, base_channels=4)
     seen = []
 
-    def train_once(images, iteration):
-        seen.append([im.copy() for im in images])
-        samples = [Sample(s.name, im, s.mask, s.valid) for s, im in zip(train, images)]
+    def train_once(keeps, iteration):
+        samples = [Sample(s.name, s.image, s.mask, s.valid, keep=k) for s, k in zip(train, keeps or [None] * len(train))]
+        seen.append([np.concatenate([PatchDataset([s], 32, 32)[0][0].numpy()]) for s in samples])  # the image as training reads it
         trainer = Trainer(model, build_loss("dice_bce"), TrainConfig(epochs=1, batch_size=4, plateau_patience=0),
                           lambda m: evaluate_images(m, [(s.image, s.mask, s.valid) for s in val], 1, 32))
         return trainer.fit(PatchDataset(samples, 32, 32), epoch_offset=iteration).best_metrics
 
     reported = []
     results = saliency_loop([s.image for s in train], train_once, model, percentile=90, iterations=2, tile=32,
-                            on_iteration=lambda it, m, keeps: reported.append((it, [k.mean() for k in keeps])))
+                            on_iteration=lambda it, m, keeps: reported.append((it, [np.unpackbits(k, axis=-1, count=32).mean() for k in keeps])))
     assert len(results) == 3 and [it for it, _ in reported] == [0, 1, 2]
     assert all(np.array_equal(a, b.image) for a, b in zip(seen[0], train))  # iteration 0: original images
     for images in seen[1:]:
@@ -50,6 +50,6 @@ def test_saliency_loop_masks_training_images_per_image_and_never_validation():
 
 def test_saliency_off_trains_once():
     calls = []
-    saliency_loop([np.zeros((1, 8, 8), np.float32)], lambda ims, it: calls.append(it) or {}, UNet(1, 1, 1, base_channels=2), 0, 3, 8)
-    saliency_loop([np.zeros((1, 8, 8), np.float32)], lambda ims, it: calls.append(it) or {}, UNet(1, 1, 1, base_channels=2), 90, 0, 8)
+    saliency_loop([np.zeros((1, 8, 8), np.float32)], lambda keeps, it: calls.append(it) or {}, UNet(1, 1, 1, base_channels=2), 0, 3, 8)
+    saliency_loop([np.zeros((1, 8, 8), np.float32)], lambda keeps, it: calls.append(it) or {}, UNet(1, 1, 1, base_channels=2), 90, 0, 8)
     assert calls == [0, 0]

@@ -1,7 +1,7 @@
 """The saliency reduction loop: train, keep each training image's most relevant pixels, retrain."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -33,17 +33,22 @@ def salient_images(
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Return (masked images, keep masks): each image (C, H, W) with its non-salient pixels zeroed."""
     masked, keeps = [], []
-    for image in images:
-        probs = sliding_window_predict(model, image_tensor(image), tile, overlap)
-        keep = keep_mask(relevance_map(probs).numpy(), percentile)
+    for image, keep in zip(images, salient_keeps(model, images, percentile, tile, overlap)):
         masked.append(np.where(keep[None], image, 0).astype(image.dtype))
         keeps.append(keep)
     return masked, keeps
 
 
+def salient_keeps(model: nn.Module, images: Sequence[np.ndarray], percentile: float, tile: int, overlap: float = 0.5) -> Iterator[np.ndarray]:
+    """The keep mask (H, W) of each image (C, H, W, float in [0, 1]), one image at a time."""
+    for image in images:
+        probs = sliding_window_predict(model, image_tensor(np.asarray(image)), tile, overlap)
+        yield keep_mask(relevance_map(probs).numpy(), percentile)
+
+
 def saliency_loop(
     train_images: Sequence[np.ndarray],
-    train_once: Callable[[Sequence[np.ndarray], int], dict[str, float]],
+    train_once: Callable[[list[np.ndarray] | None, int], dict[str, float]],
     model: nn.Module,
     percentile: float,
     iterations: int,
@@ -52,21 +57,23 @@ def saliency_loop(
 ) -> list[dict[str, float]]:
     """Train on the original images, then `iterations` times keep the salient pixels and retrain.
 
-    `train_once(images, iteration)` trains `model` (warm-started from the previous iteration) on the
-    given training images and returns its validation metrics; validation data is never masked
-    because only `train_images` pass through here. Saliency is always computed on the original
-    images. p = 0 or iterations = 0 trains once. Returns the metrics of every iteration.
+    `train_once(keeps, iteration)` trains `model` (warm-started from the previous iteration) on the training images
+    with only their kept pixels (None on the first round: every pixel; else one mask per image, as packed bits
+    `np.packbits(keep, axis=-1)`, 1/8 byte a pixel) and returns its validation metrics; validation data is never masked
+    because only `train_images` pass through here. `train_images` (float, [0, 1]) are read one at a time, so it may be a
+    lazy sequence. Saliency is always computed on the original images. p = 0 or iterations = 0 trains once.
+    `on_iteration(iteration, metrics, packed keeps)` follows each round. Returns the metrics of every iteration.
     """
     if iterations < 0:
         raise ValueError(f"saliency iterations must be >= 0, got {iterations}")
-    results = [train_once(list(train_images), 0)]
+    results = [train_once(None, 0)]
     if on_iteration is not None:
-        on_iteration(0, results[0], [np.ones(im.shape[-2:], dtype=bool) for im in train_images])
+        on_iteration(0, results[0], [np.packbits(np.ones(im.shape[-2:], dtype=bool), axis=-1) for im in train_images])
     if percentile == 0 or iterations == 0:
         return results
     for it in range(1, iterations + 1):
-        masked, keeps = salient_images(model, train_images, percentile, tile)
-        results.append(train_once(masked, it))
+        keeps = [np.packbits(keep, axis=-1) for keep in salient_keeps(model, train_images, percentile, tile)]
+        results.append(train_once(keeps, it))
         if on_iteration is not None:
             on_iteration(it, results[-1], keeps)
     return results
