@@ -17,6 +17,7 @@ MIN_BOTTLENECK = 4  # the deepest feature map must keep at least 4x4 pixels
 MAX_DEPTH = 5
 CONTEXT = 3  # a patch should hold a typical structure about three times over: the structure and context on both sides
 MIN_PATCH = 64
+WIDTH_IMAGES = 200  # the structure width's median is taken over at most this many training images, evenly spaced
 FINGERPRINT_VERSION = 1  # of a fingerprint kept beside a store: a change in how it is computed makes a new one
 
 
@@ -120,7 +121,7 @@ class Moments:
 
 def compute_fingerprint(data: SegmentationData) -> Fingerprint:
     """Fingerprint the training (+ validation) images of a dataset in one pass, an image at a time; test images are only
-    counted. A stored dataset's fingerprint is kept beside its store (per split) and read back the next time."""
+    counted; the structure width is measured on up to WIDTH_IMAGES training images. A stored dataset's fingerprint is kept beside its store (per split) and read back the next time."""
     cached = _cached_path(data)
     if cached is not None and cached.is_file():
         try:
@@ -158,12 +159,13 @@ def _compute(data: SegmentationData) -> Fingerprint:
     moments = Moments(data.in_channels)
     counts = np.zeros(len(data.class_names), np.int64)
     valid_total, widths = 0, []
+    measured = set(np.linspace(0, len(data.train) - 1, min(len(data.train), WIDTH_IMAGES)).round().astype(int).tolist())
     for i, s in enumerate(samples):  # one pass, one image at a time
         valid = np.asarray(s.valid, bool)
         moments.add(s.image, valid)
         counts += np.bincount(np.asarray(s.mask)[valid].ravel(), minlength=len(counts))[: len(counts)]
         valid_total += int(valid.sum())
-        if i < len(data.train):  # the structure width is the training images'
+        if i in measured:  # the structure width is the training images'
             widths.append(image_width(s, data.background))
         release_pages()
     min_side = int(shapes.min())

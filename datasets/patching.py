@@ -8,7 +8,10 @@ from torch.utils.data import Dataset
 from unet_core.inference import tile_starts
 
 from .augment import Augment
+from .store import release_pages
 from .types import Sample, as_float
+
+RELEASE_EVERY = 256  # crops between two releases of the store's mapped pages
 
 
 def _pad(sample: Sample, top: int, bottom: int, left: int, right: int, mode: str) -> Sample:
@@ -165,6 +168,7 @@ class PatchDataset(Dataset):
             raise ValueError(f"margin {margin} leaves no output in a patch of {size}")
         self.size, self.margin, self.out, self.augment = size, margin, size - 2 * margin, augment
         self.samples = list(samples)
+        self.crops = 0
         self.axes = [padded_axes(s.mask.shape, self.out, margin) for s in self.samples]
         parts = []
         for i, (s, (ay, ax)) in enumerate(zip(self.samples, self.axes)):
@@ -184,6 +188,9 @@ class PatchDataset(Dataset):
 
     def crop(self, i: int, y: int, x: int):
         """The (augmented) patch of sample i at (y, x) of its padded image as tensors (image, mask, valid)."""
+        self.crops += 1
+        if self.crops % RELEASE_EVERY == 0:  # the store's pages read so far leave this process (datasets.store)
+            release_pages()
         s, z = self.samples[i], self.size
         (rows, in_y), (cols, in_x) = self.axes[i][0].index(y, z), self.axes[i][1].index(x, z)
         image, mask, valid = as_float(_take(s.image, rows, cols)), _take(s.mask, rows, cols), _take(s.valid, rows, cols)

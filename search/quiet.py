@@ -6,9 +6,9 @@ import os
 import sys
 import warnings
 
-# Tune's own advice after Ctrl-C (Tuner.restore in Python), its complaint about the trial it cut short and its list of
+# Tune's own advice after Ctrl-C (Tuner.restore in Python; "press Ctrl-C again"), its complaint about the trial it cut short and its list of
 # errored trials: the search prints how to continue from the command line, and which trials failed, instead
-MISLEADING = ("Experiment has been interrupted", "Failed to fetch metrics for", "Trials did not complete")
+MISLEADING = ("Experiment has been interrupted", "Failed to fetch metrics for", "Trials did not complete", "Stop signal received")
 
 
 class _DropMisleading(logging.Filter):
@@ -27,12 +27,15 @@ class _DropUnopenedTrials(logging.Filter):
 
 def quiet_libraries(local_ray: bool) -> None:
     """Configure Ray and Optuna so that the search's own lines are the log: Tune's legacy reporter at verbose 0 (no
-    status box, no TensorBoard hint), no Optuna study chatter, no spurious "Could not re-use actor" errors, and a local
+    status box, no TensorBoard hint), plain text where the log is not a terminal, no Optuna study chatter, no spurious "Could not re-use actor" errors, and a local
     Ray keeps token authentication (its default) without warning about it at every start. Ray reads RAY_AUTH_MODE when
     it is imported, so this runs first."""
     import optuna
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    if not sys.stdout.isatty():  # a log file or pipe: no colour codes around Ray's "(raylet)" prefixes, no object-spilling notes
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+        os.environ.setdefault("RAY_verbose_spill_logs", "0")
     # Tune reuses a trial's process only if the stopped trial's thread ends within this many seconds (default 2: a loaded
     # machine misses it, and the next trial then errors with "Could not re-use actor"); workers inherit it from here
     os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "30")

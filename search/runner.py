@@ -17,6 +17,7 @@ from datasets.weights import with_border_weights
 from unet_core.losses import PIXEL_WEIGHTED
 
 from . import outbox, tracking
+from .interrupt import own_process_group, sigterm_as_ctrl_c
 from .config import ConfigError, SearchConfig, SearchInterrupted, SearchStopped
 from .params import TrialParams, supernet_run_name, trial_name
 from .quiet import quiet_libraries
@@ -272,7 +273,8 @@ def start_ray(cfg: SearchConfig) -> None:
             except Exception as exc:  # noqa: BLE001 - any connection failure is the user's --address
                 raise ConfigError(f"cannot reach the Ray cluster at --address {cfg.address}: {str(exc).splitlines()[0][:200]}") from None
         else:
-            ray.init(**kwargs)
+            with own_process_group():
+                ray.init(**kwargs)
     gpus = ray.cluster_resources().get("GPU", 0)
     if cfg.gpus_per_trial > gpus:
         raise ConfigError(f"--gpus-per-trial {cfg.gpus_per_trial:g} but the cluster has {gpus:g} GPU(s)")
@@ -529,6 +531,7 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
     quiet_libraries(local_ray=cfg.address is None)
     try:
         start_ray(cfg)  # a bad --address or too many GPUs: fail before anything is written
+        sigterm_as_ctrl_c()  # Ray's core worker took SIGTERM over
         hosts = cluster_hosts()
         if local and len(hosts) > 1:
             raise ConfigError(f"the Ray cluster spans {len(hosts)} machines but {uri} is a file on this one: start a tracking server "
@@ -568,7 +571,7 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
     digest = data_digest(data)
     tracking.log_dataset(client, parent_id, data.name, data.source, digest)
     outbox_dir = cfg.storage_path / search_name / OUTBOX
-    ctx = SearchContext(uri, experiment_id, parent_id, cfg.cpus_per_trial, digest, cfg.eval_tile, outbox_dir=str(outbox_dir),
+    ctx = SearchContext(uri, experiment_id, parent_id, cfg.cpus_per_trial, digest, cfg.eval_tile, outbox_dir=str(outbox_dir), val_images=cfg.val_images,
                         role="supernet" if cfg.strategy == "supernet" else "trial")
     from .callbacks import CloseTrialRuns
     from .progress import ProgressLines

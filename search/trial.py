@@ -53,6 +53,7 @@ class SearchContext:
         eval_overlap: tile overlap during validation.
         outbox_dir: where a trial keeps the MLflow writes the store did not take (search.outbox); the driver sends
             what is left there after Tune ends.
+        val_images: validation images scored every epoch, the first of the split (0: all).
         role: the trial runs' unet.role tag: "trial" for the search's trials, "final" for its re-ranking at the final budget,
             "supernet" for a supernet search's supernets (search.supernet_search).
     """
@@ -66,6 +67,7 @@ class SearchContext:
     eval_overlap: float = 0.25
     outbox_dir: str = ""
     role: str = "trial"
+    val_images: int = 0
 
 
 def data_digest(data: SegmentationData) -> str:
@@ -120,14 +122,15 @@ def patch_loader(params: TrialParams, dataset: PatchDataset, seed: int) -> DataL
 class Validator:
     """Full-image validation with split-level metrics; keeps a few predictions for the pictures."""
 
-    def __init__(self, data: SegmentationData, tile: int, overlap: float, keep: int = PICTURES):
+    def __init__(self, data: SegmentationData, tile: int, overlap: float, keep: int = PICTURES, limit: int = 0):
         self.data, self.tile, self.overlap, self.keep = data, tile, overlap, keep
+        self.images = data.val[:limit] if limit else data.val  # a fixed subset, the same for every trial
         self.last_probs: list[np.ndarray] = []
 
     def __call__(self, model: torch.nn.Module) -> dict[str, float]:
         metrics = SegmentationMetrics(self.data.num_classes, self.data.background)
         self.last_probs = []
-        for i, (image, mask, valid) in enumerate(full_images(self.data.val)):  # one image in memory at a time
+        for i, (image, mask, valid) in enumerate(full_images(self.images)):  # one image in memory at a time
             probs = sliding_window_predict(model, image_tensor(image), self.tile, self.overlap)
             metrics.update(probs, image_tensor(mask), image_tensor(valid))
             if i < self.keep:
@@ -137,7 +140,7 @@ class Validator:
 
     def picture_items(self):
         """(name, image, mask, valid, probs) of the kept validation images."""
-        return [(s.name, as_float(s.image), s.mask, s.valid, p) for s, p in zip(self.data.val, self.last_probs)]
+        return [(s.name, as_float(s.image), s.mask, s.valid, p) for s, p in zip(self.images, self.last_probs)]
 
 
 def model_kwargs(params: TrialParams, data: SegmentationData) -> dict[str, Any]:
@@ -263,7 +266,7 @@ def train_and_report(params: TrialParams, data: SegmentationData, ctx: SearchCon
     model = initialised(UNet(**model_kwargs(params, data)), params, data)
     loss = build_loss(params.loss, data.class_weights() if params.loss == "weighted_ce" else None)
     tile = eval_tile_for(params, ctx.eval_tile, data)
-    validator = Validator(data, tile, ctx.eval_overlap)
+    validator = Validator(data, tile, ctx.eval_overlap, limit=ctx.val_images)
     augment = build_augmentation(params.augment, seed=params.seed)
     threads = max(1, int(round(ctx.cpus_per_trial)))
     best = {"val_dice": -1.0}
