@@ -121,7 +121,8 @@ class Moments:
 
 def compute_fingerprint(data: SegmentationData) -> Fingerprint:
     """Fingerprint the training (+ validation) images of a dataset in one pass, an image at a time; test images are only
-    counted; the structure width is measured on up to WIDTH_IMAGES training images. A stored dataset's fingerprint is kept beside its store (per split) and read back the next time."""
+    counted; the structure width is measured on up to WIDTH_IMAGES training images. A stored dataset's fingerprint is
+    kept beside its store (per split) and read back the next time."""
     cached = _cached_path(data)
     if cached is not None and cached.is_file():
         try:

@@ -175,8 +175,8 @@ class PatchDataset(Dataset):
             ys = np.asarray(tile_starts(ay.n + ay.extra, self.out, stride))
             xs = np.asarray(tile_starts(ax.n + ax.extra, self.out, stride))
             yy, xx = np.nonzero(valid_windows(s.valid, ys, xs, self.out))
-            parts.append(np.stack([np.full(len(yy), i), ys[yy], xs[xx]], 1))
-        self.index = np.concatenate(parts).astype(np.int64) if parts else np.zeros((0, 3), np.int64)
+            parts.append(np.stack([np.full(len(yy), i), ys[yy], xs[xx]], 1).astype(np.int32))  # 12 bytes a patch
+        self.index = np.concatenate(parts) if parts else np.zeros((0, 3), np.int32)
 
     def __len__(self) -> int:
         return len(self.index)

@@ -116,10 +116,13 @@ class SegmentationData:
         return replace(self, train=train, val=groups[fold])
 
     def class_counts(self) -> np.ndarray:
-        """Pixels per class inside the valid masks of the training split."""
+        """Pixels per class inside the valid masks of the training split (read one mask at a time)."""
+        from .store import release_pages
+
         counts = np.zeros(len(self.class_names), dtype=np.int64)
         for s in self.train:
-            counts += np.bincount(s.mask[s.valid].ravel(), minlength=len(self.class_names))[: len(counts)]
+            counts += np.bincount(np.asarray(s.mask)[np.asarray(s.valid, bool)].ravel(), minlength=len(self.class_names))[: len(counts)]
+            release_pages()  # a stored dataset's masks leave the process as they are counted
         return counts
 
     def class_weights(self) -> list[float]:

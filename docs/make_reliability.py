@@ -167,6 +167,11 @@ FAULTS = [
      "not started. Continue with: python -m search.run --resume --experiment NAME ...`, exit 130; no summary",
      "the finished trial runs; parent and cut-short trial runs KILLED; `--resume` trained exactly the missing trials, none twice "
      "(4 FINISHED trial runs, one per trial)", "test_search_failures.py::test_ctrl_c_stops_in_seconds..."),
+    ("SIGTERM as `timeout` sends it (to the search and to timeout's process group) once the first of 4 quick-search trials has finished",
+     "the same as Ctrl-C: `interrupted: N of 4 trials done, ... Continue with: python -m search.run --resume ...`, exit 130; no stack dump "
+     "(Ray's own SIGTERM handler is replaced, and a local Ray runs in a process group of its own, so the group's signal reaches the driver alone)",
+     "as after Ctrl-C: parent and cut-short trial runs KILLED; `--resume` trained exactly the missing trials, none twice",
+     "test_search_failures.py::test_ctrl_c_stops_in_seconds...[timeout-sigterm]"),
     ("the driver and its local Ray killed (SIGKILL) mid-search", "nothing (the process is gone)",
      "finished trials; `--resume` reruns only the unfinished ones, their dead attempts marked FAILED; it takes the search's own settings "
      "(data, budget) from its state file", "test_search_failures.py::test_a_killed_search_resumes..."),

@@ -73,24 +73,33 @@ def test_a_killed_search_resumes_without_rerunning_or_duplicating_trials(tmp_pat
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_in_seconds_marks_runs_killed_and_resume_finishes_exactly_the_missing_trials(tmp_path):
-    args = ("--num-samples", "4", "--max-epochs", "4", "--experiment", "sigint")
+@pytest.mark.parametrize("how", ["ctrl-c", "timeout-sigterm"])
+def test_ctrl_c_stops_in_seconds_marks_runs_killed_and_resume_finishes_exactly_the_missing_trials(tmp_path, how):
+    experiment = f"stop-{how}"
+    args = ("--num-samples", "4", "--max-epochs", "4", "--experiment", experiment)
     log = tmp_path / "out.txt"
+    # Ctrl-C in a terminal: SIGINT to the whole foreground process group. `timeout` (and a batch scheduler's stop): SIGTERM
+    # to the search and to timeout's whole process group, which holds the search's Ray processes unless it moved them out
+    wrap = ["timeout", "--preserve-status", "-s", "TERM", "3600"] if how == "timeout-sigterm" else []
     with open(log, "w") as out:
-        driver = subprocess.Popen(search_cmd(tmp_path, *args), cwd=tmp_path, env=search_env(tmp_path), stdout=out,
+        driver = subprocess.Popen(wrap + search_cmd(tmp_path, *args), cwd=tmp_path, env=search_env(tmp_path), stdout=out,
                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and "1/4 trials done" not in log.read_text():
             time.sleep(0.5)
         assert "1/4 trials done" in log.read_text(), "the search did not get far enough to be interrupted"
-        os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole foreground process group
+        if how == "ctrl-c":
+            os.killpg(driver.pid, signal.SIGINT)
+        else:
+            driver.send_signal(signal.SIGTERM)  # timeout passes it on, as when its time runs out
         sent = time.monotonic()
         _, err = driver.communicate(timeout=60)
     assert time.monotonic() - sent < 30
-    assert driver.returncode == 130
-    assert "interrupted:" in err and "python -m search.run --resume --experiment sigint" in err
+    assert driver.returncode == 130, err[-3000:]
+    assert "interrupted:" in err and f"python -m search.run --resume --experiment {experiment}" in err
+    assert "Traceback" not in err and "SIGTERM received" not in err and "Failed to connect to GCS" not in err, err[-3000:]
     assert "trials: " not in log.read_text()  # no summary that reads like a finished search
-    _, parents, children = runs(tmp_path, "sigint")
+    _, parents, children = runs(tmp_path, experiment)
     assert [p.info.status for p in parents] == ["KILLED"]
     assert not [r for r in children if r.info.status == "RUNNING"]
     finished_before = {r.data.tags["unet.trial_id"] for r in children if r.info.status == "FINISHED"}
@@ -100,7 +109,7 @@ def test_ctrl_c_stops_in_seconds_marks_runs_killed_and_resume_finishes_exactly_t
                           capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resuming search" in proc.stdout and "trials: 4 finished" in proc.stdout
-    _, parents, children = runs(tmp_path, "sigint")
+    _, parents, children = runs(tmp_path, experiment)
     assert [p.info.status for p in parents] == ["FINISHED"]
     finished = Counter(r.data.tags["unet.trial_id"] for r in children if r.info.status == "FINISHED")
     assert len(finished) == 4 and set(finished.values()) == {1}  # every trial once, none twice

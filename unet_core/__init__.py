@@ -6,14 +6,14 @@ from .inference import cpu_has_native_bf16, dihedral_predict, sliding_window_pre
 from .losses import LOSSES, build_loss, class_weights_from_counts
 from .metrics import SegmentationMetrics
 from .precision import PRECISIONS, Precision, resolve_precision
-from .saliency import keep_mask, saliency_loop, salient_images
+from .saliency import keep_mask, saliency_loop, salient_images, salient_keeps
 from .skips import all_patterns, format_skips, parse_skips
 from .trainer import FitResult, TrainConfig, Trainer, load_checkpoint, save_checkpoint, seed_everything
 from .unet import UNet
 
 __all__ = [
     "UNet", "BudgetConfig", "train_for", "cpu_has_native_bf16", "dihedral_predict", "LOSSES", "build_loss", "class_weights_from_counts", "SegmentationMetrics", "evaluate_images",
-    "sliding_window_predict", "tile_starts", "to_probabilities", "keep_mask", "saliency_loop", "salient_images",
+    "sliding_window_predict", "tile_starts", "to_probabilities", "keep_mask", "saliency_loop", "salient_images", "salient_keeps",
     "all_patterns", "format_skips", "parse_skips", "FitResult", "TrainConfig", "Trainer", "load_checkpoint",
     "save_checkpoint", "seed_everything", "seeded_init", "prior_bias_init", "PRECISIONS", "Precision", "resolve_precision",
 ]
