@@ -50,7 +50,7 @@ def load_worker_data(dataset: str, root: str | None) -> None:
     global DATA
     import torch
 
-    from datasets import full_images, load_dataset
+    from datasets import load_dataset
     from datasets.weights import with_border_weights
 
     torch.set_num_threads(1)
@@ -61,6 +61,7 @@ def run_one(job: tuple[str, dict, int, dict]) -> dict:
     """Train one variant with one seed on the worker's dataset; score its best epoch on the test split."""
     import torch
 
+    from datasets import full_images
     from search.params import TrialParams
     from search.trial import SearchContext, train_and_report
     from unet_core import UNet, evaluate_images

@@ -51,7 +51,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
                    "fingerprint's recommendation (about 3 foreground-structure widths, at least 64; see python -m datasets.inspect); "
                    "quick and full search it (default auto)")
     p.add_argument("--patches-per-epoch", type=int, default=None, help="patches drawn per epoch, every space; 0 = every grid patch at the "
-                   "trial's stride (half the patch in ablation and arch: on DRIVE about 5,000 patches of 64 px an epoch); the full space "
+                   "trial's stride (half the patch in ablation and arch), at most 4096, drawn anew each epoch where the grid holds more "
+                   "(DRIVE's 64-px grid: about 4,600; Kvasir's 1000 images at 32 px: about a million); the full space "
                    "samples the stride, so it draws a fixed number, and --dry-run states the compute (default 0 for quick, arch and "
                    "ablation; 1024 for full)")
     p.add_argument("--loss", default="dice_bce", help="ablation and arch: the loss (quick and full search it) (default dice_bce)")
