@@ -198,4 +198,4 @@ def test_a_trial_process_holds_patches_not_the_dataset(tmp_path):
         ds[k]
     store_module.release_pages()
     assert mapped_kib() - before < 10 * 1024, "the store's pages stayed in the process"
-    assert len(ds) == len(data.train) * 64
+    assert len(ds) == len(data.train) * (1024 // 64) ** 2  # every patch of every case was read
