@@ -37,7 +37,6 @@ from .types import DatasetError, Sample
 
 STORE_VERSION = 1
 CACHE_ENV = "UNET_SEARCH_CACHE"
-FIELDS = ("image", "mask", "valid")
 DTYPES = {"u8": np.uint8, "f32": np.float32}
 
 
@@ -163,7 +162,8 @@ def open_recipe(recipe: Recipe) -> Store:
         if not is_complete(path):
             from .registry import get_spec
 
-            build_once(path, lambda: get_spec(recipe.name).loader(Path(recipe.root), **dict(recipe.options)))
+            build_once(path, lambda: get_spec(recipe.name).loader(Path(recipe.root), **dict(recipe.options)),
+                       f"preprocessing {recipe.name} into {path}")
         store = _OPEN[recipe.path] = Store(path, recipe)
     return store
 
@@ -331,7 +331,6 @@ def build_once(path: Path, decode: Callable[[], dict[str, Iterable[Sample]]], wh
 def open_or_build(name: str, root: Path, options: dict[str, Any], decode: Callable[[], dict[str, Iterable[Sample]]]) -> Store:
     """The store of dataset `name` at `root` with `options`: opened if it exists for these files, else built first."""
     path = store_path(name, root, options)
-    recipe = Recipe(name, str(Path(root).resolve()), tuple(sorted(options.items())), str(path))
-    if not is_complete(path):
+    if str(path) not in _OPEN and not is_complete(path):  # built from the user's path, so errors name the files as given
         build_once(path, decode, f"preprocessing {name} into {path}")
-    return open_recipe(recipe)
+    return open_recipe(Recipe(name, str(Path(root).resolve()), tuple(sorted(options.items())), str(path)))
