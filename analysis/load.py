@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-PARENT_TAG = "mlflow.parentRunId"
+from search.tracking.schema import BEST_RUN_NAME_TAG, ESTIMATE, PARENT_TAG, ROLE_TAG, SEARCH, STOPPED_EARLY_TAG, TRIAL
 MAX_BITS = 5
 NUMERIC_PARAMS = ("depth", "patch_size", "patch_stride", "base_channels", "batch_size", "seed", "saliency_percentile", "saliency_iterations", "lr", "epochs",
                   "fold", "folds", "patches_per_epoch")
@@ -19,6 +19,23 @@ class AnalysisError(ValueError):
     """The runs cannot be analysed (missing experiment, no finished trials); one line."""
 
 
+def open_store(uri: str) -> MlflowClient:
+    """A client of the MLflow store at `uri` after one round-trip (AnalysisError, one line, when there is none or it does not
+    answer); a local SQLite store is never created here."""
+    import logging
+    from pathlib import Path
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise AnalysisError(f"no MLflow store at {uri[len('sqlite:///'):]}")
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - any failure here means the store cannot be read
+        raise AnalysisError(f"tracking server {uri} is unreachable: {(str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]}") from None
+    return client
+
+
 def experiment_id(client: MlflowClient, experiment: str) -> str:
     """The id of an experiment by name (AnalysisError when the store has none of that name)."""
     exp = client.get_experiment_by_name(experiment)
@@ -27,15 +44,15 @@ def experiment_id(client: MlflowClient, experiment: str) -> str:
     return exp.experiment_id
 
 
-def load_runs(client: MlflowClient, experiment: str, role: str = "trial", missing_ok: bool = False) -> pd.DataFrame:
+def load_runs(client: MlflowClient, experiment: str, role: str = TRIAL, missing_ok: bool = False) -> pd.DataFrame:
     """One row per FINISHED trial of every search of `experiment` (role "trial"; "final": the stand-alone trainings at a
     search's final budget), with params, skip bits and best-epoch metrics. None found: AnalysisError, or an empty frame
     with `missing_ok`."""
     runs = client.search_runs([experiment_id(client, experiment)], filter_string="attributes.status = 'FINISHED'", max_results=50000)
-    parents = {r.info.run_id: r for r in runs if r.data.tags.get("unet.role") == "search"}
+    parents = {r.info.run_id: r for r in runs if r.data.tags.get(ROLE_TAG) == SEARCH}
     rows = []
     for r in runs:
-        if r.data.tags.get("unet.role") != role or "best_val_dice" not in r.data.metrics:
+        if r.data.tags.get(ROLE_TAG) != role or "best_val_dice" not in r.data.metrics:
             continue
         p, m = r.data.params, r.data.metrics
         parent = parents.get(r.data.tags.get(PARENT_TAG))
@@ -46,7 +63,7 @@ def load_runs(client: MlflowClient, experiment: str, role: str = "trial", missin
             "space": parent.data.params.get("space") if parent else None,
             "skips": p.get("skips"), "loss": p.get("loss"), "upsample": p.get("upsample"), "augment": p.get("augment"),
             "block": p.get("block", "plain"), "padding": p.get("padding", "same"),
-            "stopped_early": r.data.tags.get("unet.stopped_early") == "true",
+            "stopped_early": r.data.tags.get(STOPPED_EARLY_TAG) == "true",
         }
         for key in NUMERIC_PARAMS:
             row[key] = float(p[key]) if key in p else np.nan
@@ -80,7 +97,7 @@ def load_searches(client: MlflowClient, experiments: list[str]) -> pd.DataFrame:
             p, m = r.data.params, r.data.metrics
             row = {"experiment": experiment, "search": r.info.run_name, "status": r.info.status}
             row.update({k: p.get(k, "") for k in SETTINGS})
-            row["best_trial"] = r.data.tags.get("unet.best_run_name", "")
+            row["best_trial"] = r.data.tags.get(BEST_RUN_NAME_TAG, "")
             for k in ("best_val_dice", "test_dice", "test_iou", "test_auc", "test_accuracy", "test_dice_with_background"):
                 row[k] = m.get(k, np.nan)
             rows.append(row)
@@ -101,10 +118,10 @@ def load_estimates(client: MlflowClient, experiment: str) -> pd.DataFrame:
     """One row per skip pattern a supernet search of `experiment` estimated (its "estimate" runs: weight-sharing scores,
     not trained configurations): dataset, search, depth, skips, estimate_dice; empty when there are none."""
     runs = client.search_runs([experiment_id(client, experiment)], max_results=50000)
-    parents = {r.info.run_id: r for r in runs if r.data.tags.get("unet.role") == "search"}
+    parents = {r.info.run_id: r for r in runs if r.data.tags.get(ROLE_TAG) == SEARCH}
     rows = []
     for r in runs:
-        if r.data.tags.get("unet.role") != "estimate" or "estimate_val_dice" not in r.data.metrics:
+        if r.data.tags.get(ROLE_TAG) != ESTIMATE or "estimate_val_dice" not in r.data.metrics:
             continue
         parent = parents.get(r.data.tags.get(PARENT_TAG))
         rows.append({"experiment": experiment, "search": parent.info.run_name if parent else r.data.tags.get(PARENT_TAG),

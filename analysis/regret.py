@@ -9,7 +9,7 @@ import pandas as pd
 
 
 class Incumbent(Protocol):
-    """Anything that says which configuration a search returns at a given compute (search.replay.Trace)."""
+    """Anything that says which configuration a search returns at a given compute (bench.replay.Trace)."""
 
     def incumbent(self, budget_s: float) -> str | None: ...
 

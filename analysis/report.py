@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
+from search.tracking.schema import BATCH_SAMPLING_SPACES, RECIPE_SAMPLING_SPACES, default_tracking_uri
+
 from . import plots
 from .importance import dimensions, param_importance
-from .load import AnalysisError, load_curves, load_estimates, load_runs, load_searches
+from .load import AnalysisError, load_curves, load_estimates, load_runs, load_searches, open_store
 from .reliability import (SETTLED_BY, disattenuate, indistinguishable_from_best, ranking_settling, settled_verdict, split_half_reliability)
 from .supernet_report import supernet_section
 from .study import (bit_effects, cross_dataset, level_effects, parameter_importance, pareto_front, skips_and_depth_curves,
@@ -214,9 +216,9 @@ def settings_section(searches: pd.DataFrame) -> list[str]:
     # searches before --strategy existed trained every trial
     shown["strategy"] = shown["strategy"].replace("", "trials") if "strategy" in shown else "trials"
     shown["batch"] = shown["batch_size"].replace("", "16") if "batch_size" in shown else "16"  # before --batch-size: always 16
-    optuna_spaces = shown.space.isin(["quick", "full"])  # these search width, patch, lr and loss: their fixed defaults do not apply
+    optuna_spaces = shown.space.isin(RECIPE_SAMPLING_SPACES)  # these search width, patch, lr and loss: their fixed defaults do not apply
     shown["batch"] = shown["batch"].astype(object)
-    shown.loc[shown.space == "full", "batch"] = "searched"
+    shown.loc[shown.space.isin(BATCH_SAMPLING_SPACES), "batch"] = "searched"
     for col in ("width", "patch", "lr", "loss"):
         shown[col] = shown[col].astype(object)
         shown.loc[optuna_spaces, col] = "searched"
@@ -296,10 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.notes is not None and not a.notes.is_file():
         print(f"error: --notes {a.notes}: no such file", file=sys.stderr)
         return 2
-    from search.tracking import TrackingError, check_tracking, default_tracking_uri
-
     try:
-        client: MlflowClient = check_tracking(a.tracking_uri or default_tracking_uri(), create=False)
+        client: MlflowClient = open_store(a.tracking_uri or default_tracking_uri())
         runs = _concat([load_runs(client, e, missing_ok=True) for e in a.experiment])
         estimates = _concat([load_estimates(client, e) for e in a.experiment])
         if runs.empty and estimates.empty:
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             raise AnalysisError(f"experiment {names} has no finished trial runs (and no supernet estimates)")
         finals = _concat([load_runs(client, e, role="final", missing_ok=True) for e in a.experiment])
         searches = load_searches(client, a.experiment)
-    except (AnalysisError, TrackingError) as exc:
+    except AnalysisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     frames = _by_dataset(runs)

@@ -108,7 +108,7 @@ def search(dataset: str, root: str | None, smoke: bool, tmp: Path) -> tuple[dict
     import ray
 
     from search.config import SearchConfig
-    from search.runner import run_search
+    from search.driver.search import run_search
 
     budget = dict(num_samples=2, max_epochs=1, patches_per_epoch=32, depths=(1, 2), grace_period=1) if smoke else \
         dict(num_samples=16, max_epochs=12, patches_per_epoch=1024, depths=(3, 4), grace_period=3)

@@ -63,21 +63,20 @@ def train_and_test(job: tuple[str, dict[str, Any], str, str | None]) -> dict[str
     import torch
 
     from search.config import SearchConfig
-    from search.params import TrialParams
-    from search.runner import load_data
-    from search.trial import SearchContext, train_and_report
+    from recipes.params import TrialParams
+    from search.driver.data import load_data
+    from recipes import train_and_report
     from datasets import full_images
-    from unet_core import UNet, evaluate_images
+    from unet_core import evaluate_images, model_from_meta
 
     torch.set_num_threads(1)
     data = load_data(SearchConfig(space="full", dataset=dataset, data_root=root))
     params = TrialParams(**params_dict)
     keeper = KeepBest()
     start = time.perf_counter()
-    best = train_and_report(params, data, SearchContext(tracking_uri="", experiment_id="", parent_run_id=""), lambda metrics: None, keeper)
+    best = train_and_report(params, data, run=keeper)
     train_s = time.perf_counter() - start
-    model = UNet(**keeper.meta["model"])
-    model.load_state_dict(keeper.state)
+    model = model_from_meta(keeper.meta, keeper.state)
     model.eval()
     with torch.no_grad():
         test = evaluate_images(model, full_images(data.test), data.num_classes, keeper.meta["eval_tile"], 0.5, data.background)
@@ -86,9 +85,10 @@ def train_and_test(job: tuple[str, dict[str, Any], str, str | None]) -> dict[str
 
 
 def plain_params(dataset: str, root: str | None, epochs: int, patches_per_epoch: int) -> dict[str, Any]:
-    """The default U-Net a re-ranking trains beside the search's best (search.runner.default_unet_config), for `epochs`."""
+    """The default U-Net a re-ranking trains beside the search's best (search.driver.final.default_unet_config), for `epochs`."""
     from search.config import SearchConfig
-    from search.runner import default_unet_config, load_data, settle_patch, space_limits
+    from search.driver.data import load_data, settle_patch, space_limits
+    from search.driver.final import default_unet_config
 
     cfg = SearchConfig(space="full", dataset=dataset, data_root=root, patches_per_epoch=patches_per_epoch)
     data = load_data(cfg)
@@ -101,8 +101,8 @@ def winner(store: str, experiment: str) -> dict[str, Any]:
     and both rankings."""
     from mlflow.tracking import MlflowClient
 
-    from search import tracking
-    from search.rerank import FINAL_RANKING_TAG, SEARCH_RANKING_TAG
+    from search.tracking import client as tracking
+    from search.driver.rerank import FINAL_RANKING_TAG, SEARCH_RANKING_TAG
     from unet_core import load_checkpoint
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -62,18 +62,17 @@ def run_one(job: tuple[str, dict, int, dict]) -> dict:
     import torch
 
     from datasets import full_images
-    from search.params import TrialParams
-    from search.trial import SearchContext, train_and_report
-    from unet_core import UNet, evaluate_images
+    from recipes.params import TrialParams
+    from recipes import RecipeSettings, train_and_report
+    from unet_core import evaluate_images, model_from_meta
 
     name, overrides, seed, budget = job
     data = DATA
     params = TrialParams(**{**budget, **overrides, "seed": seed})
     keep, start = KeepBest(), time.perf_counter()
-    best = train_and_report(params, data, SearchContext("", "", "", 1.0, "", 128), lambda m: None, keep)
+    best = train_and_report(params, data, RecipeSettings(cpus=1.0, eval_tile=128), run=keep)
     seconds = time.perf_counter() - start
-    model = UNet(**keep.meta["model"])
-    model.load_state_dict(keep.state)
+    model = model_from_meta(keep.meta, keep.state)
     with torch.no_grad():
         test = evaluate_images(model, full_images(data.test), data.num_classes, keep.meta["eval_tile"], 0.5, data.background)
     return {"variant": name, "seed": seed, "val_f1": best["val_dice"], "test_f1": test["dice"], "test_iou": test["iou"],

@@ -37,18 +37,19 @@ def bare_loop(cfg, cores: int) -> tuple[float, int]:
     """Every configuration of the search, trained one after another in this process with all cores; (wall s, trials)."""
     import torch
 
-    from search.params import TrialParams
-    from search.runner import ablation_configs, fixed_params, load_data, space_limits
-    from search.trial import SearchContext, train_and_report
+    from recipes.params import TrialParams
+    from search.driver.data import load_data, space_limits
+    from search.spaces import ablation_configs, create_space
+    from recipes import RecipeSettings, train_and_report
 
     torch.set_num_threads(cores)
     data = load_data(cfg)
     limits = space_limits(cfg, data)
     configs = ablation_configs(cfg.repeats, limits.depths, cfg.skips)
-    ctx = SearchContext("", "", "", float(cores), "", cfg.eval_tile)
+    ctx = RecipeSettings(cpus=float(cores), eval_tile=cfg.eval_tile)
     start = time.perf_counter()
     for c in configs:
-        train_and_report(TrialParams.from_config({**fixed_params(cfg), **c}), data, ctx, lambda m: None)
+        train_and_report(TrialParams.from_config({**create_space(cfg.space).fixed_params(cfg), **c}), data, ctx, lambda m: None)
     return time.perf_counter() - start, len(configs)
 
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from mlflow import MlflowClient
 
-    from search.runner import run_search
+    from search.driver.search import run_search
 
     with tempfile.TemporaryDirectory(prefix="overhead-") as tmp_name:
         tmp = Path(tmp_name)

@@ -1,7 +1,7 @@
 """bf16 against fp32 training on real DRIVE: the same foreground Dice within seed noise? Paired by seed.
 
 One configuration (depth 3, all skips, the study's fixed values: 8 channels, 64-px patches, Dice+BCE, lr 3e-3) is
-trained through the trial's own code (search.trial.train_and_report) once per seed in fp32 and once in bf16
+trained through the trial's own code (recipes.train_and_report) once per seed in fp32 and once in bf16
 autocast, with the same seed, so both precisions start from the same weights and see the same patches. The
 validation Dice (foreground, DRIVE's 4 validation images, inside the FOV) is compared pairwise.
 
@@ -38,16 +38,16 @@ def main() -> None:
     a = p.parse_args()
     import torch
 
-    import search.trial as trial
+    import recipes.train as trial
     from analysis.stats import bootstrap_ci
     from datasets import load_dataset
-    from search.params import TrialParams
+    from recipes.params import TrialParams
     from unet_core import cpu_has_native_bf16, resolve_precision
 
     torch.set_num_threads(1)
     data = load_dataset("synthetic") if a.smoke else load_dataset("drive", a.data_root)
     seeds, epochs = (2, 1) if a.smoke else (a.seeds, a.epochs)
-    ctx = trial.SearchContext("", "", "", cpus_per_trial=1.0)
+    ctx = trial.RecipeSettings(cpus=1.0)
     rows = []
     for seed in range(seeds):
         for precision in ("fp32", "bf16"):

@@ -56,11 +56,11 @@ class Method:
 
 
 def methods(max_epochs: int, configs: list[dict]) -> dict[str, Method]:
-    """name -> Method, searchers and schedulers built by the product's own factories (search.runner)."""
+    """name -> Method, searchers and schedulers built by the product's own factories (search.driver.tuner)."""
     import optuna
     from search.config import SearchConfig
-    from search.replay import GridInRandomOrder
-    from search.runner import make_scheduler, make_searcher
+    from bench.replay import GridInRandomOrder
+    from search.driver.tuner import make_scheduler, make_searcher
     from search.spaces import SpaceLimits
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -97,7 +97,7 @@ def methods(max_epochs: int, configs: list[dict]) -> dict[str, Method]:
 
 def replay_dataset(table: pd.DataFrame, seeds: int, only: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
     """Every method x seed replayed on one dataset's curve table: (regret rows, facts about the table)."""
-    from search.replay import Reranked, replay_search
+    from bench.replay import Reranked, replay_search
 
     curves = replicate_curves(table)
     truth = true_scores(table)

@@ -2,7 +2,7 @@
 
 For each dataset with a recorded study (bench/results/curves_<dataset>.csv: 30 configurations x 3 folds, trained with
 `--space ablation --folds 3 --max-epochs 8 --patches-per-epoch 320 --base-channels 8 --patch-size auto --lr 3e-3
---loss dice_bce --seed 0`), and for each fold, it trains one skip supernet per depth (search.supernet.fit_supernet: the
+--loss dice_bce --seed 0`), and for each fold, it trains one skip supernet per depth (recipes.supernet.fit_supernet: the
 study's own recipe, seed and fold, the same epochs) and scores every pattern on that fold's validation images. Against
 the truth (each configuration's mean best Dice over the study's 3 folds) it reports:
 - Spearman and Kendall tau of the 30 estimates, overall and within depth; beside them the same figures for the
@@ -88,13 +88,14 @@ def load_data(dataset: str, root: Path):
 def estimate_fold(data, fold: int, depths: list[int], patch: int, settings, epochs: int) -> tuple[pd.Series, float]:
     """Every configuration's supernet estimate on one fold (one supernet per depth) and the CPU seconds spent (core-seconds,
     comparable with the study's: its trials trained on one thread each)."""
-    from search.params import TrialParams
-    from search.supernet import fit_supernet
+    from recipes.params import TrialParams
+    from recipes import RecipeSettings
+    from recipes.supernet import fit_supernet
 
     est, secs = {}, 0.0
     for depth in depths:
         params = TrialParams(depth=depth, skips="1" * depth, patch_size=patch, patch_stride=patch // 2, fold=fold, **{**STUDY, "epochs": epochs})
-        result = fit_supernet(params, data, settings, cpus=2)
+        result = fit_supernet(params, data, settings, RecipeSettings(cpus=2))
         secs += result.cpu_seconds
         for pattern, metrics in result.estimates.items():
             est[f"d{depth}-s{pattern}"] = metrics["dice"]
@@ -103,7 +104,7 @@ def estimate_fold(data, fold: int, depths: list[int], patch: int, settings, epoc
 
 def measure(dataset: str, table: pd.DataFrame, data, folds: list[int], variant: str, patch: int) -> dict:
     """One variant on one dataset: agreement, compute and regret per fold, and their means."""
-    from search.supernet import SupernetSettings
+    from recipes.supernet import SupernetSettings
 
     kwargs, factor = VARIANTS[variant]
     settings = SupernetSettings(**kwargs)
@@ -163,8 +164,8 @@ def verdict(figures: dict) -> dict:
 def smoke() -> int:
     """Seconds: one depth-1 and depth-2 supernet on a planted table of synthetic data, nothing written."""
     from datasets import load_dataset
-    from search.params import TrialParams
-    from search.supernet import SupernetSettings, fit_supernet
+    from recipes.params import TrialParams
+    from recipes.supernet import SupernetSettings, fit_supernet
 
     data = load_dataset("synthetic", None, seed=0)
     est = {}

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from unet_core.sizes import MAX_DEPTH, feasible
+
 from .types import SegmentationData
 
 PATCH_CANDIDATES = (32, 48, 64, 96, 128, 192, 256, 384, 512)
-MIN_BOTTLENECK = 4  # the deepest feature map must keep at least 4x4 pixels
-MAX_DEPTH = 5
 CONTEXT = 3  # a patch should hold a typical structure about three times over: the structure and context on both sides
 MIN_PATCH = 64
 WIDTH_IMAGES = 200  # the structure width's median is taken over at most this many training images, evenly spaced
@@ -55,11 +55,6 @@ def recommend_patch(width: float, min_side: int) -> int:
     fitting = [p for p in PATCH_CANDIDATES if p <= min_side] or [min(PATCH_CANDIDATES)]
     wanted = max(MIN_PATCH, CONTEXT * width)
     return next((p for p in fitting if p >= wanted), fitting[-1])
-
-
-def feasible(patch: int, depth: int) -> bool:
-    """A patch suits a depth when it halves exactly `depth` times and keeps >= 4 pixels at the bottom."""
-    return patch % 2**depth == 0 and patch // 2**depth >= MIN_BOTTLENECK
 
 
 @dataclass

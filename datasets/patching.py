@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from unet_core.inference import tile_starts
+from unet_core.sizes import tile_starts
 
 from .augment import Augment
 from .store import release_pages

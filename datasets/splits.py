@@ -1,9 +1,11 @@
 """Train/validation/test splits: official where they exist, seeded otherwise."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from .types import DatasetError, Sample
+from .types import DatasetError, Sample, SegmentationData
 
 
 def carve(samples: list[Sample], fraction: float, seed: int, what: str) -> tuple[list[Sample], list[Sample]]:
@@ -44,3 +46,13 @@ def kfold(samples: list[Sample], folds: int, seed: int) -> list[list[Sample]]:
     ordered = sorted(samples, key=lambda s: s.name)
     order = np.random.default_rng(seed).permutation(len(ordered))
     return [[ordered[i] for i in sorted(chunk.tolist())] for chunk in np.array_split(order, folds)]
+
+
+def with_fold(data: SegmentationData, fold: int, folds: int, seed: int) -> SegmentationData:
+    """`data` with its training + validation images re-split for k-fold cross-validation: fold `fold` of `folds`
+    (see kfold, shuffled by `seed`) is held out for validation, the rest trains."""
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold must be in 0..{folds - 1}, got {fold}")
+    groups = kfold(data.train + data.val, folds, seed)
+    train = [s for i, g in enumerate(groups) if i != fold for s in g]
+    return replace(data, train=train, val=groups[fold])

@@ -104,17 +104,6 @@ class SegmentationData:
             raise ValueError(f"unknown split {name!r}")
         return getattr(self, name)
 
-    def with_fold(self, fold: int, folds: int, seed: int) -> "SegmentationData":
-        """The same dataset with training + validation images re-split for k-fold cross-validation: fold `fold`
-        of `folds` (see datasets.splits.kfold, shuffled by `seed`) is held out for validation, the rest trains."""
-        from .splits import kfold
-
-        if not 0 <= fold < folds:
-            raise ValueError(f"fold must be in 0..{folds - 1}, got {fold}")
-        groups = kfold(self.train + self.val, folds, seed)
-        train = [s for i, g in enumerate(groups) if i != fold for s in g]
-        return replace(self, train=train, val=groups[fold])
-
     def class_counts(self) -> np.ndarray:
         """Pixels per class inside the valid masks of the training split (read one mask at a time)."""
         from .store import release_pages

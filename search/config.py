@@ -6,42 +6,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datasets.fingerprint import MAX_DEPTH, feasible
 from datasets.registry import DATASETS
 from unet_core.losses import LOSSES
 from unet_core.precision import PRECISIONS
+from unet_core.sizes import MAX_DEPTH, feasible
 
-from .spaces import SPACES
-
-# trials Optuna samples when --num-samples is not given: quick is the newcomer's few-minute demo; for arch and full, see
-# bench/search_replay.py (the trials ASHA + TPE starts within a quarter of the exhaustive grid's compute on DRIVE)
-DEFAULT_SAMPLES = {"quick": 8, "arch": 16, "full": 16}
-# patches an epoch of the full space when --patches-per-epoch is not given. Every grid patch (0, the other spaces' default)
-# lets the sampled stride set an epoch's size: on DRIVE a stride of 16 px made a 64-px trial's epoch 16x the patches of a
-# stride of 64 (236 s against 12 s an epoch), so ASHA compared trials at very unequal compute and one search took hours.
-FULL_PATCHES_PER_EPOCH = 1024
-# "every grid patch" (--patches-per-epoch 0) stops at this many patches an epoch, drawn at random from the grid anew each
-# epoch: a 1000-image folder has about a million 32-px patches at a 16-px stride, and an epoch of them took hours
-EPOCH_PATCH_CAP = 4096
-# trials: one training per sampled configuration; supernet: one weight-sharing training per depth estimates every skip
-# pattern of it, and the best few estimates are then trained stand-alone (search.supernet_search)
-STRATEGIES = ("trials", "supernet")
-SUPERNET_SAMPLING = ("fair", "uniform")
-
+from search.errors import ConfigError, SearchInterrupted, SearchStopped  # noqa: F401 - raised by the search; imported from here too
+from search.spaces import SPACES, create_space
+from search.strategies import STRATEGIES, create_strategy
 
 NUM_CLASSES_DATASETS = ("folder", "drive", "isic")  # loaders that take --num-classes
-
-
-class ConfigError(ValueError):
-    """A bad command-line setting; the message is one line."""
-
-
-class SearchStopped(RuntimeError):
-    """The search ended before every trial did (Ray failed under it); the message is one line and says how to resume."""
-
-
-class SearchInterrupted(SearchStopped):
-    """The search was stopped (Ctrl-C) before every trial ended; the message is one line and says how to resume."""
 
 
 @dataclass
@@ -51,7 +25,7 @@ class SearchConfig:
     Attributes:
         space: quick, ablation, arch (the ablation's depth/skip space by Optuna and ASHA) or full.
         dataset / data_root / dataset_options: what to train on.
-        num_samples: trials sampled by Optuna (quick/arch/full; None: DEFAULT_SAMPLES of the space); ablation runs every configuration.
+        num_samples: trials sampled by Optuna (quick/arch/full; None: the space's default_samples); ablation runs every configuration.
         max_epochs: epochs of each trial's first training round (ASHA's budget per trial).
         repeats: seeds per configuration (ablation).
         cpus_per_trial / gpus_per_trial: each trial's resources (fractions allowed).
@@ -62,7 +36,7 @@ class SearchConfig:
         resume: continue the newest unfinished search of this experiment.
         dry_run: print the trial configurations and exit.
         seed: seeds Optuna, the data split and the trials.
-        patches_per_epoch: patches drawn per epoch (0: every grid patch, at most EPOCH_PATCH_CAP; None: 0, and FULL_PATCHES_PER_EPOCH for the full space).
+        patches_per_epoch: patches drawn per epoch (0: every grid patch, at most recipes.EPOCH_PATCH_CAP; None: the space's default_patches_per_epoch).
         base_channels, patch_size, loss: fixed values of the ablation and arch spaces; patch_size 0 = auto
             (the dataset fingerprint's recommended patch, resolved once the data is read).
         batch_size: patches per training step in the ablation and arch spaces (quick keeps 16, full searches 8/16/32).
@@ -89,7 +63,7 @@ class SearchConfig:
             `final_budget`).
         supernet_sampling / supernet_warmup / supernet_recalibrate: the supernet's pattern draw per batch ("fair" or
             "uniform"), epochs of all-skips training before sampling starts, and batches of batch-norm recalibration per
-            pattern before it is scored (search.supernet.SupernetSettings; 0, the default: the shared statistics, which
+            pattern before it is scored (recipes.supernet.SupernetSettings; 0, the default: the shared statistics, which
             ranked better than 8 or 32 recalibration batches in bench/supernet_rank.py).
     """
 
@@ -136,12 +110,11 @@ class SearchConfig:
     supernet_recalibrate: int = 0
 
     def __post_init__(self) -> None:
-        if self.space not in SPACES:
-            raise ConfigError(f"unknown space {self.space!r}: choose one of {', '.join(SPACES)}")
+        space = create_space(self.space)  # an unknown name: UnknownName, a ConfigError
         if self.num_samples is None:
-            self.num_samples = DEFAULT_SAMPLES.get(self.space, 8)
+            self.num_samples = space.default_samples
         if self.patches_per_epoch is None:
-            self.patches_per_epoch = FULL_PATCHES_PER_EPOCH if self.space == "full" else 0
+            self.patches_per_epoch = space.default_patches_per_epoch
         if self.val_images < 0:
             raise ConfigError(f"--val-images must be >= 0 (0: the whole validation split), got {self.val_images}")
         if self.patches_per_epoch < 0:
@@ -157,8 +130,6 @@ class SearchConfig:
             raise ConfigError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
         if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
             raise ConfigError(f"--gpus-per-trial above 1 must be a whole number, got {self.gpus_per_trial}")
-        if self.repeats > 1 and self.space != "ablation":
-            raise ConfigError("--repeats applies to --space ablation (Optuna spaces sample each configuration once)")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.experiment):
             raise ConfigError(f"--experiment must be letters, digits, '_', '.' or '-', got {self.experiment!r}")
         if self.reduction_factor < 2:
@@ -171,14 +142,14 @@ class SearchConfig:
             raise ConfigError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.folds < 1:
             raise ConfigError(f"--folds must be at least 1, got {self.folds}")
-        if self.folds > 1 and self.space != "ablation" and self.strategy != "supernet":
+        strategy = create_strategy(self.strategy)
+        if self.folds > 1 and space.sampled and not strategy.takes_folds:
             raise ConfigError("--folds applies to --space ablation (the study) and to --strategy supernet: Optuna spaces validate on the "
                               "dataset's validation split")
-        self._check_strategy()
         if self.rerank_top is not None and self.rerank_top < 0:
             raise ConfigError(f"--rerank-top must be >= 0 (0: off), got {self.rerank_top}")
-        if self.rerank_top and self.space == "ablation":
-            raise ConfigError("--rerank-top applies to Optuna spaces (quick, arch, full): the ablation trains every configuration at one budget")
+        space.check(self)
+        strategy.check(self, space)
         if self.final_budget is not None and self.final_budget < 1:
             raise ConfigError(f"--final-budget must be at least 1 epoch, got {self.final_budget}")
         classes = self.dataset_options.get("num_classes")
@@ -191,32 +162,12 @@ class SearchConfig:
             raise ConfigError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         self._check_architecture()
 
-    def _check_strategy(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
-        if self.strategy == "trials":
-            return
-        if self.space != "arch":
-            raise ConfigError(f"--strategy supernet applies to --space arch (a supernet shares the skip patterns of a depth), not --space {self.space}")
-        if self.rerank_top == 0:
-            raise ConfigError("--strategy supernet trains its best estimates stand-alone before it picks one: --rerank-top must be at least 1")
-        if self.stop_at is not None:
-            raise ConfigError("--stop-at applies to --strategy trials: a supernet scores every pattern at once")
-        if self.supernet_sampling not in SUPERNET_SAMPLING:
-            raise ConfigError(f"unknown --supernet-sampling {self.supernet_sampling!r}: choose one of {', '.join(SUPERNET_SAMPLING)}")
-        if not 0 <= self.supernet_warmup < self.max_epochs:
-            raise ConfigError(f"--supernet-warmup {self.supernet_warmup}: give 0 to {self.max_epochs - 1} epochs (fewer than --max-epochs)")
-        if self.supernet_recalibrate < 0:
-            raise ConfigError(f"--supernet-recalibrate must be >= 0 batches (0: no recalibration), got {self.supernet_recalibrate}")
-
     def _check_architecture(self) -> None:
         self.depths = tuple(sorted({int(d) for d in self.depths}))
         self.skips = tuple(str(s) for s in self.skips)
         for d in self.depths:
             if not 1 <= d <= MAX_DEPTH:
                 raise ConfigError(f"--depths {d}: a U-Net depth must be in 1..{MAX_DEPTH}")
-        if self.skips and self.space != "ablation":
-            raise ConfigError("--skips applies to --space ablation (quick/full search the skip bits)")
         for pattern in self.skips:
             if not pattern or set(pattern) - {"0", "1"}:
                 raise ConfigError(f"--skips {pattern!r}: a skip pattern is a string of 0/1 bits, one per level (e.g. 1001)")
@@ -225,7 +176,7 @@ class SearchConfig:
                                   "a pattern needs one bit per level")
         if self.patch_size < 0:
             raise ConfigError(f"--patch-size must be a positive number of pixels or auto, got {self.patch_size}")
-        if self.space in ("ablation", "arch") and self.patch_size:  # their patch size is fixed (0: auto, checked once the data is read)
+        if create_space(self.space).fixed_recipe and self.patch_size:  # their patch size is fixed (0: auto, checked once the data is read)
             for d in self.ablation_depths:
                 if not feasible(self.patch_size, d):
                     raise ConfigError(f"--patch-size {self.patch_size} cannot be halved {d} times keeping >= 4 pixels (depth {d}): "
@@ -234,18 +185,14 @@ class SearchConfig:
     @property
     def rerank_k(self) -> int:
         """How many of the search's best configurations are re-trained at the final budget (0: none)."""
-        if self.space == "ablation":
-            return 0
-        if self.rerank_top is None:
-            return 3 if self.space in ("arch", "full") else 0
-        return self.rerank_top
+        return create_space(self.space).rerank_k(self)
 
     @property
     def final_trials(self) -> int:
         """At most how many trainings the final budget takes: the re-ranked configurations, plus the default U-Net beside them."""
         if not self.rerank_k:
             return 0
-        return self.rerank_k + (1 if self.final_baseline and self.strategy == "trials" else 0)
+        return self.rerank_k + (1 if self.final_baseline and create_strategy(self.strategy).trains_default_unet else 0)
 
     @property
     def final_epochs(self) -> int:
@@ -272,8 +219,8 @@ class SearchConfig:
     def to_params(self) -> dict[str, Any]:
         """The settings worth logging on the parent run."""
         skip = {"dry_run", "resume", "points_to_evaluate", "dataset_options"}
-        if self.strategy != "supernet":
-            skip |= {"supernet_sampling", "supernet_warmup", "supernet_recalibrate"}
+        chosen = create_strategy(self.strategy)
+        skip |= {key for name in STRATEGIES if name != self.strategy for key in create_strategy(name).settings if key not in chosen.settings}
         out = {k: v for k, v in asdict(self).items() if k not in skip and v is not None and v != ()}
         out.update({k: ",".join(map(str, getattr(self, k))) for k in ("depths", "skips") if getattr(self, k)})
         out.update({f"dataset_{k}": v for k, v in self.dataset_options.items()})

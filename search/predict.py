@@ -17,21 +17,19 @@ from PIL import Image
 from datasets import DatasetError, preprocess
 from datasets.io import image_files, read_image, require_dir
 
-from . import tracking
+from search.tracking import client as tracking
 
 
 def load_trial_model(client, run_id: str):
     """(model, checkpoint meta) of a trial run's best checkpoint."""
-    from unet_core import UNet, load_checkpoint
+    from unet_core import load_model
 
     with tracking.temp_dir() as tmp:
         try:
             path = client.download_artifacts(run_id, "checkpoints/best.pt", tmp)
         except Exception as exc:  # noqa: BLE001 - unknown run or missing artifact
             raise tracking.TrackingError(f"run {run_id} has no checkpoints/best.pt: {str(exc).splitlines()[0][:200]}") from None
-        state, meta = load_checkpoint(path)
-    model = UNet(**meta["model"])
-    model.load_state_dict(state)
+        model, meta = load_model(path)
     return model.eval(), meta
 
 

@@ -12,11 +12,11 @@ from datasets import DatasetError
 from datasets.registry import DATASETS
 from unet_core.precision import PRECISIONS
 
-from .config import DEFAULT_SAMPLES, ConfigError, SearchConfig, SearchInterrupted, SearchStopped
-from .interrupt import sigterm_as_ctrl_c
-from .quiet import quiet_libraries
-from .spaces import SPACES
-from .tracking import TrackingError
+from search.config import SearchConfig
+from search.driver.interrupt import sigterm_as_ctrl_c
+from search.driver.quiet import quiet_libraries
+from search.errors import ConfigError, SearchInterrupted, SearchStopped, TrackingError
+from search.spaces import SPACES, create_space
 
 
 def parse_args(argv: list[str] | None = None) -> SearchConfig:
@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--dataset", default="synthetic", help=f"one of {', '.join(DATASETS)} (default synthetic, embedded)")
     p.add_argument("--data-root", default=None, help="the dataset's folder in its official layout")
     p.add_argument("--num-samples", type=int, default=None, help="trials Optuna samples (quick, arch, full; the ablation runs every configuration) "
-                   f"(default {', '.join(f'{k} {v}' for k, v in DEFAULT_SAMPLES.items())})")
+                   f"(default {', '.join(f'{k} {create_space(k).default_samples}' for k in SPACES if create_space(k).sampled)})")
     p.add_argument("--max-epochs", type=int, default=6, help="epochs of each trial's training (ASHA's budget; full-space saliency trials "
                    "retrain up to twice more for half as many epochs each) (default 6)")
     p.add_argument("--repeats", type=int, default=1, help="ablation: seeds per configuration (default 1)")
@@ -118,7 +118,7 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
 
 def summary(outcome) -> str:
     """What won and where to look."""
-    from .runner import final_attempts
+    from search.driver.results import final_attempts
 
     t = final_attempts(outcome.trials)
     lost = len(outcome.trials) - len(t)
@@ -160,7 +160,7 @@ def summary(outcome) -> str:
 
 def mlflow_lines(uri: str, experiment_id: str, parent_run_id: str) -> list[str]:
     """How to open the search's trials in the MLflow UI: the command for a local store, and the address of the trials view."""
-    from .tracking import is_local_sqlite, ui_url
+    from search.tracking.client import is_local_sqlite, ui_url
 
     if is_local_sqlite(uri):
         return [f"MLflow: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000", f"  then open {ui_url(experiment_id)}  (parent run {parent_run_id})"]
@@ -174,16 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_args(argv)
         quiet_libraries(local_ray=cfg.address is None)  # before Ray is imported
-        from .runner import dry_run_compute, dry_run_lines, load_data, run_search, settle_patch, space_limits
-
         if cfg.dry_run:
-            data = load_data(cfg)
-            cfg = settle_patch(cfg, data)
-            limits = space_limits(cfg, data)
-            for line in dry_run_lines(cfg, limits):
+            from search.driver.dry_run import dry_run
+
+            lines, compute = dry_run(cfg)
+            for line in lines:
                 print(json.dumps(line))
-            print(dry_run_compute(cfg, data, limits).line(), file=sys.stderr)  # stdout stays one JSON configuration per line
+            print(compute.line(), file=sys.stderr)  # stdout stays one JSON configuration per line
             return 0
+        from search.driver.search import run_search
+
         outcome = run_search(cfg)
     except (ConfigError, DatasetError, TrackingError) as exc:
         print(f"error: {exc}", file=sys.stderr)

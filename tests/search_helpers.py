@@ -39,7 +39,8 @@ def dry_run(tmp: Path, *args: str, monkeypatch=None) -> list[dict]:
     """The configurations `search.run --dry-run ARGS` prints, computed in this process (the CLI's own path is tested once,
     in test_search_cli; a subprocess per dry run costs seconds of imports)."""
     from search.run import parse_args
-    from search.runner import dry_run_lines, load_data, settle_patch, space_limits
+    from search.driver.data import load_data, settle_patch, space_limits
+    from search.driver.dry_run import dry_run_lines
 
     os.environ.setdefault("UNET_SEARCH_CACHE", str(tmp / "cache"))
     cfg = parse_args(["--tracking-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--storage", str(tmp / "ray"), *args, "--dry-run"])

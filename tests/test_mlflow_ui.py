@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from search import tracking
+from search.tracking import client as tracking
 from search.run import mlflow_lines
 
 REPO = Path(__file__).resolve().parents[1]

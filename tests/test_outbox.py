@@ -5,7 +5,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from search.outbox import DELAYED_TAG, Outbox, drain_folder, is_transient
+from search.tracking.outbox import DELAYED_TAG, Outbox, drain_folder, is_transient
 
 
 class Flaky:
@@ -88,8 +88,8 @@ def test_a_write_the_store_refuses_for_good_is_raised_not_kept(tmp_path, store):
 def test_a_trial_that_cannot_open_its_run_gives_the_stores_own_reason_in_one_line():
     import sqlalchemy.exc
 
-    from search.outbox import TrackingUnavailable
-    from search.trial import until_reachable
+    from search.tracking.outbox import TrackingUnavailable
+    from search.trainable.trial import until_reachable
 
     def full():
         raise sqlalchemy.exc.OperationalError("INSERT INTO runs ...", {}, Exception("database or disk is full"))

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from datasets import load_dataset
+from datasets.splits import with_fold
 from datasets.types import DatasetError
-from search.params import TrialParams
+from recipes.params import TrialParams
 from tests.search_helpers import dry_run
 from unet_core import UNet, resolve_precision, seeded_init
 
@@ -58,15 +59,15 @@ def test_folds_cover_every_training_image_once_and_keep_the_test_split():
     pool = sorted(s.name for s in data.train + data.val)
     held_out = []
     for k in range(3):
-        fold = data.with_fold(k, 3, seed=4)
+        fold = with_fold(data, k, 3, seed=4)
         assert sorted(s.name for s in fold.train + fold.val) == pool
         assert not {s.name for s in fold.train} & {s.name for s in fold.val}
         assert [s.name for s in fold.test] == [s.name for s in data.test]
         held_out += [s.name for s in fold.val]
     assert sorted(held_out) == pool
-    assert [[s.name for s in data.with_fold(k, 3, seed=5).val] for k in range(3)] != [[s.name for s in data.with_fold(k, 3, seed=4).val] for k in range(3)]
+    assert [[s.name for s in with_fold(data, k, 3, seed=5).val] for k in range(3)] != [[s.name for s in with_fold(data, k, 3, seed=4).val] for k in range(3)]
     with pytest.raises(DatasetError, match="only 10 training images"):
-        data.with_fold(0, 11, seed=0)
+        with_fold(data, 0, 11, seed=0)
 
 
 def test_trial_params_validate_fold_and_precision():
@@ -130,10 +131,10 @@ def test_prior_bias_makes_the_untrained_network_predict_the_class_frequencies():
 
 
 def test_a_trial_starts_from_the_training_masks_class_frequencies():
-    import search.trial as trial
+    import recipes.train as trial
 
     data = load_dataset("synthetic", n_train=6, n_test=1, size=64)
-    counts = data.with_fold(0, 2, seed=0).class_counts()
+    counts = with_fold(data, 0, 2, seed=0).class_counts()
     seen = {}
 
     class Stop(Exception):
@@ -152,7 +153,7 @@ def test_a_trial_starts_from_the_training_masks_class_frequencies():
     try:
         with pytest.raises(Stop):
             trial.train_and_report(TrialParams(depth=1, skips="1", patch_size=32, patch_stride=32, epochs=1, patches_per_epoch=8, fold=0, folds=2),
-                                   data, trial.SearchContext("", "", ""), report)
+                                   data, report=report)
     finally:
         trial.Trainer.__init__ = original
     assert seen["bias"] == pytest.approx(float(np.log(counts[1] / counts[0])), rel=1e-5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from types import SimpleNamespace
 
-from search.progress import ProgressLines, clock
+from search.driver.progress import ProgressLines, clock
 
 
 def trial(tid: str, skips: str, status: str = "RUNNING", epochs: int = 0):

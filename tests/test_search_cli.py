@@ -133,7 +133,8 @@ def test_batch_size_sets_the_ablation_and_arch_trials_batch(tmp_path):
 
 def test_arch_defaults_and_the_dry_run_compute_count_the_re_ranking(tmp_path):
     from search.run import parse_args
-    from search.runner import dry_run_compute, load_data, settle_patch, space_limits
+    from search.driver.data import load_data, settle_patch, space_limits
+    from search.driver.dry_run import dry_run_compute
 
     cfg = parse_args(["--space", "arch", "--max-epochs", "4", "--patches-per-epoch", "50", "--dry-run"])
     assert (cfg.num_samples, cfg.rerank_k, cfg.final_epochs, cfg.grace_period, cfg.reduction_factor) == (16, 3, 8, 2, 2)
@@ -148,9 +149,10 @@ def test_arch_defaults_and_the_dry_run_compute_count_the_re_ranking(tmp_path):
 
 
 def test_the_default_unet_joins_the_final_round_once_and_not_when_the_search_already_holds_it():
-    from search.rerank import with_baseline
+    from search.driver.rerank import with_baseline
     from search.run import parse_args
-    from search.runner import default_unet_config, load_data, settle_patch, space_limits
+    from search.driver.data import load_data, settle_patch, space_limits
+    from search.driver.final import default_unet_config
 
     cfg = parse_args(["--space", "full"])
     data = load_data(cfg)

@@ -13,7 +13,7 @@ from tests.search_helpers import runs, search_cmd, search_env
 FAILING = """
 import sys
 from search.config import SearchConfig
-from search.runner import run_search
+from search.driver.search import run_search
 cfg = SearchConfig(num_samples=3, max_epochs=2, experiment="fail", tracking_uri=sys.argv[1], storage=sys.argv[2],
                    points_to_evaluate=[{"depth": 2, "s1": 1, "s2": 0, "patch_size": 34, "loss": "dice", "lr": 5e-3}])
 out = run_search(cfg)
@@ -139,14 +139,14 @@ def test_two_searches_at_once_on_one_experiment_and_sqlite_store_keep_their_own_
 
 RAY_FAILS = """
 import sys
-import search.runner as runner
+import search.driver.search as driver
 from search.run import main
 
 class Dies:
     def fit(self):
         raise RuntimeError("Caught unexpected exception: 1 worker(s) were killed due to the node running low on memory.\\nTop 10 memory users: ...")
 
-runner.build_tuner = lambda *a, **k: Dies()
+driver.tuner = lambda *a, **k: Dies()
 sys.exit(main(sys.argv[1:]))
 """
 

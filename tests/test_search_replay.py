@@ -8,7 +8,7 @@ import pytest
 
 from analysis.curves import read_curves, replicate_curves, save_curves, true_scores
 from analysis.regret import anytime_regret, grid_seconds, regret, summarise
-from search.replay import GridInRandomOrder, Reranked, Trace, config_key, replay_search
+from bench.replay import GridInRandomOrder, Reranked, Trace, config_key, replay_search
 
 
 def planted_table(depths=(1, 2), epochs=4, folds=2, seed=0) -> pd.DataFrame:
@@ -57,7 +57,7 @@ def test_the_replay_reports_the_recorded_curve_exactly_and_charges_its_seconds()
 
 def test_asha_stops_trials_in_the_replay_and_a_budget_ends_it():
     from search.config import SearchConfig
-    from search.runner import make_scheduler, make_searcher
+    from search.driver.tuner import make_scheduler, make_searcher
     from search.spaces import SpaceLimits
 
     curves = replicate_curves(planted_table(epochs=8))
@@ -104,8 +104,8 @@ def test_tunes_own_controller_makes_the_same_decisions_as_the_replay_loop(tmp_pa
     from ray import tune
 
     from search.config import SearchConfig
-    from search.replay import Numbered, replay_trainable
-    from search.runner import make_scheduler, make_searcher
+    from bench.replay import Numbered, replay_trainable
+    from search.driver.tuner import make_scheduler, make_searcher
     from search.spaces import SpaceLimits
 
     curves = replicate_curves(planted_table(epochs=6))

@@ -3,7 +3,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from search.tracking import LocalStoreOpener, check_tracking, get_or_create_experiment
+from search.tracking.client import LocalStoreOpener, check_tracking, get_or_create_experiment
 
 
 def test_a_store_prepared_in_the_background_is_moved_into_place_usable_and_kept(tmp_path):

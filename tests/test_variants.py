@@ -7,7 +7,7 @@ import torch
 from datasets.patching import PatchDataset
 from datasets.types import Sample
 from datasets.weights import border_weight_map
-from search.params import TrialParams
+from recipes.params import TrialParams
 from tests.search_helpers import dry_run
 from unet_core import UNet, all_patterns, sliding_window_predict
 from unet_core.layers import AttentionGate, BLOCK_TYPES, UPSAMPLE_MODES

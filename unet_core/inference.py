@@ -9,17 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def tile_starts(length: int, tile: int, stride: int) -> list[int]:
-    """Start offsets of tiles of size `tile` every `stride` pixels covering [0, length); the last ends flush."""
-    if tile < 1 or stride < 1:
-        raise ValueError(f"tile and stride must be positive, got tile={tile}, stride={stride}")
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile + 1, stride))
-    if starts[-1] != length - tile:
-        starts.append(length - tile)
-    return starts
+from .sizes import tile_starts
 
 
 def to_probabilities(logits: Tensor) -> Tensor:

@@ -252,3 +252,19 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """Load (state_dict, meta) saved by `save_checkpoint`, with torch.load(weights_only=True)."""
     blob = torch.load(path, map_location=map_location, weights_only=True)
     return blob["state_dict"], blob.get("meta", {})
+
+
+def model_from_meta(meta: dict[str, Any], state_dict: dict[str, torch.Tensor] | None = None):
+    """The UNet a checkpoint's metadata describes (its "model" arguments), with `state_dict` loaded when given."""
+    from .unet import UNet
+
+    model = UNet(**meta["model"])
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
+    return model
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
+    """(model, meta): the trained UNet saved at `path` by `save_checkpoint`, rebuilt from its own metadata."""
+    state, meta = load_checkpoint(path, map_location)
+    return model_from_meta(meta, state), meta

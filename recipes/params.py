@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from datasets.augment import PRESETS
-from datasets.fingerprint import feasible
+from unet_core.sizes import feasible
 from unet_core.layers import BLOCK_TYPES, PADDINGS, UPSAMPLE_MODES
 from unet_core.losses import LOSSES
 from unet_core.precision import PRECISIONS
@@ -144,19 +144,9 @@ def supernet_run_name(params: TrialParams) -> str:
     return f"supernet-d{params.depth}-{params.loss}-p{params.patch_size}" + (f"-f{params.fold}" if params.folds > 1 else "")
 
 
-DEFAULT_UNET_KEY = "default_unet"  # marks the default U-Net a re-ranking trains beside the search's best (search.rerank)
+DEFAULT_UNET_KEY = "default_unet"  # marks the default U-Net a re-ranking trains beside the search's best (search.driver.rerank)
 
 
 def config_run_name(config: dict[str, Any]) -> str:
     """A Tune config's run name: its TrialParams name, with -default for the default U-Net of a re-ranking."""
     return TrialParams.from_config(config).run_name + ("-default" if config.get(DEFAULT_UNET_KEY) else "")
-
-
-def trial_name(trial) -> str:
-    """A Tune trial's name and folder prefix, as its MLflow run is named (a supernet search's supernets: supernet-d3-...);
-    trial_<id> when its config is not valid."""
-    try:
-        params = TrialParams.from_config(trial.config)
-    except (TypeError, ValueError):
-        return f"trial_{trial.trial_id}"
-    return supernet_run_name(params) if "supernet_sampling" in trial.config else config_run_name(trial.config)

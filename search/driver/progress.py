@@ -6,7 +6,9 @@ from typing import Callable
 
 from ray.tune import Callback
 
-from .params import TrialParams, trial_name
+from recipes.params import TrialParams
+
+from .tuner import trial_name
 
 
 def clock(seconds: float) -> str:

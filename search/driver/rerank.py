@@ -10,9 +10,8 @@ from typing import Any
 import pandas as pd
 from ray.tune.search import Searcher
 
-ROLE = "final"  # the re-ranking trial runs' unet.role (the search's own trials are "trial")
-SEARCH_RANKING_TAG = "unet.search_ranking"
-FINAL_RANKING_TAG = "unet.final_ranking"
+from search.tracking.schema import FINAL as ROLE  # noqa: F401 - the re-ranking trial runs' role
+from search.tracking.schema import FINAL_RANKING_TAG, SEARCH_RANKING_TAG  # noqa: F401 - the rankings on the parent run
 
 
 def top_candidates(table: pd.DataFrame, configs: dict[str, dict[str, Any]], k: int) -> list[dict[str, Any]]:
@@ -27,7 +26,7 @@ def top_candidates(table: pd.DataFrame, configs: dict[str, dict[str, Any]], k: i
 def with_baseline(candidates: list[dict[str, Any]], baseline: dict[str, Any], epochs: int) -> list[dict[str, Any]]:
     """`candidates` and, last, the default U-Net's config `baseline` (marked "baseline": True; its runs are named ...-default),
     unless one of them already trains exactly that configuration at `epochs`."""
-    from .params import DEFAULT_UNET_KEY, TrialParams, config_run_name
+    from recipes.params import DEFAULT_UNET_KEY, TrialParams, config_run_name
 
     target = TrialParams.from_config(final_config(baseline, epochs))
     if any(TrialParams.from_config(final_config(c["config"], epochs)) == target for c in candidates):

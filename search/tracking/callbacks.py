@@ -5,8 +5,9 @@ from pathlib import Path
 
 from ray.tune import Callback
 
-from . import outbox, tracking
-from .params import TrialParams
+from recipes.params import TrialParams
+from search.tracking import client as tracking
+from search.tracking import outbox, schema
 
 
 class CloseTrialRuns(Callback):
@@ -69,7 +70,7 @@ class CloseTrialRuns(Callback):
             except (TypeError, ValueError):
                 budget = epochs
             early = "true" if epochs < budget else "false"
-            self._end(run.info.run_id, "FINISHED", {"unet.stopped_early": early, "unet.epochs_run": str(epochs)})
+            self._end(run.info.run_id, "FINISHED", {schema.STOPPED_EARLY_TAG: early, schema.EPOCHS_RUN_TAG: str(epochs)})
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         self._guarded(lambda: self._recover(trial.trial_id))
@@ -77,7 +78,7 @@ class CloseTrialRuns(Callback):
     def _recover(self, trial_id: str) -> None:
         run = self._run(trial_id)
         if run is not None and tracking.is_running(run):  # its process or node died; Tune retries it, as a new run
-            self._end(run.info.run_id, "FAILED", {"unet.error": "attempt lost (process or node died); retried"})
+            self._end(run.info.run_id, "FAILED", {schema.ERROR_TAG: "attempt lost (process or node died); retried"})
 
     def on_trial_error(self, iteration, trials, trial, **info):
         message = "trial process died"
@@ -89,4 +90,4 @@ class CloseTrialRuns(Callback):
     def _error(self, trial_id: str, message: str) -> None:
         run = self._run(trial_id)
         if run is not None and tracking.is_running(run):
-            self._end(run.info.run_id, "FAILED", {"unet.error": message})
+            self._end(run.info.run_id, "FAILED", {schema.ERROR_TAG: message})

@@ -21,7 +21,7 @@ import numpy as np
 from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
-from .rerank import FixedConfigs
+from search.driver.rerank import FixedConfigs
 
 Curves = dict[str, list[dict[str, np.ndarray]]]  # config -> replicates {"dice": [...], "seconds": [...]} (analysis.curves)
 

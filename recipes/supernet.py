@@ -10,11 +10,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from datasets import SegmentationData, build_augmentation
-from unet_core import TrainConfig, Trainer, build_loss, seed_everything
+from unet_core import Trainer, build_loss, seed_everything
 from unet_core.supernet import SAMPLING_RULES, PatternSampler, SkipSupernet, recalibrate_batch_norm
 
+from .model import initialised, model_kwargs
 from .params import TrialParams
-from .trial import Validator, eval_tile_for, initialised, model_kwargs, patch_dataset, patch_loader, trial_precision
+from .patches import patch_dataset, patch_loader
+from .settings import RecipeSettings
+from .train import fold_of, train_config, trial_precision
+from .validation import Validator, eval_tile_for
 
 
 @dataclass
@@ -81,27 +85,26 @@ def calibration_batches(loader: DataLoader, count: int) -> list[torch.Tensor]:
     return out
 
 
-def fit_supernet(params: TrialParams, data: SegmentationData, settings: SupernetSettings, eval_tile: int = 640, eval_overlap: float = 0.25,
-                 cpus: float = 1.0, on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+def fit_supernet(params: TrialParams, data: SegmentationData, settings: SupernetSettings, recipe: RecipeSettings = RecipeSettings(),
+                 on_epoch: Callable[[int, dict[str, float]], None] | None = None,
                  on_estimate: Callable[[str, dict[str, float]], None] | None = None) -> SupernetResult:
     """Train the supernet of `params.depth` on `data` (the fold of `params`) with the trial recipe of `params` (its
     skip pattern is ignored), then score every pattern on the full validation images.
 
-    The recipe is the stand-alone trial's (search.trial.train_and_report): seeded initial weights, prior head bias,
+    The recipe is the stand-alone trial's (recipes.train.train_and_report): seeded initial weights, prior head bias,
     loss, augmentation, patches per epoch and learning-rate schedule, so an estimate differs from the stand-alone
     score only by the weight sharing. `on_epoch(epoch, metrics)` follows the training (its val_dice: the all-skips
     pattern with shared statistics); `on_estimate(pattern, metrics)` gets each pattern's estimate as it is scored."""
     seed_everything(params.seed)
-    if params.folds > 1:
-        data = data.with_fold(params.fold, params.folds, params.split_seed)
+    data = fold_of(params, data)
     if params.saliency_on:
         raise ValueError("a skip supernet trains without the saliency loop: set saliency_percentile 0")
     precision = trial_precision(params)
     kwargs = {k: v for k, v in model_kwargs(params, data).items() if k != "skips"}
     model = initialised(SkipSupernet(**kwargs), params, data)
     loss = build_loss(params.loss, data.class_weights() if params.loss == "weighted_ce" else None)
-    tile = eval_tile_for(params, eval_tile, data)
-    validator = Validator(data, tile, eval_overlap, keep=0)
+    tile = eval_tile_for(params, recipe.eval_tile, data)
+    validator = Validator(data, tile, recipe.eval_overlap, keep=0)
     full = "1" * params.depth
 
     def validate(net) -> dict[str, float]:
@@ -109,7 +112,6 @@ def fit_supernet(params: TrialParams, data: SegmentationData, settings: Supernet
 
     sampler = PatternSampler(model.patterns, settings.sampling, seed=params.seed)
     dataset = patch_dataset(params, [replace(s, weight=None) for s in data.train], build_augmentation(params.augment, seed=params.seed))
-    threads = max(1, int(round(cpus)))
     result = SupernetResult(depth=params.depth)
     cpu_start = time.process_time()
     start = time.perf_counter()
@@ -118,9 +120,7 @@ def fit_supernet(params: TrialParams, data: SegmentationData, settings: Supernet
     for epochs, draw in phases:
         if epochs <= 0:
             continue
-        cfg = TrainConfig(optimizer=params.optimizer, lr=params.lr, batch_size=params.batch_size, epochs=epochs, seed=params.seed + offset,
-                          num_threads=threads, plateau_patience=max(2, params.epochs // 4), channels_last=precision.channels_last,
-                          amp=precision.bf16, cpu_amp=precision.bf16)
+        cfg = train_config(params, epochs, params.seed + offset, recipe.threads, precision, patience_epochs=params.epochs)
         model.sampler = draw
         model.set_pattern(full)
         trainer = Trainer(model, loss, cfg, validate, on_epoch)

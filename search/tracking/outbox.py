@@ -18,21 +18,17 @@ from typing import Any, Callable
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 
-from . import tracking
+from search.errors import TrackingUnavailable
+from search.tracking import client as tracking
+from search.tracking.schema import DELAYED_TAG, REFUSED_TAG
 
 # errors that say the write itself is wrong; retrying them later would fail the same way
 PERMANENT_CODES = {"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "RESOURCE_ALREADY_EXISTS", "BAD_REQUEST", "INVALID_STATE",
                    "PERMISSION_DENIED", "UNAUTHENTICATED"}
-DELAYED_TAG = "unet.tracking_delayed"  # on a trial run: how many of its writes reached the store late (after an outage)
-REFUSED_TAG = "unet.tracking_refused"  # on a trial run: kept writes the store refused when they were sent late
 
 # a trial's client gives up on an unreachable server in seconds (MLflow's default retries block for minutes), keeps the
 # write in its outbox and goes on training
 TRIAL_CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
-
-
-class TrackingUnavailable(RuntimeError):
-    """A trial could not open its run: the tracking store took no writes while it waited (one line)."""
 
 
 def fail_fast_client_env() -> None:

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datasets import SegmentationData
 from datasets.patching import grid_positions
 
-from .config import EPOCH_PATCH_CAP, SearchConfig
+from recipes.patches import EPOCH_PATCH_CAP
+from search.config import SearchConfig
+from search.spaces import create_space
+from search.strategies import create_strategy
 
 
 @dataclass
@@ -22,7 +25,7 @@ class Compute:
     seconds_per_patch: float
     parallel: int
     early_stopping: bool
-    rerank_trials: int = 0  # the best configurations retrained at the final budget afterwards (search.rerank)
+    rerank_trials: int = 0  # the best configurations retrained at the final budget afterwards (search.driver.rerank)
     rerank_epochs: int = 0
     baseline: bool = False  # the default U-Net trained beside them at the final budget
     sampled_width: bool = False  # the full space samples width and patch: the measured 8-wide, 64-px speed is its cheap end
@@ -85,10 +88,11 @@ def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epo
     """The expected compute of the search `cfg` on `data` (its patch size settled) with `cpus` CPUs for trials."""
     patch = cfg.patch_size or 64  # quick/full sample the patch per trial (32-128 px): 64 stands for them
     per_epoch = cfg.patches_per_epoch or min(grid_patches(data, patch), EPOCH_PATCH_CAP)
-    width = cfg.base_channels if cfg.space in ("ablation", "arch") else 8
-    depth = min(4, max(d for d in (cfg.ablation_depths if cfg.space in ("ablation", "arch") else (4,))))
+    space = create_space(cfg.space)
+    width = cfg.base_channels if space.fixed_recipe else 8
+    depth = min(4, max(cfg.ablation_depths if space.fixed_recipe else (4,)))
     parallel = max(1, min(trials, int(cpus // cfg.cpus_per_trial)))
     patches = (trials * epochs_per_trial + cfg.final_trials * cfg.final_epochs) * per_epoch
     return Compute(trials, epochs_per_trial, per_epoch, patches, patch, seconds_per_patch(width, patch, depth, int(cfg.cpus_per_trial)), parallel,
-                   early_stopping=cfg.space != "ablation" and cfg.strategy != "supernet", rerank_trials=cfg.rerank_k, rerank_epochs=cfg.final_epochs if cfg.rerank_k else 0,
-                   baseline=cfg.final_trials > cfg.rerank_k, sampled_width=cfg.space == "full")
+                   early_stopping=create_strategy(cfg.strategy).early_stopping(space), rerank_trials=cfg.rerank_k, rerank_epochs=cfg.final_epochs if cfg.rerank_k else 0,
+                   baseline=cfg.final_trials > cfg.rerank_k, sampled_width=space.samples_width)

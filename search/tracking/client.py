@@ -21,11 +21,8 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
-DEFAULT_DB = Path("mlflow") / "mlflow.db"
-PARENT_TAG = "mlflow.parentRunId"
-TRIAL_TAG = "unet.trial_id"
-ROLE_TAG = "unet.role"
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+from search.errors import TrackingError
+from search.tracking.schema import DEFAULT_DB, EXPERIMENT_KIND_TAG, PARENT_TAG, ROLE_TAG, SEARCH, TRIAL_TAG, default_tracking_uri  # noqa: F401 - re-exported
 # MLflow 3.17's UI chooses GenAI or "Model training" from its sidebar switch (default GenAI, kept in the browser) and
 # ignores the experiment kind tag; the URL parameter workflowType=machine_learning selects "Model training". A shared
 # view (experiment tag mlflow.sharedViewState.KEY, opened with viewStateShareKey=KEY) sets the runs table's columns.
@@ -33,15 +30,6 @@ VIEW_KEY = "unet-trials"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 VIEW_METRICS = ("best_val_dice", "test_dice")
 VIEW_PARAMS = ("depth", "skips", "patch_size", "loss", "fold", "seed")
-
-
-class TrackingError(RuntimeError):
-    """The tracking server cannot be used; the message is one line."""
-
-
-def default_tracking_uri() -> str:
-    """$MLFLOW_TRACKING_URI, else a SQLite store at ./mlflow/mlflow.db."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(Path.cwd() / DEFAULT_DB).resolve()}"
 
 
 def is_local_sqlite(uri: str) -> bool:
@@ -262,7 +250,7 @@ class ParentRun:
 
 def start_parent(client: MlflowClient, experiment_id: str, name: str, params: dict[str, Any]) -> ParentRun:
     """Create the parent run of a search with its settings as params."""
-    run = client.create_run(experiment_id, run_name=name, tags={ROLE_TAG: "search"})
+    run = client.create_run(experiment_id, run_name=name, tags={ROLE_TAG: SEARCH})
     log_params(client, run.info.run_id, params)
     return ParentRun(client, run.info.run_id, experiment_id)
 

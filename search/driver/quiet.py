@@ -6,6 +6,8 @@ import os
 import sys
 import warnings
 
+from search.errors import TrackingUnavailable, find_cause
+
 # Tune's own advice after Ctrl-C (Tuner.restore in Python; "press Ctrl-C again"), its complaint about the trial it cut short and its list of
 # errored trials: the search prints how to continue from the command line, and which trials failed, instead
 MISLEADING = ("Experiment has been interrupted", "Failed to fetch metrics for", "Trials did not complete", "Stop signal received")
@@ -22,7 +24,7 @@ class _DropUnopenedTrials(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not (str(record.msg).startswith("Trial task failed") and exc is not None and "TrackingUnavailable" in f"{type(exc).__name__} {exc}")
+        return not (str(record.msg).startswith("Trial task failed") and find_cause(exc, TrackingUnavailable) is not None)
 
 
 def quiet_libraries(local_ray: bool) -> None:

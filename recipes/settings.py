@@ -1,0 +1,28 @@
+"""What a recipe needs besides the configuration: the worker's CPUs and how validation is run."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RecipeSettings:
+    """How a trial trains and validates on the machine it runs on (not hyper-parameters).
+
+    Attributes:
+        cpus: the trial's CPU share; torch uses that many threads (rounded, at least 1).
+        eval_tile: largest tile side of full-image validation and test inference (rounded to the trial's 2**depth):
+            images up to this size are predicted in one tile, larger ones in overlapping tiles. Small tiles recompute
+            the overlaps (128-pixel tiles did 2.4x the work of one tile on DRIVE's 584x565 images).
+        eval_overlap: tile overlap during validation.
+        val_images: validation images scored every epoch, the first of the split (0: all).
+    """
+
+    cpus: float = 1.0
+    eval_tile: int = 640
+    eval_overlap: float = 0.25
+    val_images: int = 0
+
+    @property
+    def threads(self) -> int:
+        """torch threads of the trial."""
+        return max(1, int(round(self.cpus)))

@@ -1,0 +1,99 @@
+"""The stand-alone training recipe of one configuration: seeded model, loss, patches, saliency rounds and the best
+epoch's metrics."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable, Protocol
+
+import torch
+
+from datasets import FloatImages, SegmentationData, build_augmentation
+from datasets.splits import with_fold
+from unet_core import Precision, TrainConfig, Trainer, UNet, build_loss, resolve_precision, saliency_loop, seed_everything
+from unet_core.losses import PIXEL_WEIGHTED
+
+from .model import initialised, model_kwargs
+from .params import TrialParams
+from .patches import patch_dataset, patch_loader
+from .settings import RecipeSettings
+from .validation import Validator, eval_tile_for
+
+BEST_KEYS = ("val_dice", "val_iou", "val_accuracy", "val_dice_with_background", "val_auc", "val_recall", "val_specificity", "epoch")
+
+
+class Recorder(Protocol):
+    """Where a training's best checkpoint and per-epoch metrics go (the search's MLflow run; a bench's keeper)."""
+
+    def log_best(self, state: dict[str, torch.Tensor], meta: dict[str, Any], validator: Validator, title: str) -> None:
+        """The best checkpoint so far and its validation predictions."""
+
+    def log_epoch(self, metrics: dict[str, float], step: int) -> None:
+        """One epoch's metrics."""
+
+
+def trial_precision(params: TrialParams) -> Precision:
+    """The precision the trial trains in on this worker's device (unet_core.resolve_precision)."""
+    return resolve_precision(params.precision, "cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train_config(params: TrialParams, epochs: int, seed: int, threads: int, precision: Precision, patience_epochs: int | None = None) -> TrainConfig:
+    """The trainer settings of one training round of `params` (a stand-alone round, a supernet phase)."""
+    return TrainConfig(optimizer=params.optimizer, lr=params.lr, batch_size=params.batch_size, epochs=epochs, seed=seed, num_threads=threads,
+                       plateau_patience=max(2, (epochs if patience_epochs is None else patience_epochs) // 4),
+                       channels_last=precision.channels_last, amp=precision.bf16, cpu_amp=precision.bf16)
+
+
+def fold_of(params: TrialParams, data: SegmentationData) -> SegmentationData:
+    """The data a trial trains on: its k-fold split when params.folds > 1, else the dataset's own split."""
+    return with_fold(data, params.fold, params.folds, params.split_seed) if params.folds > 1 else data
+
+
+def train_and_report(params: TrialParams, data: SegmentationData, settings: RecipeSettings = RecipeSettings(),
+                     report: Callable[[dict[str, float]], None] = lambda metrics: None, run: Recorder | None = None) -> dict[str, float]:
+    """Train one configuration; `report(metrics)` is called after every epoch. Returns the best epoch's metrics.
+
+    Trials that share a seed share their random numbers (common random numbers): each layer's initial weights
+    (unet_core.seeded_init), the order of the patches and their augmentation, so paired differences between
+    configurations measure the architecture more than the draw."""
+    seed_everything(params.seed)
+    data = fold_of(params, data)
+    precision = trial_precision(params)
+    weighted = params.loss in PIXEL_WEIGHTED
+    if weighted and any(s.weight is None for s in data.train):
+        raise ValueError(f"loss {params.loss} needs a dataset with separable objects and their border weight maps "
+                         f"({data.name} has {'none' if data.objects is None else 'no maps computed'})")
+    model = initialised(UNet(**model_kwargs(params, data)), params, data)
+    loss = build_loss(params.loss, data.class_weights() if params.loss == "weighted_ce" else None)
+    tile = eval_tile_for(params, settings.eval_tile, data)
+    validator = Validator(data, tile, settings.eval_overlap, limit=settings.val_images)
+    augment = build_augmentation(params.augment, seed=params.seed)
+    best = {"val_dice": -1.0}
+    meta = {"model": model_kwargs(params, data), "params": params.to_dict(), "dataset": data.name, "class_names": data.class_names,
+            "background": data.background, "eval_tile": tile, "dataset_options": dict(data.options)}
+    clock = {"train_time_s": 0.0}
+    num_params = float(sum(p.numel() for p in model.parameters()))
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        clock["train_time_s"] += metrics["epoch_time_s"]
+        if metrics["val_dice"] > best["val_dice"]:
+            best.update(metrics)
+            if run is not None:
+                run.log_best({k: v.detach().cpu() for k, v in model.state_dict().items()}, {**meta, "metrics": dict(metrics)},
+                             validator, f"{params.run_name} epoch {epoch}: val Dice {metrics['val_dice']:.3f}")
+        # the best epoch's figures travel with every report, so a stopped trial's run still holds them
+        metrics = {**metrics, **{f"best_{k}": best[k] for k in BEST_KEYS if k in best},
+                   "total_train_time_s": clock["train_time_s"], "num_params": num_params}
+        if run is not None:
+            run.log_epoch(metrics, epoch)
+        report(metrics)
+
+    def train_once(keeps, iteration: int) -> dict[str, float]:
+        samples = [replace(s, keep=k, weight=s.weight if weighted else None) for s, k in zip(data.train, keeps or [None] * len(data.train))]
+        dataset = patch_dataset(params, samples, augment)
+        epochs = params.epochs if iteration == 0 else params.saliency_epochs
+        trainer = Trainer(model, loss, train_config(params, epochs, params.seed + iteration, settings.threads, precision), validator, on_epoch)
+        offset = 0 if iteration == 0 else params.epochs + (iteration - 1) * params.saliency_epochs
+        return trainer.fit(dataset, epoch_offset=offset, loader=patch_loader(params, dataset, params.seed + iteration)).best_metrics
+
+    saliency_loop(FloatImages(data.train), train_once, model, params.saliency_percentile, params.saliency_iterations, tile)
+    return dict(best)

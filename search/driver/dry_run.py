@@ -1,0 +1,45 @@
+"""`--dry-run`: the configurations a search would train, and what they would cost, without training any."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from datasets import SegmentationData
+from search.config import SearchConfig
+from search.spaces import SpaceLimits, create_space
+from search.strategies import create_strategy
+
+from .data import prepared
+
+
+def dry_run_lines(cfg: SearchConfig, limits: SpaceLimits) -> list[dict[str, Any]]:
+    """What --dry-run prints: every ablation configuration, the first sampled quick configurations, the full space, or
+    a supernet search's supernets (with the patterns each estimates)."""
+    space = create_space(cfg.space)
+    return create_strategy(cfg.strategy).dry_run_lines(cfg, space, limits)
+
+
+def trial_count(cfg: SearchConfig, limits: SpaceLimits) -> int:
+    """How many trials the search runs (its Optuna samples, every ablation configuration x seed x fold, or its supernets)."""
+    return create_strategy(cfg.strategy).trial_count(cfg, create_space(cfg.space), limits)
+
+
+def dry_run_compute(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits):
+    """What --dry-run says the search will cost (search.driver.compute), for the CPUs of this machine or of --address's cluster."""
+    from .compute import expected_compute
+
+    cpus = float(os.cpu_count() or 1)
+    if cfg.address:
+        from .cluster import start_ray
+
+        start_ray(cfg)
+        import ray
+
+        cpus = ray.cluster_resources().get("CPU", cpus)
+    return expected_compute(cfg, data, trial_count(cfg, limits), create_space(cfg.space).max_trial_epochs(cfg), cpus)
+
+
+def dry_run(cfg: SearchConfig):
+    """(the configuration lines, the expected compute) of the search `cfg`, its data read and its patch settled."""
+    cfg, data, limits = prepared(cfg)
+    return dry_run_lines(cfg, limits), dry_run_compute(cfg, data, limits)

@@ -1,0 +1,88 @@
+"""A search's final round: its best few configurations (and the default U-Net beside them) trained at the final
+budget, where the winner is picked (search.driver.rerank)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+
+from search.config import SearchConfig
+from search.errors import SearchInterrupted
+from search.spaces import SpaceLimits, create_space
+from search.tracking import schema
+from unet_core.sizes import feasible
+
+from .results import TRIAL_COLUMNS, ended_count, final_attempts, trials_table
+from .session import SearchSession
+from .tuner import trainable, tune_config, tuner
+
+DEFAULT_DEPTH = 4
+DEFAULT_SPACE = "arch"  # the default U-Net trains at the recipe the arch space fixes
+
+
+def default_unet_config(cfg: SearchConfig, limits: SpaceLimits) -> dict[str, Any]:
+    """The default U-Net's Tune config: depth 4 (or the deepest that `limits` and the settled patch allow) with every skip, at the
+    arch space's fixed recipe."""
+    fits = [d for d in limits.depths if d <= DEFAULT_DEPTH and feasible(cfg.patch_size, d)]
+    depth = max(fits) if fits else min(limits.depths)
+    recipe = create_space(DEFAULT_SPACE).fixed_params(replace(cfg, space=DEFAULT_SPACE, folds=1, depths=(depth,), skips=()))
+    return {**recipe, "depth": depth, "skips": "1" * depth}
+
+
+def final_tuner(session: SearchSession, name: str, candidates: list[dict[str, Any]], callbacks: list):
+    """The re-ranking Tuner: each candidate's config once, at the final budget, no early stopping (restored if a
+    previous session of this search started it)."""
+    from search.trainable.trial import run_trial
+
+    from .rerank import FixedConfigs, final_config
+
+    cfg = session.cfg
+    points = [final_config(c["config"], cfg.final_epochs) for c in candidates]
+    function = trainable(cfg, session.data, replace(session.ctx, role=schema.FINAL), run_trial)
+    return tuner(cfg, name, function, {}, tune_config(FixedConfigs(points), num_samples=len(points)), callbacks)
+
+
+def rerank_at_final_budget(session: SearchSession, results, table: pd.DataFrame) -> pd.DataFrame:
+    """Train the search's best cfg.rerank_k configurations (and, with cfg.final_baseline, the default U-Net) at
+    cfg.final_epochs; their trial table (role "final"). Both rankings go on the parent run as tags (search.driver.rerank)."""
+    from .rerank import top_candidates, with_baseline
+
+    cfg = session.cfg
+    configs = {(r.metrics or {}).get("trial_id"): r.config for r in results if (r.metrics or {}).get("trial_id")}
+    candidates = top_candidates(final_attempts(table), configs, cfg.rerank_k)
+    if candidates:
+        searched = len(candidates)
+        if cfg.final_baseline:
+            candidates = with_baseline(candidates, default_unet_config(cfg, session.limits), cfg.final_epochs)
+        beside = f", beside the default U-Net {candidates[-1]['run_name']}" if candidates[-1].get("baseline") else ""
+        session.echo(f"re-ranking the best {searched} at the final budget ({cfg.final_epochs} epochs){beside}: "
+                     + ", ".join(c["run_name"] for c in candidates[:searched]))
+    return train_at_final_budget(session, candidates, schema.SEARCH_RANKING_TAG)
+
+
+def train_at_final_budget(session: SearchSession, candidates: list[dict[str, Any]], ranking_tag: str) -> pd.DataFrame:
+    """Train `candidates` ([{"run_name", "best_val_dice", "config"}], best first) at cfg.final_epochs; their trial table
+    (role "final"). The candidates' ranking goes on the parent run as `ranking_tag`, the final budget's as unet.final_ranking."""
+    from search.tracking.callbacks import CloseTrialRuns
+
+    from .progress import ProgressLines
+    from .rerank import ranking
+
+    if not candidates:
+        return pd.DataFrame(columns=TRIAL_COLUMNS)
+    cfg, client, ctx = session.cfg, session.client, session.ctx
+    client.set_tag(ctx.parent_run_id, ranking_tag, ranking([c for c in candidates if not c.get("baseline")]))
+    progress = ProgressLines(len(candidates), cfg.final_epochs, early_stopping=False, echo=lambda line: session.echo(f"final budget {line}"))
+    closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, ctx.outbox_dir)
+    final_results = final_tuner(session, f"{session.search_name}-final", candidates, [closer, progress]).fit()
+    session.send_kept_writes()
+    closer.settle(final_results)
+    final = trials_table(client, ctx.experiment_id, ctx.parent_run_id, role=schema.FINAL)
+    ended = ended_count(final)
+    if ended < len(candidates):
+        raise SearchInterrupted(f"interrupted while training at the final budget: {ended} of {len(candidates)} done. Continue with: {session.resume}")
+    final = final_attempts(final)
+    client.set_tag(ctx.parent_run_id, schema.FINAL_RANKING_TAG, ranking([{"run_name": r.run_name, "best_val_dice": r.best_val_dice}
+                                                                         for r in final.itertuples(index=False) if pd.notna(r.best_val_dice)]))
+    return final

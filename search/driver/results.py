@@ -1,0 +1,109 @@
+"""A search's results as its user reads them: the trial table from MLflow, the best trial's test score, the outcome."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from datasets import SegmentationData, full_images
+from recipes.params import TrialParams
+from search.tracking import client as tracking
+from search.tracking import schema
+
+# epochs_trained counts every round a trial trained (a saliency trial's retraining rounds too); epoch_budget is what it would train unstopped
+TRIAL_COLUMNS = ["run_name", "run_id", "status", "stopped_early", "depth", "skips", "loss", "patch_size", "best_val_dice", "epochs_trained", "epoch_budget", "error",
+                 "trial_id", "attempt", "node_id", "start_time", "tracking_delayed"]
+
+
+@dataclass
+class SearchOutcome:
+    """What a finished search produced and where to find it."""
+
+    experiment_id: str
+    parent_run_id: str
+    tracking_uri: str
+    tune_path: str
+    trials: pd.DataFrame
+    best_run_id: str | None = None
+    best_run_name: str | None = None
+    best_val_dice: float | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    final: pd.DataFrame | None = None  # the re-ranking's trials at the final budget (None: no re-ranking)
+    final_epochs: int | None = None
+    estimates: pd.DataFrame | None = None  # a supernet search's estimate of every skip pattern (search.strategies.supernet)
+
+
+def trials_table(client, experiment_id: str, parent_run_id: str, role: str = schema.TRIAL) -> pd.DataFrame:
+    """One row per trial run of the search (role "trial"), or of its re-ranking (role "final"): name, status,
+    architecture, best validation Dice."""
+    rows = []
+    for run in tracking.child_runs(client, experiment_id, parent_run_id):
+        p, m, t = run.data.params, run.data.metrics, run.data.tags
+        if t.get(schema.ROLE_TAG, schema.TRIAL) != role:
+            continue
+        rows.append({
+            "run_name": run.info.run_name, "run_id": run.info.run_id, "status": run.info.status,
+            "stopped_early": t.get(schema.STOPPED_EARLY_TAG) == "true", "depth": p.get("depth"), "skips": p.get("skips"),
+            "loss": p.get("loss"), "patch_size": p.get("patch_size"), "best_val_dice": m.get("best_val_dice"),
+            "epochs_trained": m.get("epoch"), "epoch_budget": _epoch_budget(p), "error": t.get(schema.ERROR_TAG, ""), "trial_id": t.get(schema.TRIAL_TAG, ""),
+            "attempt": int(t.get(schema.ATTEMPT_TAG, "1")), "node_id": t.get(schema.NODE_ID_TAG, ""), "start_time": run.info.start_time,
+            "tracking_delayed": int(t.get(schema.DELAYED_TAG, "0")),
+        })
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def _epoch_budget(params: dict[str, str]) -> int | None:
+    """The epochs a trial would train unstopped, saliency retraining rounds included (its --max-epochs plus those rounds)."""
+    try:
+        return TrialParams(epochs=int(params["epochs"]), saliency_percentile=float(params.get("saliency_percentile", 0)),
+                           saliency_iterations=int(params.get("saliency_iterations", 0)), saliency_epochs=int(params.get("saliency_epochs", 2))).total_epochs
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def final_attempts(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial: its last attempt (a retried trial's lost attempts are left out)."""
+    if table.empty:
+        return table
+    return table.sort_values(["attempt", "start_time"]).groupby("trial_id", sort=False).tail(1).sort_values("start_time")
+
+
+def ended_count(table: pd.DataFrame) -> int:
+    """Trials whose last attempt FINISHED or FAILED (not killed, not running)."""
+    return int(final_attempts(table).status.isin(["FINISHED", "FAILED"]).sum()) if not table.empty else 0
+
+
+def evaluate_best(client, table: pd.DataFrame, data: SegmentationData) -> tuple[pd.Series | None, dict[str, float]]:
+    """Load the best finished trial's checkpoint and score it on the test split with overlap-tile inference."""
+    import torch
+
+    from unet_core import evaluate_images, load_model
+
+    done = table[(table.status == "FINISHED") & table.best_val_dice.notna()]
+    if done.empty or not data.test:
+        return None, {}
+    best = done.loc[done.best_val_dice.idxmax()]
+    with tracking.temp_dir() as tmp:
+        model, meta = load_model(client.download_artifacts(best.run_id, "checkpoints/best.pt", tmp))
+    with torch.no_grad():
+        metrics = evaluate_images(model, full_images(data.test), data.num_classes, meta["eval_tile"], 0.5, data.background)
+    return best, metrics
+
+
+def record_outcome(client, outcome: SearchOutcome, best: pd.Series | None, test_metrics: dict[str, float]) -> None:
+    """The search's tables on its parent run (summary/*.csv), and the best trial with its test metrics on both runs."""
+    parent_id = outcome.parent_run_id
+    with tracking.temp_dir() as tmp:
+        for name, frame in (("trials.csv", outcome.trials), ("final.csv", outcome.final), ("estimates.csv", outcome.estimates)):
+            if frame is not None:
+                frame.to_csv(Path(tmp) / name, index=False)
+                tracking.log_file(client, parent_id, Path(tmp) / name, "summary")
+    if best is None:
+        return
+    outcome.best_run_id, outcome.best_run_name, outcome.best_val_dice = best.run_id, best.run_name, float(best.best_val_dice)
+    outcome.test_metrics = test_metrics
+    tracking.log_metrics(client, parent_id, {"best_val_dice": outcome.best_val_dice, **{f"test_{k}": v for k, v in test_metrics.items()}}, 0)
+    tracking.log_metrics(client, best.run_id, {f"test_{k}": v for k, v in test_metrics.items()}, 0)
+    client.set_tag(parent_id, schema.BEST_RUN_ID_TAG, best.run_id)
+    client.set_tag(parent_id, schema.BEST_RUN_NAME_TAG, best.run_name)

@@ -1,0 +1,99 @@
+"""Run a search end to end: data, session, the strategy's Tune phase, its final round, the test score and the record."""
+from __future__ import annotations
+
+from typing import Callable
+
+import pandas as pd
+
+from search.config import SearchConfig
+from search.errors import SearchInterrupted, SearchStopped, TrackingUnavailable, find_cause
+
+from .cluster import parallel_trials
+from .data import prepared
+from .results import SearchOutcome, ended_count, evaluate_best, record_outcome, trials_table
+from .session import SearchSession, open_session
+from .state import resumed_config
+from .tuner import trainable, tuner
+
+
+def say(line: str) -> None:
+    """Print a line at once (progress reaches a log file or pipe as it happens, not at exit)."""
+    print(line, flush=True)
+
+
+def _fit(session: SearchSession, total: int, callbacks: tuple):
+    """The strategy's Tune phase, fitted (restored when resumed); a Ray failure under it is SearchStopped, resumable."""
+    from search.tracking.callbacks import CloseTrialRuns
+
+    from .progress import ProgressLines
+    from .stopping import StopAtDice
+
+    cfg, ctx, space, strategy = session.cfg, session.ctx, session.space, session.strategy
+    if not cfg.resume:
+        session.echo(strategy.start_line(cfg, space, session.search_name, total, parallel_trials(cfg)))
+    progress = ProgressLines(total, space.max_trial_epochs(cfg), early_stopping=strategy.early_stopping(space), echo=session.echo)
+    closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, session.outbox_dir)
+    param_space, config = strategy.phase(cfg, space, session.limits)
+    stop = StopAtDice(cfg.stop_at) if cfg.stop_at is not None else None
+    phase = tuner(cfg, session.search_name, trainable(cfg, session.data, ctx, strategy.function()), param_space, config,
+                  [closer, progress, *callbacks], stop)
+    if cfg.resume:  # what the last session's trials could not send
+        session.send_kept_writes()
+    try:
+        results = phase.fit()
+    except Exception as exc:  # noqa: BLE001 - Ray failing under the search (e.g. its memory monitor killed a trial's process)
+        done = ended_count(trials_table(session.client, ctx.experiment_id, ctx.parent_run_id))
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300].rstrip(".")
+        raise SearchStopped(f"the search stopped: {cause}. Its {done} finished trials are kept; continue with: {session.resume}") from None
+    session.send_kept_writes()
+    return results, closer
+
+
+def _check_opened(session: SearchSession, results) -> None:
+    """SearchStopped when trials could not open their runs (the tracking store took no writes): they never trained."""
+    unopened = [cause for r in results if (cause := find_cause(r.error, TrackingUnavailable)) is not None]
+    if unopened:
+        raise SearchStopped(f"{len(unopened)} trials could not start: {str(unopened[0]).strip().rstrip('.')}. Finished trials are kept; once the "
+                            f"store takes writes again (a server back, space freed, write access), continue with: {session.resume}")
+
+
+def _check_all_ended(session: SearchSession, table: pd.DataFrame, total: int) -> None:
+    """SearchInterrupted when Ctrl-C cut the phase short (not when --stop-at ended it)."""
+    cfg = session.cfg
+    reached = cfg.stop_at is not None and bool((table.best_val_dice >= cfg.stop_at).any())  # --stop-at ended it early
+    ended = ended_count(table)
+    if ended < total and not reached:  # Tune returns normally after Ctrl-C, with trials cut short or never started
+        raise SearchInterrupted(f"interrupted: {ended} of {total} trials done, the rest marked KILLED or not started. Continue with: {session.resume}")
+
+
+def _search(session: SearchSession, callbacks: tuple) -> SearchOutcome:
+    """The search's phases on an open session: the outcome, recorded on its parent run."""
+    cfg, ctx = session.cfg, session.ctx
+    total = session.strategy.trial_count(cfg, session.space, session.limits)
+    results, closer = _fit(session, total, callbacks)
+    _check_opened(session, results)
+    closer.settle(results)  # trials that ended while the store was unreachable
+    table = trials_table(session.client, ctx.experiment_id, ctx.parent_run_id, role=session.strategy.role)
+    _check_all_ended(session, table, total)
+    final, estimates = session.strategy.finish(session, results, table)
+    best, test_metrics = evaluate_best(session.client, final if final is not None and not final.empty else table, session.data)
+    outcome = SearchOutcome(ctx.experiment_id, ctx.parent_run_id, ctx.tracking_uri, str(cfg.storage_path / session.search_name), table, final=final,
+                            final_epochs=cfg.final_epochs if final is not None else None, estimates=estimates)
+    record_outcome(session.client, outcome, best, test_metrics)
+    return outcome
+
+
+def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: tuple = ()) -> SearchOutcome:
+    """Run (or resume) a search end to end and return where its results are; `callbacks`: extra Tune callbacks (e.g. to record every result)."""
+    if cfg.resume:
+        cfg = resumed_config(cfg)
+    cfg, data, limits = prepared(cfg)
+    session = open_session(cfg, data, limits, echo)
+    try:
+        outcome = _search(session, callbacks)
+    except BaseException:
+        session.kill_unfinished()
+        raise
+    session.finish()
+    return outcome
+

@@ -1,0 +1,78 @@
+"""Search strategies as small registered objects (`register_strategy` / `create_strategy`): how a search turns its
+space into Tune trials, and what it does once they end."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from search.errors import UnknownName
+from search.spaces import Space, SpaceLimits
+
+_STRATEGIES: dict[str, "Strategy"] = {}
+
+
+class Strategy:
+    """One way to search a space.
+
+    Attributes:
+        name: the --strategy value.
+        role: the MLflow role of its Tune trials' runs (search.tracking.schema).
+        trains_default_unet: its final round trains the default U-Net beside the finalists (with --final-baseline).
+        takes_folds: --folds applies to it in any space (the ablation's folds apply in every strategy).
+        settings: the SearchConfig fields only this strategy reads (logged on the parent run only for it).
+    """
+
+    name: ClassVar[str] = ""
+    role: ClassVar[str] = ""
+    trains_default_unet: ClassVar[bool] = False
+    takes_folds: ClassVar[bool] = False
+    settings: ClassVar[tuple[str, ...]] = ()
+
+    def check(self, cfg, space: Space) -> None:
+        """Raise ConfigError where `cfg` asks this strategy for something it does not do."""
+
+    def function(self):
+        """The Tune function trainable of its trials."""
+        raise NotImplementedError
+
+    def phase(self, cfg, space: Space, limits: SpaceLimits) -> tuple[dict[str, Any], Any]:
+        """(param_space, TuneConfig) of its Tune phase."""
+        raise NotImplementedError
+
+    def trial_count(self, cfg, space: Space, limits: SpaceLimits) -> int:
+        """How many Tune trials its phase runs."""
+        return space.trial_count(cfg, limits)
+
+    def early_stopping(self, space: Space) -> bool:
+        """Whether ASHA may stop its trials early."""
+        return space.sampled
+
+    def start_line(self, cfg, space: Space, search_name: str, total: int, parallel: int) -> str:
+        """What the search is about to run, in one line."""
+        raise NotImplementedError
+
+    def dry_run_lines(self, cfg, space: Space, limits: SpaceLimits) -> list[dict[str, Any]]:
+        """What --dry-run prints."""
+        return space.dry_run_lines(cfg, limits)
+
+    def finish(self, session, results, table):
+        """After its phase: (the final budget's trial table or None, a supernet's estimates or None)."""
+        raise NotImplementedError
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: make `cls` available as --strategy cls.name."""
+    _STRATEGIES[cls.name] = cls()
+    return cls
+
+
+def create_strategy(name: str) -> Strategy:
+    """The registered strategy `name` (UnknownName, one line, for any other)."""
+    try:
+        return _STRATEGIES[name]
+    except KeyError:
+        raise UnknownName(f"unknown strategy {name!r}: choose one of {', '.join(_STRATEGIES)}") from None
+
+
+def strategy_names() -> tuple[str, ...]:
+    """Every registered strategy, in registration order."""
+    return tuple(_STRATEGIES)

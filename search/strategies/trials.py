@@ -1,0 +1,47 @@
+"""`--strategy trials`: one Tune trial trains each configuration (Optuna + ASHA, or the ablation's grid); the best few
+are then re-trained at the final budget beside the default U-Net."""
+from __future__ import annotations
+
+from typing import Any
+
+from search.spaces import Space, SpaceLimits
+from search.tracking import schema
+
+from .registry import Strategy, register_strategy
+
+
+@register_strategy
+class TrialsStrategy(Strategy):
+    """Train every sampled (or enumerated) configuration stand-alone."""
+
+    name = "trials"
+    role = schema.TRIAL
+    trains_default_unet = True
+
+    def function(self):
+        """run_trial: one stand-alone training per Tune trial."""
+        from search.trainable.trial import run_trial
+
+        return run_trial
+
+    def phase(self, cfg, space: Space, limits: SpaceLimits) -> tuple[dict[str, Any], Any]:
+        """A sampled space: Optuna's searcher and ASHA; an enumerated one: its grid, first in first out."""
+        from search.driver.tuner import make_scheduler, make_searcher, tune_config
+
+        if space.sampled:
+            return {}, tune_config(make_searcher(cfg, limits), make_scheduler(cfg), cfg.num_samples)
+        return space.grid(cfg, limits), tune_config()
+
+    def start_line(self, cfg, space: Space, search_name: str, total: int, parallel: int) -> str:
+        """Trials, epochs, parallelism and (sampled spaces) how the seed decides the configurations."""
+        line = f"search {search_name}: {total} trials of up to {space.max_trial_epochs(cfg)} epochs, {min(parallel, total)} at a time"
+        if space.sampled:
+            line += (f"; Optuna seed {cfg.optuna_seed}: the same command samples the same configurations again, "
+                     "--seed (or --searcher-seed) draws others")
+        return line
+
+    def finish(self, session, results, table):
+        """Re-rank the best few at the final budget (when the space re-ranks)."""
+        from search.driver.final import rerank_at_final_budget
+
+        return (rerank_at_final_budget(session, results, table) if session.cfg.rerank_k else None), None
