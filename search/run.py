@@ -19,9 +19,8 @@ from search.errors import ConfigError, SearchInterrupted, SearchStopped, Trackin
 from search.spaces import SPACES, create_space
 
 
-def parse_args(argv: list[str] | None = None) -> SearchConfig:
-    """The command line as a validated SearchConfig (ConfigError on a bad value)."""
-    p = argparse.ArgumentParser(prog="python -m search.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _where_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of what to search, on what, with which resources, and where to record it."""
     p.add_argument("--space", default="quick", help=f"{' | '.join(SPACES)} (default quick)")
     p.add_argument("--dataset", default="synthetic", help=f"one of {', '.join(DATASETS)} (default synthetic, embedded)")
     p.add_argument("--data-root", default=None, help="the dataset's folder in its official layout")
@@ -40,6 +39,10 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--resume", action="store_true", help="continue the newest unfinished search of --experiment")
     p.add_argument("--dry-run", action="store_true", help="print the trial configurations (JSON lines on stdout) and the expected compute "
                    "(on stderr, timed on this machine), then exit")
+
+
+def _recipe_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of the trials' recipe: seed, width, batch, patch, loss, data options and validation."""
     p.add_argument("--seed", type=int, default=0, help="seeds Optuna's sampler, the data split and folds, and every trial's initialisation and "
                    "patch order: the same command with the same --seed samples the same trials again (default 0)")
     p.add_argument("--base-channels", type=int, default=8, help="ablation and arch: width of the first level's convolutions "
@@ -62,6 +65,10 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
                    "2 on folder, drive or isic also thresholds grey-valued masks (resized with interpolation, saved as JPEG) at half range")
     p.add_argument("--val-images", type=int, default=32, help="validation images scored every epoch, the first of the validation "
                    "split, the same for every trial; 0 = all (default 32: DRIVE, ISBI 2012 and ISIC hold fewer)")
+
+
+def _search_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of the search itself: depths, skips, retries, ASHA, precision, folds and the final round."""
     p.add_argument("--depths", default="", help="comma-separated U-Net depths to search, e.g. 2,3 (default: 1..4 as the data allows)")
     p.add_argument("--skips", default="", help="ablation: comma-separated skip patterns to run, e.g. 1001,1111 (default: all)")
     p.add_argument("--max-failures", type=int, default=2, help="retries of a trial whose process or node died (default 2)")
@@ -82,6 +89,10 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--final-baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="with re-ranking, also train the default U-Net (depth 4, every skip, the arch space's recipe) at --final-budget "
                         "beside the search's best, so the winner is never one it beats there (default on)")
+
+
+def _strategy_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of --strategy and the supernet's settings, and --smoke-test."""
     p.add_argument("--strategy", default="trials", help="arch: trials (Optuna samples configurations, each trained) or supernet (one "
                    "weight-sharing skip supernet per depth estimates every skip pattern; the best --rerank-top are then trained stand-alone at "
                    "--final-budget) (default trials)")
@@ -91,6 +102,13 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     p.add_argument("--supernet-recalibrate", type=int, default=0, help="supernet: training batches that re-estimate each pattern's "
                    "batch-norm statistics before it is scored; 0 = the shared statistics, which ranked better in bench/supernet_rank.py (default 0)")
     p.add_argument("--smoke-test", action="store_true", help="a seconds-long run: quick space, 2 trials, 2 epochs")
+
+
+def parse_args(argv: list[str] | None = None) -> SearchConfig:
+    """The command line as a validated SearchConfig (ConfigError on a bad value)."""
+    p = argparse.ArgumentParser(prog="python -m search.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for add in (_where_flags, _recipe_flags, _search_flags, _strategy_flags):
+        add(p)
     a = p.parse_args(argv)
     try:
         depths = tuple(int(d) for d in a.depths.split(",") if d.strip())

@@ -40,6 +40,7 @@ def _break_mask_values(root):
     return root, "img1.png: mask values [7] outside the 3 classes"
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.parametrize(
     "breaker",
     [_break_missing_folder, _break_no_pairs, _break_image_without_mask, _break_size_mismatch, _break_unreadable, _break_mask_values],

@@ -32,6 +32,7 @@ def test_report_from_a_real_ablation_search(tmp_path):
     assert {a.path for a in client.list_artifacts(parents[0].info.run_id, "report")} >= {"report/report.md", "report/report.html"}
 
 
+@pytest.mark.slow  # a real process
 def test_report_errors_are_one_line(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     report = [sys.executable, "-m", "analysis.report", "--tracking-uri", uri, "--out", str(tmp_path / "r")]

@@ -16,6 +16,7 @@ from tests.search_helpers import dry_run, run_search, runs, search_env
 from unet_core import resolve_precision
 
 
+@pytest.mark.slow  # a real process
 def test_ablation_dry_run_lists_the_thirty_configurations(tmp_path):
     proc = run_search(tmp_path, "--space", "ablation", "--dry-run")
     assert proc.returncode == 0, proc.stderr
@@ -32,6 +33,7 @@ def test_ablation_dry_run_lists_the_thirty_configurations(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()  # a dry run writes nothing
 
 
+@pytest.mark.slow  # a real process
 def test_help_states_every_default_and_which_spaces_a_flag_applies_to():
     out = subprocess.run([sys.executable, "-m", "search.run", "--help"], cwd=REPO, capture_output=True, text=True, env={"COLUMNS": "400"}).stdout
     lines, flag = {}, None
@@ -108,6 +110,7 @@ def bad_input_outcomes():
     return dict(zip(RELIABILITY.CASES, RELIABILITY.run_cases(RELIABILITY.CASES)))
 
 
+@pytest.mark.slow  # a real process
 @pytest.mark.parametrize("case", RELIABILITY.CASES, ids=[c.what for c in RELIABILITY.CASES])
 def test_bad_input_is_one_line_fast_and_writes_nothing(case, bad_input_outcomes):
     outcome = bad_input_outcomes[case]

@@ -151,6 +151,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow  # a real process
 def test_ray_failing_under_the_search_is_one_line_exit_1_and_resumable(tmp_path):
     proc = subprocess.run([sys.executable, "-c", RAY_FAILS, *search_cmd(tmp_path, "--experiment", "dies")[3:]], cwd=tmp_path,
                           env=search_env(tmp_path), capture_output=True, text=True, timeout=300)

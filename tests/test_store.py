@@ -180,6 +180,7 @@ def test_progress_prints_a_line_every_ten_seconds_where_stderr_is_no_terminal(ca
     assert lines[-1] == "preprocessing demo: 100 cases in 50 s"
 
 
+@pytest.mark.slow  # a real process
 def test_a_trial_process_holds_patches_not_the_dataset(tmp_path):
     """Reading every case of a store through patches leaves the process's resident memory near where it started."""
     root = layouts.write_folder(tmp_path / "mine", n=40, size=1024)  # 40 MiB of uint8 pixels

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -61,8 +61,10 @@ class BudgetConfig:
         return low + (self.lr - low) * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def train_for(model: nn.Module, loss_fn: nn.Module, batches: Iterable, config: BudgetConfig) -> dict[str, float]:
-    """Train on (image, mask, valid) batches until `config.seconds` have passed; returns steps, samples, seconds and the last loss.
+def train_for(model: nn.Module, loss_fn: nn.Module, batches: Iterable, config: BudgetConfig,
+              clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+    """Train on (image, mask, valid) batches until `config.seconds` have passed on `clock`; returns steps, samples, seconds and
+    the last loss.
 
     `batches` is re-iterated when exhausted (e.g. a DataLoader over random patches).
     """
@@ -74,12 +76,13 @@ def train_for(model: nn.Module, loss_fn: nn.Module, batches: Iterable, config: B
     model.train()
     steps = samples = 0
     loss_value = float("nan")
-    start = time.perf_counter()
+    start = clock()
     while True:
         for image, mask, valid in batches:
-            spent = (time.perf_counter() - start) / config.seconds
+            now = clock() - start
+            spent = now / config.seconds
             if spent >= 1:
-                return {"steps": steps, "samples": samples, "seconds": time.perf_counter() - start, "last_loss": loss_value}
+                return {"steps": steps, "samples": samples, "seconds": now, "last_loss": loss_value}
             for group in opt.param_groups:
                 group["lr"] = config.lr_at(spent)
             if config.channels_last:
