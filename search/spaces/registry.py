@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from search.errors import ConfigError, UnknownName
+from search.errors import ConfigError
+from search.registry import Registry
 
 from .limits import SpaceLimits
-
-_SPACES: dict[str, "Space"] = {}
 
 
 class Space:
@@ -91,27 +90,25 @@ class Space:
         return lines
 
 
+_REGISTRY: Registry[Space] = Registry("space")
+
+
 def register_space(cls: type[Space]) -> type[Space]:
     """Class decorator: make `cls` available as --space cls.name."""
-    _SPACES[cls.name] = cls()
-    return cls
+    return _REGISTRY.register(cls)
 
 
 def create_space(name: str) -> Space:
     """The registered space `name` (UnknownName, one line, for any other)."""
-    try:
-        return _SPACES[name]
-    except KeyError:
-        raise UnknownName(f"unknown space {name!r}: choose one of {', '.join(_SPACES)}") from None
+    return _REGISTRY.create(name)
 
 
 def space_names() -> tuple[str, ...]:
     """Every registered space, in registration order."""
-    return tuple(_SPACES)
+    return _REGISTRY.names()
 
 
 def fixed_recipe_params(cfg) -> dict[str, Any]:
     """The recipe values the ablation and arch spaces take from the search's flags (and its folds)."""
     return {"loss": cfg.loss, "base_channels": cfg.base_channels, "patch_size": cfg.patch_size, "patch_stride": cfg.patch_size // 2, "lr": cfg.lr,
             "augment": "light", "batch_size": cfg.batch_size, **({"folds": cfg.folds, "split_seed": cfg.seed} if cfg.folds > 1 else {})}
-

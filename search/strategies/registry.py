@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from search.errors import UnknownName
+from search.registry import Registry
 from search.spaces import Space, SpaceLimits
-
-_STRATEGIES: dict[str, "Strategy"] = {}
 
 
 class Strategy:
@@ -59,20 +57,19 @@ class Strategy:
         raise NotImplementedError
 
 
+_REGISTRY: Registry[Strategy] = Registry("strategy")
+
+
 def register_strategy(cls: type[Strategy]) -> type[Strategy]:
     """Class decorator: make `cls` available as --strategy cls.name."""
-    _STRATEGIES[cls.name] = cls()
-    return cls
+    return _REGISTRY.register(cls)
 
 
 def create_strategy(name: str) -> Strategy:
     """The registered strategy `name` (UnknownName, one line, for any other)."""
-    try:
-        return _STRATEGIES[name]
-    except KeyError:
-        raise UnknownName(f"unknown strategy {name!r}: choose one of {', '.join(_STRATEGIES)}") from None
+    return _REGISTRY.create(name)
 
 
 def strategy_names() -> tuple[str, ...]:
     """Every registered strategy, in registration order."""
-    return tuple(_STRATEGIES)
+    return _REGISTRY.names()
