@@ -102,6 +102,7 @@ def winner(store: str, experiment: str) -> dict[str, Any]:
     from mlflow.tracking import MlflowClient
 
     from search.tracking import client as tracking
+    from search.tracking import schema
     from search.driver.rerank import FINAL_RANKING_TAG, SEARCH_RANKING_TAG
     from unet_core import load_checkpoint
 
@@ -111,14 +112,14 @@ def winner(store: str, experiment: str) -> dict[str, Any]:
     if exp is None:
         raise SystemExit(f"error: no experiment {experiment!r} in {store}")
     parents = [r for r in client.search_runs([exp.experiment_id], max_results=5000)
-               if r.info.status == "FINISHED" and "unet.best_run_id" in r.data.tags]
+               if r.info.status == "FINISHED" and schema.BEST_RUN_ID_TAG in r.data.tags]
     if not parents:
         raise SystemExit(f"error: experiment {experiment!r} has no finished search")
     parent = max(parents, key=lambda r: r.info.start_time)
-    best_id = parent.data.tags["unet.best_run_id"]
+    best_id = parent.data.tags[schema.BEST_RUN_ID_TAG]
     with tracking.temp_dir() as tmp:
         _, meta = load_checkpoint(client.download_artifacts(best_id, "checkpoints/best.pt", tmp))
-    return {"params": meta["params"], "run_name": parent.data.tags["unet.best_run_name"], "parent_run_id": parent.info.run_id,
+    return {"params": meta["params"], "run_name": parent.data.tags[schema.BEST_RUN_NAME_TAG], "parent_run_id": parent.info.run_id,
             "val_dice": parent.data.metrics.get("best_val_dice"), "test_dice_seed0": parent.data.metrics.get("test_dice"),
             "search_ranking": parent.data.tags.get(SEARCH_RANKING_TAG), "final_ranking": parent.data.tags.get(FINAL_RANKING_TAG),
             "wall_s": (parent.info.end_time - parent.info.start_time) / 1000 if parent.info.end_time else None}

@@ -12,7 +12,7 @@ from unet_core.precision import PRECISIONS
 from unet_core.sizes import MAX_DEPTH, feasible
 
 from search.errors import ConfigError, SearchInterrupted, SearchStopped  # noqa: F401 - raised by the search; imported from here too
-from search.spaces import SPACES, create_space
+from search.spaces import create_space
 from search.strategies import STRATEGIES, create_strategy
 
 NUM_CLASSES_DATASETS = ("folder", "drive", "isic")  # loaders that take --num-classes

@@ -7,7 +7,8 @@ from typing import Any
 from datasets import SegmentationData
 from recipes.params import TrialParams, config_run_name, supernet_run_name
 from search.config import SearchConfig
-from search.spaces import DefineByRun, SpaceLimits, create_space
+from search.spaces import SpaceLimits, create_space
+from search.spaces.define import define_by_run
 from search.trainable.context import SearchContext
 
 METRIC, MODE = "val_dice", "max"
@@ -26,11 +27,6 @@ def trial_name(trial) -> str:
 def trial_dirname(trial) -> str:
     """A trial's folder under the search's Tune folder: its name and Tune id."""
     return f"{trial_name(trial)}_{trial.trial_id}"
-
-
-def define_by_run(cfg: SearchConfig, limits: SpaceLimits) -> DefineByRun:
-    """The Optuna define-by-run function of a sampled space, fixed values included."""
-    return DefineByRun(cfg.space, limits, tuple(sorted(create_space(cfg.space).fixed_params(cfg).items())))
 
 
 def make_searcher(cfg: SearchConfig, limits: SpaceLimits, sampler=None):

@@ -22,3 +22,8 @@ class DefineByRun:
 
     def __call__(self, trial) -> dict[str, Any]:
         return {**dict(self.constants), **create_space(self.space).define(trial, self.limits)}
+
+
+def define_by_run(cfg, limits: SpaceLimits) -> DefineByRun:
+    """The Optuna define-by-run function of cfg's (sampled) space, its fixed values included."""
+    return DefineByRun(cfg.space, limits, tuple(sorted(create_space(cfg.space).fixed_params(cfg).items())))

@@ -76,11 +76,11 @@ class Space:
 
         from recipes.params import TrialParams
 
-        from .define import DefineByRun
+        from .define import define_by_run
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.optuna_seed))
-        space, lines = DefineByRun(self.name, limits, tuple(sorted(self.fixed_params(cfg).items()))), []
+        space, lines = define_by_run(cfg, limits), []
         for _ in range(cfg.num_samples):
             trial = study.ask()
             constants = space(trial)  # suggests first: trial.params holds what it sampled
