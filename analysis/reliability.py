@@ -43,17 +43,18 @@ def spearman_brown(r: float, factor: float = 2.0) -> float:
     return factor * r / (1 + (factor - 1) * r) if np.isfinite(r) and 1 + (factor - 1) * r != 0 else float("nan")
 
 
-def split_half_reliability(df: pd.DataFrame, score: str = "dice", splits: int = 200, seed: int = 0) -> dict:
-    """Split the replicates (seed x fold) into two halves at random, rank the configurations by their mean in each
-    half, and correlate the halves (Spearman); averaged over `splits` random halvings and stepped up to the whole
-    study by Spearman-Brown. NaN where there are fewer than 2 replicates."""
+def split_half_reliability(df: pd.DataFrame, score: str = "dice", splits: int = 200, seed: int = 0, unit: list[str] | None = None) -> dict:
+    """Split the replicates (seed x fold, or whole `unit` groups) into two halves at random, rank the configurations by
+    their mean in each half, and correlate the halves (Spearman); averaged over `splits` random halvings and stepped up
+    to the whole study by Spearman-Brown. NaN where there are fewer than 2 replicates."""
     df = replicates(df)
-    units = sorted({tuple(u) for u in df[UNIT].itertuples(index=False)})
+    unit = unit or UNIT
+    units = sorted({tuple(u) for u in df[unit].itertuples(index=False)})
     out = {"replicates": len(units), "half_spearman": float("nan"), "reliability": float("nan"), "splits": 0}
     if len(units) < 2 or df.groupby(CONFIG).ngroups < 3:
         return out
     rng = np.random.default_rng(seed)
-    keyed = df.set_index(UNIT)
+    keyed = df.set_index(unit)
     halves = set()
     for _ in range(splits):  # a halving is an unordered pair of halves: the same two halves count once
         order = rng.permutation(len(units)).tolist()
@@ -63,8 +64,9 @@ def split_half_reliability(df: pd.DataFrame, score: str = "dice", splits: int = 
     for first in sorted(halves):
         a = [units[i] for i in first]
         b = [u for u in units if u not in a]
-        ma = config_means(keyed.loc[keyed.index.isin(a)].reset_index(), score)
-        mb = config_means(keyed.loc[keyed.index.isin(b)].reset_index(), score)
+        inside = (lambda us: keyed.index.isin(us)) if len(unit) > 1 else (lambda us: keyed.index.isin([u[0] for u in us]))
+        ma = config_means(keyed.loc[inside(a)].reset_index(), score)
+        mb = config_means(keyed.loc[inside(b)].reset_index(), score)
         common = ma.index.intersection(mb.index)
         if len(common) >= 3:
             rho = spearman(ma[common], mb[common])
@@ -73,6 +75,22 @@ def split_half_reliability(df: pd.DataFrame, score: str = "dice", splits: int = 
     if rhos:
         half = float(np.mean(rhos))
         out.update(half_spearman=half, reliability=spearman_brown(half), splits=len(rhos))
+    return out
+
+
+def rerun_reliability(df: pd.DataFrame, score: str = "dice", splits: int = 200, seed: int = 0) -> dict:
+    """How well a rerun of the study (another --seed: other initial weights and data order, another fold partition) is
+    predicted to agree with it: the split-half reliability with whole seeds as the halves' units, so what a rerun
+    changes differs between the halves. Within one seed every fold shares the configurations' initial weights and the
+    partition, and halves of its folds agree better than reruns do: with one seed this prediction is NaN
+    (`within_seed` is then the fold-level figure, an upper bound)."""
+    df = replicates(df)
+    seeds = sorted(df.seed.unique())
+    within = split_half_reliability(df, score, splits, seed)
+    out = {"seeds": len(seeds), "reliability": float("nan"), "half_spearman": float("nan"), "within_seed": within["reliability"]}
+    if len(seeds) >= 2:
+        whole = split_half_reliability(df, score, splits, seed, unit=["seed"])
+        out.update(reliability=whole["reliability"], half_spearman=whole["half_spearman"])
     return out
 
 

@@ -40,13 +40,28 @@ def search_fold(curves: Curves, seed: int) -> int:
     return folds[np.random.default_rng([seed, 7]).integers(len(folds))]
 
 
-def pick_replicate(curves: Curves, key: str, seed: int, trial_index: int) -> dict[str, np.ndarray]:
-    """The recorded curve a trial replays: its configuration on the search's fold (search_fold), with a recorded seed
-    drawn from (search seed, trial number) where the table has several; a replay is reproducible."""
+def slots(curves: Curves) -> int:
+    """Replicates every configuration has: slot j is the j-th (seed, fold) of each, the same partition fold and trial seed
+    for every configuration, so two configurations' scores in one slot are paired."""
+    return min(len(reps) for reps in curves.values())
+
+
+def pick_replicate(curves: Curves, key: str, seed: int, trial_index: int, validation: str = "fixed", slot: int | None = None) -> dict[str, np.ndarray]:
+    """The recorded curve a trial replays; a replay is reproducible.
+
+    - `slot` given (a raced evaluation on fold `slot`): that replicate;
+    - validation "fixed": its configuration on the search's fold (search_fold), with a recorded seed drawn from (search
+      seed, trial number) where the table has several;
+    - validation "reshuffle": any of its replicates, drawn from (search seed, trial number): each trial its own split."""
     if key not in curves:
         raise KeyError(f"no recorded curve for {key} (the replayed space must match the recorded study)")
-    fold = search_fold(curves, seed)
-    reps = [rep for rep in curves[key] if int(rep.get("fold", 0)) == fold] or curves[key]
+    if slot is not None:
+        return curves[key][int(slot)]
+    if validation == "reshuffle":
+        reps = curves[key]
+    else:
+        fold = search_fold(curves, seed)
+        reps = [rep for rep in curves[key] if int(rep.get("fold", 0)) == fold] or curves[key]
     return reps[np.random.default_rng([seed, trial_index, zlib.crc32(key.encode())]).integers(len(reps))]
 
 
@@ -59,6 +74,11 @@ class Trace:
     epoch: list[int] = field(default_factory=list)
     dice: list[float] = field(default_factory=list)
     spent_s: list[float] = field(default_factory=list)
+    declared: list[tuple[float, str | None]] = field(default_factory=list)  # (compute spent, pick) where the searcher declares its own
+
+    def declare(self, spent_s: float, pick: str | None) -> None:
+        """Record the configuration the search would return from now on (a race's incumbent)."""
+        self.declared.append((spent_s, pick))
 
     def add(self, trial: int, config: str, epoch: int, dice: float, spent_s: float) -> None:
         """Record one report."""
@@ -88,7 +108,15 @@ class Trace:
 
     def incumbent(self, budget_s: float) -> str | None:
         """The configuration the search returns if stopped once `budget_s` of compute is spent: the trial with the best
-        reported validation Dice so far (what search.run declares), or None before the first report."""
+        reported validation Dice so far (what search.run declares), or None before the first report. A searcher that
+        declares its own pick (a race) returns what it last declared within the budget."""
+        if self.declared:
+            pick = None
+            for spent, declared in self.declared:
+                if spent > budget_s:
+                    break
+                pick = declared
+            return pick
         best, pick = -np.inf, None
         for dice, config, spent in zip(self.dice, self.config, self.spent_s):
             if spent > budget_s:
@@ -121,9 +149,13 @@ class Reranked:
         return max(final, key=final.get)
 
 
-def replay_search(curves: Curves, searcher, scheduler, seed: int, budget_s: float, max_epochs: int, max_trials: int = 10_000) -> Trace:
+def replay_search(curves: Curves, searcher, scheduler, seed: int, budget_s: float, max_epochs: int, max_trials: int = 10_000,
+                  validation: str = "fixed", declare: Callable[[Any], str | None] | None = None) -> Trace:
     """Run `searcher` (a Tune Searcher) and `scheduler` (a Tune TrialScheduler, or None for no early stopping) one trial
-    at a time on recorded curves until `budget_s` of recorded compute is spent, the searcher is done or `max_trials`."""
+    at a time on recorded curves until `budget_s` of recorded compute is spent, the searcher is done or `max_trials`.
+
+    A suggestion that names a `fold` (an Intensifier's evaluation) replays that slot; the others follow `validation`
+    (pick_replicate). `declare(searcher)`, called after each trial, gives the search's own pick (its race's incumbent)."""
     trace, spent = Trace(), 0.0
     for index in range(max_trials):
         trial_id = f"replay_{index:05d}"
@@ -131,7 +163,7 @@ def replay_search(curves: Curves, searcher, scheduler, seed: int, budget_s: floa
         if config is None or config == Searcher.FINISHED:
             break
         key = config_key(config)
-        rep = pick_replicate(curves, key, seed, index)
+        rep = pick_replicate(curves, key, seed, index, validation, config.get("fold") if "folds" in config else None)
         trial = SimpleNamespace(trial_id=trial_id, config=config)
         if scheduler is not None:
             scheduler.on_trial_add(None, trial)
@@ -147,6 +179,8 @@ def replay_search(curves: Curves, searcher, scheduler, seed: int, budget_s: floa
         if scheduler is not None:
             scheduler.on_trial_complete(None, trial, result)
         searcher.on_trial_complete(trial_id, result)
+        if declare is not None:
+            trace.declare(spent, declare(searcher))
         if spent >= budget_s:
             break
     return trace
@@ -211,3 +245,59 @@ def replay_trainable(curves: Curves, seed: int, max_epochs: int) -> Callable[[di
             tune.report({"val_dice": float(rep["dice"][epoch - 1]), "charged_s": spent, "config_key": key, "replay_index": int(config["replay_index"])})
 
     return trainable
+
+
+@dataclass
+class FinalRound:
+    """A replayed search followed by a final round on several folds: its best `k` configurations (within what the budget
+    leaves after the round's own cost) and, with `default`, the default U-Net, each replayed at `final_epochs` on the same
+    `folds` slots (drawn per search seed: paired). The pick: with `margin_se`, search.noise.choose_final (the default
+    unless a finalist beats it by more than that many standard errors of the paired margin); without, the best mean
+    (today's rule: with one fold, the finalists and the default on the search's split)."""
+
+    trace: Trace
+    curves: Curves
+    k: int
+    final_epochs: int
+    trial_s: float
+    seed: int
+    default: str | None = None
+    folds: int = 1
+    margin_se: float | None = None
+
+    def incumbent(self, budget_s: float) -> str | None:
+        """The final round's pick once `budget_s` of compute (search and final round together) is spent."""
+        from search.noise import choose_final
+
+        names_k = self.k + (1 if self.default else 0)
+        search_s = budget_s - names_k * self.folds * self.trial_s
+        top = self.trace.top(search_s, self.k) if search_s > 0 else []
+        if not top:
+            return None
+        names = top + ([self.default] if self.default and self.default not in top else [])
+        if self.folds == 1:  # the search's own split (a recorded seed drawn per trial where there are several)
+            scores = {c: {0: float(pick_replicate(self.curves, c, self.seed, 100_000 + i)["dice"][: self.final_epochs].max())} for i, c in enumerate(names)}
+        else:
+            chosen = np.random.default_rng([self.seed, 11]).permutation(slots(self.curves))[: self.folds]
+            scores = {c: {int(j): float(self.curves[c][int(j)]["dice"][: self.final_epochs].max()) for j in chosen} for c in names}
+        if self.margin_se is None:
+            return max(scores, key=lambda c: np.mean(list(scores[c].values())))
+        return choose_final(scores, self.default, self.margin_se).winner
+
+
+def race_pick(default_config: dict[str, Any] | None, margin_se: float | None) -> Callable[[Any], str | None]:
+    """What a raced search declares (replay_search's `declare`): its incumbent, or with `margin_se` the default unless the
+    incumbent beats it by more than that many standard errors on their shared folds (search.noise.choose_final)."""
+    from search.noise import choose_final, configuration_key
+
+    default_key = configuration_key(default_config) if default_config else None
+
+    def declare(race) -> str | None:
+        if race.incumbent is None:
+            return None
+        winner = race.incumbent
+        if margin_se is not None and default_key in race.scores and winner != default_key:
+            winner = choose_final({winner: race.scores[winner], default_key: race.scores[default_key]}, default_key, margin_se).winner
+        return config_key(race.configs[winner])
+
+    return declare

@@ -39,28 +39,43 @@ from bench.common import RESULTS, write_results  # noqa: E402
 FRACTIONS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0)
 AT = 0.25  # the compute at which the targets are read
 TARGET_RATIO, TARGET_REGRET = 0.5, 0.005
-DEFAULT = "asha+tpe g2 r2"  # today's --space arch/full defaults (search.config: grace_period 2, reduction_factor 2)
+DEFAULT = "asha+tpe g2 r2"  # ASHA + TPE at the search's epochs (search.config: grace_period 2, reduction_factor 2)
+TODAY = "today: asha+tpe g2 r2 at half the epochs + re-rank 3 beside the default"  # the product before issue 25: search at half the
+# budget, re-rank the best 3 at the full budget on the search's split with the default U-Net beside them, the best there wins
+MARGIN_SE = 1.0  # search.noise.choice.MARGIN_SE
 ASHA_VARIANTS = ((1, 2), (1, 3), (2, 3), (4, 2), (4, 3))  # (grace period, reduction factor) beside the default's (2, 2)
 
 
 @dataclass(frozen=True)
 class Method:
-    """One way to search: a searcher (by seed) and a scheduler, searching `search_epochs` of the recorded curves; with
-    `rerank` > 0, its best that many configurations are then retrained at the full recorded budget (the product's
-    re-ranking at --final-budget)."""
+    """One way to search: a searcher (by seed) and a scheduler, searching `search_epochs` of the recorded curves.
+
+    Args:
+        rerank: > 0: its best that many configurations are then retrained at the full recorded budget (the product's
+            re-ranking at --final-budget), on `final_folds` shared folds; `beside_default`: the default U-Net beside them.
+        validation: "fixed" (one split per search) or "reshuffle" (each trial its own: --validation reshuffle).
+        race: > 0: the searcher runs under search.noise.Intensifier with that many race folds, the default U-Net its first
+            incumbent (--validation race).
+        margin_se: the default unless better (search.noise.choose_final) on the race's or the final round's folds."""
 
     searcher: Callable
     scheduler: Callable
     search_epochs: int
     rerank: int = 0
+    validation: str = "fixed"
+    race: int = 0
+    margin_se: float | None = None
+    beside_default: bool = False
+    final_folds: int = 1
 
 
-def methods(max_epochs: int, configs: list[dict]) -> dict[str, Method]:
-    """name -> Method, searchers and schedulers built by the product's own factories (search.driver.tuner)."""
+def methods(max_epochs: int, configs: list[dict], folds: int) -> dict[str, Method]:
+    """name -> Method, searchers and schedulers built by the product's own factories (search.driver.tuner, search.noise)."""
     import optuna
     from search.config import SearchConfig
     from bench.replay import GridInRandomOrder
     from search.driver.tuner import make_scheduler, make_searcher
+    from search.noise import Intensifier
     from search.spaces import SpaceLimits
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -74,6 +89,12 @@ def methods(max_epochs: int, configs: list[dict]) -> dict[str, Method]:
     def rand(seed):
         return make_searcher(replace(base, seed=seed), limits, sampler=optuna.samplers.RandomSampler(seed=seed))
 
+    def grid(seed):
+        return GridInRandomOrder(configs, seed)
+
+    def raced(make, race_folds, epochs=max_epochs):
+        return lambda seed: Intensifier(make(seed), folds, race_folds, epochs, seed, split_seed=0, first=default_config(configs))
+
     def asha(grace, rf, epochs=max_epochs):
         return lambda: make_scheduler(replace(base, max_epochs=epochs, grace_period=min(grace, epochs), reduction_factor=rf))
 
@@ -84,37 +105,72 @@ def methods(max_epochs: int, configs: list[dict]) -> dict[str, Method]:
     out.update({f"asha+tpe g{g} r{r}": Method(tpe, asha(g, r), max_epochs) for g, r in ASHA_VARIANTS})
     out.update({
         "tpe": Method(tpe, none, max_epochs), "random": Method(rand, none, max_epochs), "random+asha g2 r2": Method(rand, asha(2, 2), max_epochs),
-        "grid (random order)": Method(lambda seed: GridInRandomOrder(configs, seed), none, max_epochs),
+        "grid (random order)": Method(grid, none, max_epochs),
         "asha+tpe g2 r2 + re-rank 3": Method(tpe, asha(2, 2), max_epochs, rerank=3),
         # the product's defaults: search at --max-epochs, re-rank the best 3 at --final-budget = 2 x --max-epochs
         f"asha+tpe g2 r2 at {half} epochs": Method(tpe, asha(2, 2, half), half),
         f"asha+tpe g2 r2 at {half} epochs + re-rank 3 at {max_epochs}": Method(tpe, asha(2, 2, half), half, rerank=3),
         f"asha+tpe g1 r2 at {half} epochs + re-rank 3 at {max_epochs}": Method(tpe, asha(1, 2, half), half, rerank=3),
         f"random at {half} epochs + re-rank 3 at {max_epochs}": Method(rand, none, half, rerank=3),
+        TODAY: Method(tpe, asha(2, 2, half), half, rerank=3, beside_default=True),
+        # noise-aware: reshuffled validation (each trial its own split)
+        "random (reshuffled)": Method(rand, none, max_epochs, validation="reshuffle"),
+        "asha+tpe g2 r2 (reshuffled)": Method(tpe, asha(2, 2), max_epochs, validation="reshuffle"),
+        "grid (reshuffled)": Method(grid, none, max_epochs, validation="reshuffle"),
+        f"asha+tpe g2 r2 at {half} epochs (reshuffled) + re-rank 3 at {max_epochs} beside the default": Method(
+            tpe, asha(2, 2, half), half, rerank=3, validation="reshuffle", beside_default=True),
+        # the final round on more folds, default unless better
+        f"asha+tpe g2 r2 at {half} epochs + re-rank 2 at {max_epochs} on 2 folds, default unless better": Method(
+            tpe, asha(2, 2, half), half, rerank=2, beside_default=True, final_folds=2, margin_se=MARGIN_SE),
+        f"asha+tpe g2 r2 at {half} epochs (reshuffled) + re-rank 2 at {max_epochs} on 2 folds, default unless better": Method(
+            tpe, asha(2, 2, half), half, rerank=2, validation="reshuffle", beside_default=True, final_folds=2, margin_se=MARGIN_SE),
     })
+    for race_folds in (2, 3):  # racing on folds (the default U-Net the first incumbent)
+        out.update({
+            f"race{race_folds}: asha+tpe g2 r2": Method(raced(tpe, race_folds), asha(2, 2), max_epochs, race=race_folds),
+            f"race{race_folds}: random": Method(raced(rand, race_folds), none, max_epochs, race=race_folds),
+            f"race{race_folds}: grid": Method(raced(grid, race_folds), none, max_epochs, race=race_folds),
+            f"race{race_folds}: asha+tpe g2 r2, default unless better": Method(raced(tpe, race_folds), asha(2, 2), max_epochs, race=race_folds, margin_se=MARGIN_SE),
+            f"race{race_folds}: grid, default unless better": Method(raced(grid, race_folds), none, max_epochs, race=race_folds, margin_se=MARGIN_SE),
+        })
     return out
+
+
+def default_config(configs: list[dict]) -> dict:
+    """The default U-Net among the recorded configurations: the deepest, every skip on (search.driver.final)."""
+    depth = max(c["depth"] for c in configs)
+    return {"depth": depth, "skips": "1" * depth}
 
 
 def replay_dataset(table: pd.DataFrame, seeds: int, only: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
     """Every method x seed replayed on one dataset's curve table: (regret rows, facts about the table)."""
-    from bench.replay import Reranked, replay_search
+    from bench.replay import FinalRound, Reranked, race_pick, replay_search, slots
 
     curves = replicate_curves(table)
     truth = true_scores(table)
     max_epochs = int(table.epoch.max())
     grid_s = grid_seconds(curves)
     configs = [{"depth": int(k.split("-")[0][1:]), "skips": k.split("-s")[1]} for k in sorted(curves)]
+    default = default_config(configs)
+    default_key = f"d{default['depth']}-s{default['skips']}"
     rows, trials, timing = [], {}, {}
-    for name, m in methods(max_epochs, configs).items():
+    for name, m in methods(max_epochs, configs, slots(curves)).items():
         if only and name not in only:
             continue
         start = time.perf_counter()
+        cost = (m.rerank + m.beside_default) * m.final_folds * grid_s / len(curves)
         for seed in range(seeds):
-            trace = replay_search(curves, m.searcher(seed), m.scheduler(), seed=seed, budget_s=grid_s * max(FRACTIONS), max_epochs=m.search_epochs)
-            picks = Reranked(trace, curves, m.rerank, max_epochs, grid_s / len(curves), seed) if m.rerank else trace
+            declare = race_pick(default, m.margin_se) if m.race else None
+            trace = replay_search(curves, m.searcher(seed), m.scheduler(), seed=seed, budget_s=grid_s * max(FRACTIONS), max_epochs=m.search_epochs,
+                                  validation=m.validation, declare=declare)
+            if m.beside_default or m.final_folds > 1:
+                picks = FinalRound(trace, curves, m.rerank, max_epochs, grid_s / len(curves), seed, default_key if m.beside_default else None,
+                                   m.final_folds, m.margin_se)
+            else:
+                picks = Reranked(trace, curves, m.rerank, max_epochs, grid_s / len(curves), seed) if m.rerank else trace
             for f, r in zip(FRACTIONS, anytime_regret(picks, truth, grid_s, FRACTIONS)):
                 rows.append({"method": name, "seed": seed, "fraction": f, "regret": r})
-            trials.setdefault(name, []).append(trace.trials_within(AT * grid_s - m.rerank * grid_s / len(curves)))
+            trials.setdefault(name, []).append(trace.trials_within(AT * grid_s - cost))
         timing[name] = round((time.perf_counter() - start) / seeds, 3)
     best_reps = table.groupby(["config", "seed", "fold"]).val_dice.max()
     sd = float(best_reps.groupby("config").std().median())
@@ -122,9 +178,12 @@ def replay_dataset(table: pd.DataFrame, seeds: int, only: list[str] | None = Non
              "grid_core_s": round(grid_s, 1), "true_best": truth.index[0], "true_best_dice": round(float(truth.iloc[0]), 4),
              "runner_up_gap": round(float(truth.iloc[0] - truth.iloc[1]), 4), "median_replicate_sd": round(sd, 4),
              "within_0.005_of_best": int((truth >= truth.iloc[0] - 0.005).sum()),
+             "default_unet": default_key, "default_unet_regret": round(default_regret := float(truth.iloc[0] - truth[default_key]), 4),
              "truth": {k: round(float(v), 4) for k, v in truth.items()},
              "median_trials_started_at_quarter": {k: float(np.median(v)) for k, v in trials.items()}, "replay_s_per_search": timing}
-    return pd.DataFrame(rows), facts
+    rows = pd.DataFrame(rows)
+    rows["worse_than_default"] = rows.regret > default_regret + 1e-9
+    return rows, facts
 
 
 def paired(rows: pd.DataFrame, a: str, b: str, fraction: float = AT, draws: int = 2000) -> dict:

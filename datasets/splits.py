@@ -56,3 +56,15 @@ def with_fold(data: SegmentationData, fold: int, folds: int, seed: int) -> Segme
     groups = kfold(data.train + data.val, folds, seed)
     train = [s for i, g in enumerate(groups) if i != fold for s in g]
     return replace(data, train=train, val=groups[fold])
+
+
+def reshuffled(data: SegmentationData, seed: int) -> SegmentationData:
+    """`data` with its training + validation images re-split by a seeded shuffle (of the images sorted by name), keeping
+    as many validation images as `data` has: one trial's own random validation split (reshuffled validation)."""
+    pool = sorted(data.train + data.val, key=lambda s: s.name)
+    k = len(data.val)
+    if k < 1 or k >= len(pool):
+        raise DatasetError(f"cannot reshuffle a validation split of {k} images out of {len(pool)}")
+    order = np.random.default_rng(seed).permutation(len(pool))
+    held = set(order[:k].tolist())
+    return replace(data, train=[s for i, s in enumerate(pool) if i not in held], val=[s for i, s in enumerate(pool) if i in held])

@@ -45,6 +45,9 @@ class TrialParams:
         fold / folds: k-fold cross-validation: with folds >= 2 the training and validation images are re-split into
             `folds` groups and group `fold` is validated on; folds 1 keeps the dataset's validation split.
         split_seed: the shuffle of the k-fold groups (the search's --seed, shared by every trial of a search).
+        val_seed: -1 keeps the split above; >= 0: the trial validates on its own random split of the training and
+            validation images, shuffled by this seed, as many validation images as the dataset's split has
+            (reshuffled validation: search.noise.Reshuffled); folds must then be 1.
         head_bias: "prior" (the output layer starts at the training masks' class frequencies: unet_core.prior_bias_init)
             or "default" (PyTorch's own small random bias, as before 2026-11-25).
     """
@@ -73,6 +76,7 @@ class TrialParams:
     fold: int = 0
     folds: int = 1
     split_seed: int = 0
+    val_seed: int = -1
     head_bias: str = "prior"
 
     def __post_init__(self) -> None:
@@ -96,6 +100,8 @@ class TrialParams:
             raise ValueError(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.folds < 1 or not 0 <= self.fold < self.folds:
             raise ValueError(f"fold must be in 0..{self.folds - 1} of {self.folds} folds, got {self.fold}")
+        if self.val_seed >= 0 and self.folds > 1:
+            raise ValueError("a reshuffled validation split (val_seed) and k-fold folds exclude each other")
         if not 0 <= self.saliency_percentile < 100:
             raise ValueError(f"saliency percentile must be in [0, 100), got {self.saliency_percentile}")
 

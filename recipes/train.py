@@ -8,7 +8,7 @@ from typing import Any, Callable, Protocol
 import torch
 
 from datasets import FloatImages, SegmentationData, build_augmentation
-from datasets.splits import with_fold
+from datasets.splits import reshuffled, with_fold
 from unet_core import Precision, TrainConfig, Trainer, UNet, build_loss, resolve_precision, saliency_loop, seed_everything
 from unet_core.losses import PIXEL_WEIGHTED
 
@@ -44,8 +44,11 @@ def train_config(params: TrialParams, epochs: int, seed: int, threads: int, prec
 
 
 def fold_of(params: TrialParams, data: SegmentationData) -> SegmentationData:
-    """The data a trial trains on: its k-fold split when params.folds > 1, else the dataset's own split."""
-    return with_fold(data, params.fold, params.folds, params.split_seed) if params.folds > 1 else data
+    """The data a trial trains on: its k-fold split when params.folds > 1, its own reshuffled split when params.val_seed
+    >= 0, else the dataset's own split."""
+    if params.folds > 1:
+        return with_fold(data, params.fold, params.folds, params.split_seed)
+    return reshuffled(data, params.val_seed) if params.val_seed >= 0 else data
 
 
 def train_and_report(params: TrialParams, data: SegmentationData, settings: RecipeSettings = RecipeSettings(),

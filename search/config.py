@@ -65,6 +65,14 @@ class SearchConfig:
             "uniform"), epochs of all-skips training before sampling starts, and batches of batch-norm recalibration per
             pattern before it is scored (recipes.supernet.SupernetSettings; 0, the default: the shared statistics, which
             ranked better than 8 or 32 recalibration batches in bench/supernet_rank.py).
+        validation: how quick/arch/full trials validate (search.noise): "fixed" (every trial on the dataset's validation
+            split), "reshuffle" (each trial on its own seeded random split of the training + validation images, as many
+            validation images; recorded as the run's val_seed and unet.val_images) or "race" (every evaluation on one fold
+            of a `race_partition`-fold partition; a configuration that tops its ASHA rungs and beats the incumbent is scored
+            on up to `race_folds` of the incumbent's folds before it may replace it; the default U-Net is the first incumbent).
+        final_folds: the final round trains every finalist and the default U-Net on this many folds of the same partition
+            (1: on the search's split); with 2 or more its choice is the default unless a finalist beats it by more than
+            `default_margin` standard errors of the paired margin (search.noise.choose_final), recorded on the parent run.
     """
 
     space: str = "quick"
@@ -108,6 +116,11 @@ class SearchConfig:
     supernet_sampling: str = "fair"
     supernet_warmup: int = 0
     supernet_recalibrate: int = 0
+    validation: str = "fixed"
+    race_folds: int = 3
+    race_partition: int = 5
+    final_folds: int = 1
+    default_margin: float = 1.0
 
     def __post_init__(self) -> None:
         space = create_space(self.space)  # an unknown name: UnknownName, a ConfigError
@@ -150,6 +163,7 @@ class SearchConfig:
             raise ConfigError(f"--rerank-top must be >= 0 (0: off), got {self.rerank_top}")
         space.check(self)
         strategy.check(self, space)
+        self._check_noise(space, strategy)
         if self.final_budget is not None and self.final_budget < 1:
             raise ConfigError(f"--final-budget must be at least 1 epoch, got {self.final_budget}")
         classes = self.dataset_options.get("num_classes")
@@ -161,6 +175,23 @@ class SearchConfig:
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         self._check_architecture()
+
+    def _check_noise(self, space, strategy) -> None:
+        from search.noise import VALIDATIONS
+
+        if self.validation not in VALIDATIONS:
+            raise ConfigError(f"unknown validation {self.validation!r}: choose one of {', '.join(VALIDATIONS)}")
+        if self.validation != "fixed" and not (space.sampled and strategy.races):
+            raise ConfigError(f"--validation {self.validation} applies to the sampled spaces (quick, arch, full) with --strategy trials; "
+                              "the ablation study validates on --folds")
+        if self.race_partition < 2:
+            raise ConfigError(f"--race-partition must be at least 2 folds, got {self.race_partition}")
+        if not 1 <= self.race_folds <= self.race_partition:
+            raise ConfigError(f"--race-folds must be in 1..--race-partition ({self.race_partition}), got {self.race_folds}")
+        if not 1 <= self.final_folds <= self.race_partition:
+            raise ConfigError(f"--final-folds must be in 1..--race-partition ({self.race_partition}), got {self.final_folds}")
+        if self.default_margin < 0:
+            raise ConfigError(f"--default-margin is a number of standard errors >= 0, got {self.default_margin}")
 
     def _check_architecture(self) -> None:
         self.depths = tuple(sorted({int(d) for d in self.depths}))

@@ -91,6 +91,22 @@ def _search_flags(p: argparse.ArgumentParser) -> None:
                         "beside the search's best, so the winner is never one it beats there (default on)")
 
 
+def _noise_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of noise-aware evaluation (search.noise): reshuffled validation, racing on folds, the final round's rule."""
+    p.add_argument("--validation", default="fixed", help="quick, arch, full: fixed (every trial on the dataset's validation split), "
+                   "reshuffle (each trial its own seeded random split, recorded on its run) or race (every evaluation on one fold of "
+                   "--race-partition folds; a configuration that tops its rungs and beats the incumbent is scored on more of the incumbent's "
+                   "folds before it may replace it; the default U-Net is the first incumbent) (default fixed)")
+    p.add_argument("--race-folds", type=int, default=3, help="race: the most folds a configuration is scored on (default 3)")
+    p.add_argument("--race-partition", type=int, default=5, help="race and --final-folds: folds of the partition of the training "
+                   "images (default 5)")
+    p.add_argument("--final-folds", type=int, default=1, help="the final round trains each finalist and the default U-Net on this many "
+                   "folds; from 2 on, the default U-Net is named unless a finalist beats it by more than --default-margin standard errors "
+                   "of the paired margin (default 1: the search's split, the best there wins)")
+    p.add_argument("--default-margin", type=float, default=1.0, help="standard errors of the paired margin a finalist must beat the "
+                   "default U-Net by (default 1)")
+
+
 def _strategy_flags(p: argparse.ArgumentParser) -> None:
     """The flags of --strategy and the supernet's settings, and --smoke-test."""
     p.add_argument("--strategy", default="trials", help="arch: trials (Optuna samples configurations, each trained) or supernet (one "
@@ -107,7 +123,7 @@ def _strategy_flags(p: argparse.ArgumentParser) -> None:
 def parse_args(argv: list[str] | None = None) -> SearchConfig:
     """The command line as a validated SearchConfig (ConfigError on a bad value)."""
     p = argparse.ArgumentParser(prog="python -m search.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for add in (_where_flags, _recipe_flags, _search_flags, _strategy_flags):
+    for add in (_where_flags, _recipe_flags, _search_flags, _noise_flags, _strategy_flags):
         add(p)
     a = p.parse_args(argv)
     try:
@@ -130,7 +146,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
         searcher_seed=a.searcher_seed, stop_at=a.stop_at, precision=a.precision, folds=a.folds, grace_period=a.grace_period,
         reduction_factor=a.reduction_factor, rerank_top=0 if a.smoke_test else a.rerank_top, final_budget=a.final_budget,
         final_baseline=a.final_baseline, val_images=a.val_images,
-        strategy=a.strategy, supernet_sampling=a.supernet_sampling, supernet_warmup=a.supernet_warmup, supernet_recalibrate=a.supernet_recalibrate,
+        validation=a.validation, race_folds=a.race_folds, race_partition=a.race_partition, final_folds=a.final_folds,
+        default_margin=a.default_margin, strategy=a.strategy, supernet_sampling=a.supernet_sampling, supernet_warmup=a.supernet_warmup, supernet_recalibrate=a.supernet_recalibrate,
     )
 
 
@@ -160,7 +177,8 @@ def summary(outcome) -> str:
         def found(name: str) -> str:  # where a final-budget run came from: its search or estimate Dice, or the default U-Net
             if name.endswith("-default-final"):
                 return "the default U-Net"
-            return f"{origin} {search_dice.get(name.removesuffix('-final'), float('nan')):.4f}"
+            found_dice = search_dice.get(name.removesuffix("-final"))
+            return f"{origin} {found_dice:.4f}" if found_dice is not None and found_dice == found_dice else f"not in the {origin} on this fold"
 
         lines.append(f"{'trained stand-alone' if outcome.estimates is not None else 're-ranked'} at the final budget ({outcome.final_epochs} epochs): " + ", ".join(
             f"{r.run_name} {r.best_val_dice:.4f} ({found(r.run_name)})" for r in ranked.itertuples(index=False)))

@@ -167,7 +167,7 @@ def test_the_default_unet_joins_the_final_round_once_and_not_when_the_search_alr
     final = with_baseline(shortlist, default, cfg.final_epochs)
     assert [c.get("baseline", False) for c in final] == [False, True] and final[1]["run_name"].endswith("-default")
     held = [{"run_name": "b", "best_val_dice": 0.8, "config": {**default, "epochs": 2}}]  # the same net, searched at fewer epochs
-    assert with_baseline(held, default, cfg.final_epochs) == held
+    assert with_baseline(held, default, cfg.final_epochs) == [{**held[0], "is_default": True}]  # it stands as the default in the final choice
 
 
 @pytest.mark.slow

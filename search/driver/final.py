@@ -30,15 +30,42 @@ def default_unet_config(cfg: SearchConfig, limits: SpaceLimits) -> dict[str, Any
     return {**recipe, "depth": depth, "skips": "1" * depth}
 
 
+def final_points(cfg: SearchConfig, candidate: dict[str, Any]) -> list[dict[str, Any]]:
+    """A candidate's Tune configs at the final budget: one per final fold (cfg.final_folds of the race partition)."""
+    from .rerank import final_config, on_folds
+
+    return on_folds(final_config(candidate["config"], cfg.final_epochs), cfg.final_folds, cfg.race_partition, cfg.seed)
+
+
+def final_choice(cfg: SearchConfig, candidates: list[dict[str, Any]], final: pd.DataFrame):
+    """The final round's choice (search.noise): with cfg.final_folds >= 2 the default U-Net unless a finalist beats it by
+    more than cfg.default_margin standard errors of the paired margin; with one fold, the best there."""
+    from recipes.params import config_run_name
+    from search.noise import choose_best, choose_final
+
+    by_run = dict(zip(final.run_name, final.best_val_dice))
+    scores, default = {}, None
+    for c in candidates:
+        runs = {int(p.get("fold", 0)): by_run.get(config_run_name(p) + f"-{schema.FINAL}") for p in final_points(cfg, c)}
+        scores[c["run_name"]] = {f: float(v) for f, v in runs.items() if v is not None and pd.notna(v)}
+        default = c["run_name"] if c.get("baseline") or c.get("is_default") else default
+    scores = {name: s for name, s in scores.items() if s}
+    if not scores:
+        return None
+    if cfg.final_folds >= 2:
+        return choose_final(scores, default if default in scores else None, cfg.default_margin)
+    return choose_best(scores, default if default in scores else None)
+
+
 def final_tuner(session: SearchSession, name: str, candidates: list[dict[str, Any]], callbacks: list):
     """The re-ranking Tuner: each candidate's config once, at the final budget, no early stopping (restored if a
     previous session of this search started it)."""
     from search.trainable.trial import run_trial
 
-    from .rerank import FixedConfigs, final_config
+    from .rerank import FixedConfigs
 
     cfg = session.cfg
-    points = [final_config(c["config"], cfg.final_epochs) for c in candidates]
+    points = [point for c in candidates for point in final_points(cfg, c)]
     function = trainable(cfg, session.data, replace(session.ctx, role=schema.FINAL), run_trial)
     return tuner(cfg, name, function, {}, tune_config(FixedConfigs(points), num_samples=len(points)), callbacks)
 
@@ -46,11 +73,12 @@ def final_tuner(session: SearchSession, name: str, candidates: list[dict[str, An
 def rerank_at_final_budget(session: SearchSession, results, table: pd.DataFrame) -> pd.DataFrame:
     """Train the search's best cfg.rerank_k configurations (and, with cfg.final_baseline, the default U-Net) at
     cfg.final_epochs; their trial table (role "final"). Both rankings go on the parent run as tags (search.driver.rerank)."""
-    from .rerank import top_candidates, with_baseline
+    from .rerank import raced_candidates, top_candidates, with_baseline
 
     cfg = session.cfg
     configs = {(r.metrics or {}).get("trial_id"): r.config for r in results if (r.metrics or {}).get("trial_id")}
-    candidates = top_candidates(final_attempts(table), configs, cfg.rerank_k)
+    pick = raced_candidates if cfg.validation == "race" else top_candidates
+    candidates = pick(final_attempts(table), configs, cfg.rerank_k)
     if candidates:
         searched = len(candidates)
         if cfg.final_baseline:
@@ -85,4 +113,21 @@ def train_at_final_budget(session: SearchSession, candidates: list[dict[str, Any
     final = final_attempts(final)
     client.set_tag(ctx.parent_run_id, schema.FINAL_RANKING_TAG, ranking([{"run_name": r.run_name, "best_val_dice": r.best_val_dice}
                                                                          for r in final.itertuples(index=False) if pd.notna(r.best_val_dice)]))
-    return final
+    return mark_choice(session, candidates, final)
+
+
+def mark_choice(session: SearchSession, candidates: list[dict[str, Any]], final: pd.DataFrame) -> pd.DataFrame:
+    """`final` with a `chosen` column (the winner's runs: the test score is taken from the best of them); the choice, its
+    margin over the default U-Net and its interval go on the parent run (search.noise.FinalChoice.tags)."""
+    from recipes.params import config_run_name
+
+    choice = final_choice(session.cfg, candidates, final)
+    final = final.assign(chosen=False)
+    if choice is None:
+        return final
+    for key, value in choice.tags().items():
+        session.client.set_tag(session.ctx.parent_run_id, key, value)
+    winner = next(c for c in candidates if c["run_name"] == choice.winner)
+    names = {config_run_name(p) + f"-{schema.FINAL}" for p in final_points(session.cfg, winner)}
+    session.echo(f"final choice: {choice.reason}")
+    return final.assign(chosen=final.run_name.isin(names))

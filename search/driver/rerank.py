@@ -23,21 +23,53 @@ def top_candidates(table: pd.DataFrame, configs: dict[str, dict[str, Any]], k: i
             for r in done.head(k).itertuples(index=False)]
 
 
+def raced_candidates(table: pd.DataFrame, configs: dict[str, dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """The `k` best configurations of a raced search (search.noise.Intensifier): its evaluations grouped by configuration,
+    more folds first, then the higher mean (search.noise.raced_order); each candidate's `best_val_dice` is that mean over
+    its folds and its config is the configuration without the fold."""
+    from recipes.params import config_run_name
+    from search.noise.intensify import RACE_KEYS, configuration_key, raced_order
+
+    done = table[(table.status == "FINISHED") & table.best_val_dice.notna() & table.trial_id.isin(list(configs))]
+    scores: dict[str, dict[int, float]] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for r in done.itertuples(index=False):
+        config = configs[r.trial_id]
+        key = configuration_key(config)
+        scores.setdefault(key, {})[int(config.get("fold", 0))] = float(r.best_val_dice)
+        plain.setdefault(key, {c: v for c, v in config.items() if c not in RACE_KEYS})
+    out = []
+    for key in raced_order(scores)[:k]:
+        s = scores[key]
+        out.append({"trial_id": "", "run_name": config_run_name(plain[key]), "best_val_dice": sum(s.values()) / len(s), "config": plain[key], "folds_raced": len(s)})
+    return out
+
+
 def with_baseline(candidates: list[dict[str, Any]], baseline: dict[str, Any], epochs: int) -> list[dict[str, Any]]:
     """`candidates` and, last, the default U-Net's config `baseline` (marked "baseline": True; its runs are named ...-default),
-    unless one of them already trains exactly that configuration at `epochs`."""
+    unless one of them already trains exactly that configuration at `epochs` (that one is then marked "is_default": True)."""
     from recipes.params import DEFAULT_UNET_KEY, TrialParams, config_run_name
 
     target = TrialParams.from_config(final_config(baseline, epochs))
-    if any(TrialParams.from_config(final_config(c["config"], epochs)) == target for c in candidates):
-        return candidates
+    same = [i for i, c in enumerate(candidates) if TrialParams.from_config(final_config(c["config"], epochs)) == target]
+    if same:  # a finalist is the default U-Net: it stands as the default in the final choice
+        return [{**c, "is_default": True} if i == same[0] else c for i, c in enumerate(candidates)]
     config = {**baseline, DEFAULT_UNET_KEY: True}
     return [*candidates, {"trial_id": "", "run_name": config_run_name(config), "best_val_dice": float("nan"), "config": config, "baseline": True}]
 
 
 def final_config(config: dict[str, Any], epochs: int) -> dict[str, Any]:
-    """A candidate's Tune config trained at the final budget (a saliency trial's retraining rounds keep their length)."""
-    return {**config, "epochs": int(epochs)}
+    """A candidate's Tune config trained at the final budget (a saliency trial's retraining rounds keep their length), on
+    the dataset's validation split (a reshuffled trial's own split is dropped)."""
+    return {**{k: v for k, v in config.items() if k != "val_seed"}, "epochs": int(epochs)}
+
+
+def on_folds(config: dict[str, Any], folds: int, partition: int, split_seed: int) -> list[dict[str, Any]]:
+    """A final-budget config on each of the first `folds` folds of a `partition`-fold split (shuffled by `split_seed`);
+    with `folds` 1, the config as is (the dataset's validation split)."""
+    if folds <= 1:
+        return [config]
+    return [{**config, "folds": int(partition), "fold": j, "split_seed": int(split_seed)} for j in range(folds)]
 
 
 def ranking(rows: list[dict[str, Any]]) -> str:

@@ -76,7 +76,8 @@ def _search(session: SearchSession, callbacks: tuple) -> SearchOutcome:
     table = trials_table(session.client, ctx.experiment_id, ctx.parent_run_id, role=session.strategy.role)
     _check_all_ended(session, table, total)
     final, estimates = session.strategy.finish(session, results, table)
-    best, test_metrics = evaluate_best(session.client, final if final is not None and not final.empty else table, session.data)
+    pool = table if final is None or final.empty else final[final.chosen] if "chosen" in final and final.chosen.any() else final
+    best, test_metrics = evaluate_best(session.client, pool, session.data)
     outcome = SearchOutcome(ctx.experiment_id, ctx.parent_run_id, ctx.tracking_uri, str(cfg.storage_path / session.search_name), table, final=final,
                             final_epochs=cfg.final_epochs if final is not None else None, estimates=estimates)
     record_outcome(session.client, outcome, best, test_metrics)

@@ -16,6 +16,7 @@ class Strategy:
         role: the MLflow role of its Tune trials' runs (search.tracking.schema).
         trains_default_unet: its final round trains the default U-Net beside the finalists (with --final-baseline).
         takes_folds: --folds applies to it in any space (the ablation's folds apply in every strategy).
+        races: --validation reshuffle and race apply to it (its trials train stand-alone configurations).
         settings: the SearchConfig fields only this strategy reads (logged on the parent run only for it).
     """
 
@@ -23,6 +24,7 @@ class Strategy:
     role: ClassVar[str] = ""
     trains_default_unet: ClassVar[bool] = False
     takes_folds: ClassVar[bool] = False
+    races: ClassVar[bool] = False
     settings: ClassVar[tuple[str, ...]] = ()
 
     def check(self, cfg, space: Space) -> None:

@@ -10,6 +10,21 @@ from search.tracking import schema
 from .registry import Strategy, register_strategy
 
 
+def noise_aware(searcher, cfg, space: Space, limits: SpaceLimits):
+    """`searcher` as cfg.validation asks: as is (fixed), each trial on its own split (reshuffle) or raced on folds (race),
+    the default U-Net at the search's budget the race's first incumbent."""
+    from search.noise import Intensifier, Reshuffled
+
+    if cfg.validation == "reshuffle":
+        return Reshuffled(searcher, cfg.seed)
+    if cfg.validation == "race":
+        from search.driver.final import default_unet_config
+
+        first = {**default_unet_config(cfg, limits), "epochs": cfg.max_epochs} if cfg.final_baseline else None
+        return Intensifier(searcher, cfg.race_partition, cfg.race_folds, space.max_trial_epochs(cfg), cfg.optuna_seed, cfg.seed, first=first)
+    return searcher
+
+
 @register_strategy
 class TrialsStrategy(Strategy):
     """Train every sampled (or enumerated) configuration stand-alone."""
@@ -17,6 +32,7 @@ class TrialsStrategy(Strategy):
     name = "trials"
     role = schema.TRIAL
     trains_default_unet = True
+    races = True
 
     def function(self):
         """run_trial: one stand-alone training per Tune trial."""
@@ -29,7 +45,7 @@ class TrialsStrategy(Strategy):
         from search.driver.tuner import make_scheduler, make_searcher, tune_config
 
         if space.sampled:
-            return {}, tune_config(make_searcher(cfg, limits), make_scheduler(cfg), cfg.num_samples)
+            return {}, tune_config(noise_aware(make_searcher(cfg, limits), cfg, space, limits), make_scheduler(cfg), cfg.num_samples)
         return space.grid(cfg, limits), tune_config()
 
     def start_line(self, cfg, space: Space, search_name: str, total: int, parallel: int) -> str:

@@ -32,6 +32,16 @@ BEST_RUN_NAME_TAG = "unet.best_run_name"
 SEARCH_RANKING_TAG = "unet.search_ranking"  # the re-ranked candidates, by their search score
 FINAL_RANKING_TAG = "unet.final_ranking"  # the same candidates at the final budget
 ESTIMATE_RANKING_TAG = "unet.supernet_ranking"  # a supernet search's candidates, by their estimate
+# the final round's default-unless-better choice (search.noise.choice): the winner, whether it is the default U-Net,
+# the best finalist's paired margin over the default with its 95% interval and pairs, and the reason in words
+FINAL_CHOICE_TAG = "unet.final_choice"
+FINAL_CHOICE_DEFAULT_TAG = "unet.final_choice_default"
+FINAL_MARGIN_TAG = "unet.final_margin"
+FINAL_MARGIN_CI_TAG = "unet.final_margin_ci95"
+FINAL_MARGIN_PAIRS_TAG = "unet.final_margin_pairs"
+FINAL_CHOICE_REASON_TAG = "unet.final_choice_reason"
+RACE_TAG = "unet.race"  # on the parent run: the race's decisions, in order (search.noise.intensify)
+VAL_IMAGES_TAG = "unet.val_images"  # on a trial run: the names of the images it validated on
 
 # tags and metrics of a supernet search's estimate runs
 ESTIMATE_TAG = "unet.estimate"

@@ -14,6 +14,7 @@ import torch
 
 from datasets import SegmentationData
 from recipes import TrialParams, Validator, config_run_name, train_and_report, trial_precision
+from recipes.train import fold_of
 from search.errors import TrackingUnavailable
 from search.tracking import client as tracking
 from search.tracking import outbox, schema
@@ -110,6 +111,11 @@ def until_reachable(call, uri: str, wait_s: float | None = None, every_s: float 
         time.sleep(every_s)
 
 
+def val_names(params: TrialParams, data: SegmentationData) -> str:
+    """The names of the images the trial validates on (its fold, its reshuffled split or the dataset's), comma-separated."""
+    return ",".join(s.name for s in fold_of(params, data).val)[:5000]
+
+
 def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext) -> None:
     """The Tune function trainable (use with tune.with_parameters(run_trial, data=..., ctx=...)).
 
@@ -138,6 +144,7 @@ def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext
         if precision.note:
             run.outbox.tags({schema.PRECISION_NOTE_TAG: precision.note})
         run.outbox.dataset(data.name, data.source, ctx.data_digest)
+        run.outbox.tags({schema.VAL_IMAGES_TAG: val_names(params, data)})
         best = train_and_report(params, data, ctx.recipe, lambda m: tune.report({**m, "mlflow_run_id": run.run_id}), run)
     except Exception as exc:  # the trial's own failure; Tune stopping the trial (SystemExit) is closed by the driver's callback
         run.fail(exc)
