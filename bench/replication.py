@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -96,6 +98,43 @@ def compare(store: Path, runs: list[dict]) -> dict:
             "max_wall_min": round(max(r["wall_s"] for r in runs) / 60, 1), "target_wall_min": 60, "runs": per_run}
 
 
+def from_curves(dataset: str) -> dict:
+    """The runs' figures from bench/results/curves_<dataset>.csv holding two or more runs of the study (--seed values;
+    search_replay.py --export ... --append): the Spearman between every pair of runs beside what one run predicts of it
+    (its within-seed split-half, the report's figure before 2026-12-03) and, with three runs, what a two-seed study
+    predicts (analysis.reliability.rerun_reliability: halves of whole seeds) of its agreement with the run it left out."""
+    from itertools import combinations
+
+    from analysis.curves import read_curves
+    from analysis.reliability import config_means, rerun_reliability, spearman, split_half_reliability
+
+    table = read_curves(RESULTS / f"curves_{dataset}.csv")
+    frame = table.groupby(["depth", "skips", "seed", "fold"]).val_dice.max().rename("dice").reset_index()
+    seeds = sorted(int(s) for s in frame.seed.unique())
+    if len(seeds) < 2:
+        sys.exit(f"error: curves_{dataset}.csv holds seeds {seeds}: two or more runs are needed")
+    means = {s: config_means(frame[frame.seed == s]) for s in seeds}
+    rho = {(a, b): spearman(means[a], means[b].reindex(means[a].index)) for a, b in combinations(seeds, 2)}
+    observed = float(np.mean(list(rho.values())))
+    within = {s: split_half_reliability(frame[frame.seed == s])["reliability"] for s in seeds}
+    out = {"configurations": int(frame.groupby(["depth", "skips"]).ngroups), "seeds": seeds,
+           "observed_spearman": {f"{a}-{b}": round(r, 4) for (a, b), r in rho.items()}, "observed_mean": round(observed, 4),
+           "within_seed_split_half": {str(s): round(v, 4) for s, v in within.items()},
+           "within_seed_minus_observed": round(float(np.mean(list(within.values()))) - observed, 4), "target_gap": 0.1,
+           "two_seed_study_predicts_its_rerun": round(rerun_reliability(frame[frame.seed.isin(seeds[:2])])["reliability"], 4)}
+    if len(seeds) >= 3:  # out of sample: a two-seed study predicts a one-seed pair's agreement; the run it left out checks it
+        checks = []
+        for held in seeds:
+            rest = [s for s in seeds if s != held]
+            predicted = rerun_reliability(frame[frame.seed.isin(rest)])["half_spearman"]
+            seen = [rho[tuple(sorted((held, o)))] for o in rest]
+            checks.append({"held_out": held, "predicted": round(predicted, 4), "observed_with_held_out": [round(v, 4) for v in seen],
+                           "gap": round(predicted - float(np.mean(seen)), 4)})
+        out["leave_one_run_out"] = checks
+        out["max_abs_gap"] = round(max(abs(c["gap"]) for c in checks), 4)
+    return out
+
+
 def main() -> None:
     """Run (or reuse) the two studies and write the replication figures."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,7 +144,20 @@ def main() -> None:
     p.add_argument("--store", type=Path, default=None, help="the MLflow store and Tune folder (default runs/replication; --smoke: a temporary folder)")
     p.add_argument("--tag", default="", help="results key suffix (dataset:TAG), to keep a variant's figures beside the default's")
     p.add_argument("--smoke", action="store_true", help="seconds: synthetic data, depth 2, 2 folds, 2 epochs")
+    p.add_argument("--from-curves", action="store_true", help="no training: the pair's figures from bench/results/curves_DATASET.csv "
+                   "holding both runs, written into replication.json under DATASET's 'prediction'")
     a = p.parse_args()
+    if a.from_curves:
+        figures = from_curves(a.dataset)
+        path = RESULTS / "replication.json"
+        earlier = json.loads(path.read_text()).get("datasets", {}) if path.exists() else {}
+        entry = {**earlier.get(a.dataset, {}), "prediction": figures}
+        write_results("replication", {"datasets": {**earlier, a.dataset: entry}})
+        checks = "; ".join(f"without seed {c['held_out']}: predicted {c['predicted']:.3f}, observed {c['observed_with_held_out']}"
+                           for c in figures.get("leave_one_run_out", []))
+        print(f"{a.dataset}: within-seed split-half {figures['within_seed_split_half']}, runs agree at Spearman {figures['observed_spearman']}"
+              + (f"; {checks}" if checks else ""))
+        return
     seeds = [int(s) for s in a.seeds.split(",")]
     if len(seeds) != 2:
         sys.exit("error: --seeds takes two seeds, e.g. 0,100")

@@ -43,6 +43,7 @@ DEFAULT = "asha+tpe g2 r2"  # ASHA + TPE at the search's epochs (search.config: 
 TODAY = "today: asha+tpe g2 r2 at half the epochs + re-rank 3 beside the default"  # the product before issue 25: search at half the
 # budget, re-rank the best 3 at the full budget on the search's split with the default U-Net beside them, the best there wins
 MARGIN_SE = 1.0  # search.noise.choice.MARGIN_SE
+NEW_DEFAULT = "race3: asha+tpe g2 r2"  # the product's new --space arch/full default (set from this bench's results)
 ASHA_VARIANTS = ((1, 2), (1, 3), (2, 3), (4, 2), (4, 3))  # (grace period, reduction factor) beside the default's (2, 2)
 
 
@@ -93,7 +94,7 @@ def methods(max_epochs: int, configs: list[dict], folds: int) -> dict[str, Metho
         return GridInRandomOrder(configs, seed)
 
     def raced(make, race_folds, epochs=max_epochs):
-        return lambda seed: Intensifier(make(seed), folds, race_folds, epochs, seed, split_seed=0, first=default_config(configs))
+        return lambda seed: Intensifier(make(seed), folds, min(race_folds, folds), epochs, seed, split_seed=0, first=default_config(configs))
 
     def asha(grace, rf, epochs=max_epochs):
         return lambda: make_scheduler(replace(base, max_epochs=epochs, grace_period=min(grace, epochs), reduction_factor=rf))
@@ -209,6 +210,37 @@ def verdict(summary: pd.DataFrame) -> dict:
             "best_method": at.sort_values(["median", "mean"]).index[0]}
 
 
+def is_noise_aware(method: str) -> bool:
+    """Whether a method scores configurations beyond one split: reshuffled, raced or with a final round on several folds."""
+    return any(t in method for t in ("(reshuffled)", "race", "folds"))
+
+
+def noise_verdict(summary: pd.DataFrame) -> dict:
+    """Issue 25's targets: at AT of the grid's compute the best noise-aware method's median regret against random
+    search's (<= TARGET_RATIO); the grid run the noise-aware way against random search (regret below it, at AT and once
+    the grid is done); and how often the pick is worse than the default U-Net, today's product beside the new default (<= 5%)."""
+    at = summary[np.isclose(summary.fraction, AT)].set_index("method")
+    full = summary[np.isclose(summary.fraction, 1.0)].set_index("method")
+    rand = float(at.loc["random", "median"])
+    aware = at[[is_noise_aware(m) for m in at.index]].sort_values(["median", "mean"])
+    best = aware.index[0]
+    grids = [m for m in at.index if "grid" in m and is_noise_aware(m)]
+    grid = min(grids, key=lambda m: (full.loc[m, "median"], full.loc[m, "mean"]))
+    ratio = float(at.loc[best, "median"]) / rand if rand > 0 else float("inf")
+    worse = {m: round(float(at.loc[m, "worse_than_default"]), 3) for m in (TODAY, NEW_DEFAULT)}
+    return {"best_noise_aware": best, "best_noise_aware_median": round(float(at.loc[best, "median"]), 4), "random_median": round(rand, 4),
+            "ratio_best_noise_aware_to_random": round(ratio, 3), "target_ratio": TARGET_RATIO, "ratio_met": bool(ratio <= TARGET_RATIO),
+            "noise_aware_grid": grid, "noise_aware_grid_median_at_1": round(float(full.loc[grid, "median"]), 4),
+            "plain_grid_median_at_1": round(float(full.loc["grid (random order)", "median"]), 4),
+            "random_median_at_1": round(float(full.loc["random", "median"]), 4),
+            "grid_below_random_at_1": bool(full.loc[grid, "median"] < full.loc["random", "median"]),
+            "noise_aware_grid_median_at_quarter": round(float(at.loc[grid, "median"]), 4),
+            "share_worse_than_default": worse, "target_share_worse": 0.05,
+            "share_worse_met": {m: bool(v <= 0.05) for m, v in worse.items()},
+            "new_default": NEW_DEFAULT, "new_default_median": round(float(at.loc[NEW_DEFAULT, "median"]), 4),
+            "today_median": round(float(at.loc[TODAY, "median"]), 4)}
+
+
 def plot(summaries: dict[str, pd.DataFrame], path: Path) -> None:
     """Median (line) and 90th-percentile (dashed) regret against the fraction of the grid's compute, one panel a dataset."""
     import matplotlib
@@ -242,13 +274,21 @@ def plot(summaries: dict[str, pd.DataFrame], path: Path) -> None:
     plt.close(fig)
 
 
-def export(dataset: str, uri: str, experiment: str) -> Path:
-    """Write bench/results/curves_<dataset>.csv from a study experiment in an MLflow store."""
+def export(dataset: str, uri: str, experiment: str, append: bool = False) -> Path:
+    """Write bench/results/curves_<dataset>.csv from a study experiment in an MLflow store; with `append`, add its
+    replicates (another --seed: other seeds and another fold partition) to the table already there."""
     from mlflow import MlflowClient
 
     from analysis.curves import curve_table
 
-    return save_curves(curve_table(MlflowClient(uri), experiment, dataset), RESULTS / f"curves_{dataset}.csv")
+    table = curve_table(MlflowClient(uri), experiment, dataset)
+    path = RESULTS / f"curves_{dataset}.csv"
+    if append and path.is_file():
+        old = read_curves(path)
+        if set(old.seed) & set(table.seed):
+            raise SystemExit(f"error: {experiment} has seeds {sorted(set(table.seed))} that {path} already holds")
+        table = pd.concat([old, table], ignore_index=True)
+    return save_curves(table, path)
 
 
 def smoke_table() -> pd.DataFrame:
@@ -274,10 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export", metavar="DATASET", help="write DATASET's curve table from --tracking-uri/--experiment, then exit")
     p.add_argument("--tracking-uri", default=f"sqlite:///{REPO / 'runs' / 'curves' / 'mlflow.db'}")
     p.add_argument("--experiment", default=None, help="the study experiment to export (default curves-DATASET)")
+    p.add_argument("--append", action="store_true", help="with --export: add the experiment's replicates to the table already there")
     p.add_argument("--smoke", action="store_true", help="seconds: a planted table, 3 seeds, nothing written")
     a = p.parse_args(argv)
     if a.export:
-        print(f"wrote {export(a.export, a.tracking_uri, a.experiment or f'curves-{a.export}')}")
+        print(f"wrote {export(a.export, a.tracking_uri, a.experiment or f'curves-{a.export}', a.append)}")
         return 0
     if a.smoke:
         tables = {"planted": smoke_table()}
@@ -294,13 +335,14 @@ def main(argv: list[str] | None = None) -> int:
     figures, summaries = {"seeds": a.seeds, "fractions": list(FRACTIONS), "at": AT, "default": DEFAULT, "datasets": {}}, {}
     for dataset, table in tables.items():
         rows, facts = replay_dataset(table, a.seeds)
-        summary = summarise(rows)
+        summary = summarise(rows).merge(rows.groupby(["method", "fraction"]).worse_than_default.mean().reset_index(), on=["method", "fraction"])
         summaries[dataset] = summary
         half = max(1, facts["epochs"] // 2)
         comparisons = [paired(rows, DEFAULT, "random"), paired(rows, DEFAULT, "grid (random order)"),
                        paired(rows, f"asha+tpe g2 r2 at {half} epochs + re-rank 3 at {facts['epochs']}", f"asha+tpe g2 r2 at {half} epochs"),
                        paired(rows, f"asha+tpe g2 r2 at {half} epochs + re-rank 3 at {facts['epochs']}", f"asha+tpe g2 r2 at {half} epochs", fraction=1.0)]
-        figures["datasets"][dataset] = {**facts, "verdict": verdict(summary), "paired": comparisons,
+        comparisons += [paired(rows, NEW_DEFAULT, TODAY), paired(rows, NEW_DEFAULT, "random")]
+        figures["datasets"][dataset] = {**facts, "verdict": verdict(summary), "noise_verdict": noise_verdict(summary), "paired": comparisons,
                                         "summary": summary.round(4).to_dict(orient="records")}
         v = figures["datasets"][dataset]["verdict"]
         print(f"{dataset}: at {AT} of the grid's compute, median regret {DEFAULT} {v['default_median']:.4f}, random {v['random_median']:.4f}, "
@@ -309,8 +351,13 @@ def main(argv: list[str] | None = None) -> int:
     if not a.smoke:
         write_results("search_replay", figures)
         plot(summaries, RESULTS / "search_replay.png")
-    ratios = ", ".join(f"{d} {f['verdict']['ratio_default_to_random']}" for d, f in figures["datasets"].items())
-    print(f"default / random median regret at {AT} of the grid's compute: {ratios}")
+    for d, f in figures["datasets"].items():
+        n = f["noise_verdict"]
+        print(f"{d}: best noise-aware {n['best_noise_aware']} {n['best_noise_aware_median']:.4f} vs random {n['random_median']:.4f}; noise-aware grid "
+              f"{n['noise_aware_grid']} {n['noise_aware_grid_median_at_1']:.4f} at the whole grid vs random {n['random_median_at_1']:.4f}; "
+              f"worse than the default U-Net: {n['share_worse_than_default']}")
+    ratios = ", ".join(f"{d} {f['noise_verdict']['ratio_best_noise_aware_to_random']}" for d, f in figures["datasets"].items())
+    print(f"best noise-aware / random median regret at {AT} of the grid's compute: {ratios}")
     return 0
 
 

@@ -123,6 +123,9 @@ class SearchConfig:
     default_margin: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.tracking_uri and self.tracking_uri.startswith("sqlite:///") and not self.tracking_uri.startswith("sqlite:////"):
+            # a relative SQLite path: trials run in their own folders and would open another, empty store there
+            self.tracking_uri = "sqlite:///" + str(Path(self.tracking_uri[len("sqlite:///"):]).expanduser().resolve())
         space = create_space(self.space)  # an unknown name: UnknownName, a ConfigError
         if self.num_samples is None:
             self.num_samples = space.default_samples

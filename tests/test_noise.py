@@ -186,3 +186,10 @@ def test_a_reshuffled_search_records_each_trials_split_and_its_final_choice_on_t
     assert tags["unet.final_choice"] and tags["unet.final_choice_reason"]
     assert tags["unet.final_choice_default"] in ("true", "false") and tags["unet.final_margin_ci95"].startswith("[")
     assert "final choice:" in proc.stdout
+
+
+def test_a_relative_sqlite_store_is_made_absolute_at_the_edge_so_trials_in_their_own_folders_find_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = SearchConfig(tracking_uri="sqlite:///runs/mlflow.db")
+    assert cfg.tracking_uri == f"sqlite:///{tmp_path.resolve() / 'runs' / 'mlflow.db'}"
+    assert SearchConfig(tracking_uri="sqlite:////abs/mlflow.db").tracking_uri == "sqlite:////abs/mlflow.db"

@@ -105,3 +105,25 @@ def test_report_prints_reliability_settling_and_disattenuated_agreement(tmp_path
     assert "disattenuated_rho" in text and "reliability_a" in text
     assert "3-fold cross-validation" in text
     assert (tmp_path / "a_settling.png").stat().st_size > 0
+
+
+def test_the_rerun_reliability_resamples_seeds_and_is_not_fooled_by_luck_every_fold_of_a_seed_shares():
+    from analysis.reliability import rerun_reliability
+
+    rng = np.random.default_rng(3)
+    truth = np.linspace(0.6, 0.8, len(CONFIGS))
+    df = study(truth, seeds=4, folds=3, fold_shift=0.0, noise=0.002)
+    luck = {(d, p, s): rng.normal(0, 0.08) for (d, p) in CONFIGS for s in range(4)}  # a configuration's initial weights: shared by its folds
+    df["dice"] = df.dice + [luck[(r.depth, r.skips, r.seed)] for r in df.itertuples()]
+    one_seed = rerun_reliability(df[df.seed == 0])
+    assert one_seed["seeds"] == 1 and np.isnan(one_seed["reliability"]) and one_seed["within_seed"] > 0.95  # folds agree: they share the luck
+    rerun = rerun_reliability(df)
+    # two independent 2-seed halves: what a rerun of a 2-seed study agrees at, by simulation of the same planted model
+    sims = []
+    for k in range(200):
+        r = np.random.default_rng(100 + k)
+        a = truth + r.normal(0, 0.08, (2, len(truth))).mean(0)
+        b = truth + r.normal(0, 0.08, (2, len(truth))).mean(0)
+        sims.append(sps.spearmanr(a, b).statistic)
+    assert rerun["seeds"] == 4 and rerun["reliability"] < one_seed["within_seed"] - 0.2
+    assert abs(rerun["half_spearman"] - np.mean(sims)) < 0.12
