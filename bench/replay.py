@@ -126,29 +126,6 @@ class Trace:
         return pick
 
 
-@dataclass
-class Reranked:
-    """A replayed search followed by the product's re-ranking: its best `k` configurations (within what the budget
-    leaves after the re-ranking's own cost) each retrain once at `final_epochs` on the search's fold, and the best of
-    them there is returned. `trial_s`: the compute of one re-ranking trial."""
-
-    trace: Trace
-    curves: Curves
-    k: int
-    final_epochs: int
-    trial_s: float
-    seed: int
-
-    def incumbent(self, budget_s: float) -> str | None:
-        """The re-ranked pick once `budget_s` of compute (search and re-ranking together) is spent."""
-        search_s = budget_s - self.k * self.trial_s
-        top = self.trace.top(search_s, self.k) if search_s > 0 else []
-        if not top:
-            return None
-        final = {c: float(pick_replicate(self.curves, c, self.seed, 100_000 + i)["dice"][: self.final_epochs].max()) for i, c in enumerate(top)}
-        return max(final, key=final.get)
-
-
 def replay_search(curves: Curves, searcher, scheduler, seed: int, budget_s: float, max_epochs: int, max_trials: int = 10_000,
                   validation: str = "fixed", declare: Callable[[Any], str | None] | None = None) -> Trace:
     """Run `searcher` (a Tune Searcher) and `scheduler` (a Tune TrialScheduler, or None for no early stopping) one trial
@@ -301,3 +278,6 @@ def race_pick(default_config: dict[str, Any] | None, margin_se: float | None) ->
         return config_key(race.configs[winner])
 
     return declare
+
+
+Reranked = FinalRound  # the product's re-ranking before 2026-12-03: one fold (the search's split), no default U-Net, the best wins

@@ -1,20 +1,26 @@
 """Which searcher finds the best U-Net for the least compute? The product's Tune searchers and schedulers replayed on
 recorded learning curves, scored by regret.
 
-The curve tables (bench/results/curves_<dataset>.csv) hold every epoch's validation Dice and seconds of a study run
-(`--space ablation --folds 3`: 30 depth x skip configurations x 3 folds). A replayed search validates on one recorded fold,
-drawn per search, as a real search's trials share one validation split; each trial replays its configuration's curve on
-that fold. The truth is each configuration's mean best Dice over its folds (how it does beyond one split); a search's regret is the true best minus the truth of the configuration it returns. Methods,
-each over --seeds searcher seeds, at every fraction of the exhaustive grid's compute:
-- asha+tpe: today's `--space arch` and `--space full` (Optuna TPE, ASHA grace 2, reduction factor 2), and ASHA variants;
-- tpe: Optuna TPE without early stopping; random: Optuna's RandomSampler over the same define-by-run space;
-- random+asha; grid: every configuration once, in a random order.
+The curve tables (bench/results/curves_<dataset>.csv) hold every epoch's validation Dice and seconds of study runs
+(`--space ablation --folds 3`: 30 depth x skip configurations x 3 folds, one table row set per run's --seed: its own
+fold partition and trial seeds). With two or more runs a searcher seed searches one run's replicates and its pick is
+scored against the other runs' mean (the truth it never saw); `regret_all` scores it against every replicate's mean.
+A search with fixed validation draws one recorded fold per search (a real search's trials share one split); each trial
+replays its configuration's curve there. Methods, each over --seeds searcher seeds, at every fraction of the exhaustive
+grid's compute:
+- asha+tpe: Optuna TPE, ASHA grace 2, reduction factor 2; tpe without early stopping; random: Optuna's RandomSampler;
+  random+asha; grid: every configuration once, in a random order; the same at half the epochs with re-ranking;
+- today: the product before issue 25 (half the epochs, the best 3 re-ranked at the full budget beside the default U-Net);
+- noise-aware (search.noise): "(reshuffled)": each trial its own recorded replicate (--validation reshuffle);
+  "raceK": search.noise.Intensifier over the run's replicates as folds, up to K a configuration, the default U-Net
+  (depth 4, every skip) the first incumbent (--validation race); "default unless better": the pick is the default
+  unless it beats the default by more than one standard error of their paired margin (--final-folds, choose_final).
 
     python bench/search_replay.py [--seeds 50] [--datasets drive,isbi2012] [--smoke]
-    python bench/search_replay.py --export drive --tracking-uri sqlite:///runs/curves/mlflow.db --experiment curves-drive
+    python bench/search_replay.py --export drive --tracking-uri sqlite:///runs/curves/mlflow.db --experiment curves-drive [--append]
 
-It writes bench/results/search_replay.json and bench/results/search_replay.png. The last line holds the default's median
-regret at a quarter of the grid's compute against random search's.
+It writes bench/results/search_replay.json and bench/results/search_replay.png. The last line holds the best
+noise-aware method's median regret at a quarter of the grid's compute against random search's.
 """
 from __future__ import annotations
 
@@ -44,7 +50,6 @@ TODAY = "today: asha+tpe g2 r2 at half the epochs + re-rank 3 beside the default
 # budget, re-rank the best 3 at the full budget on the search's split with the default U-Net beside them, the best there wins
 MARGIN_SE = 1.0  # search.noise.choice.MARGIN_SE
 NEW_DEFAULT = "race3: asha+tpe g2 r2"  # the product's new --space arch/full default (set from this bench's results)
-ASHA_VARIANTS = ((1, 2), (1, 3), (2, 3), (4, 2), (4, 3))  # (grace period, reduction factor) beside the default's (2, 2)
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,9 @@ def methods(max_epochs: int, configs: list[dict], folds: int) -> dict[str, Metho
     def grid(seed):
         return GridInRandomOrder(configs, seed)
 
-    def raced(make, race_folds, epochs=max_epochs):
-        return lambda seed: Intensifier(make(seed), folds, min(race_folds, folds), epochs, seed, split_seed=0, first=default_config(configs))
+    def raced(make, race_folds, epochs=max_epochs, first=True):
+        return lambda seed: Intensifier(make(seed), folds, min(race_folds, folds), epochs, seed, split_seed=0,
+                                        first=default_config(configs) if first else None)
 
     def asha(grace, rf, epochs=max_epochs):
         return lambda: make_scheduler(replace(base, max_epochs=epochs, grace_period=min(grace, epochs), reduction_factor=rf))
@@ -103,7 +109,6 @@ def methods(max_epochs: int, configs: list[dict], folds: int) -> dict[str, Metho
         return None
 
     out = {DEFAULT: Method(tpe, asha(2, 2), max_epochs)}
-    out.update({f"asha+tpe g{g} r{r}": Method(tpe, asha(g, r), max_epochs) for g, r in ASHA_VARIANTS})
     out.update({
         "tpe": Method(tpe, none, max_epochs), "random": Method(rand, none, max_epochs), "random+asha g2 r2": Method(rand, asha(2, 2), max_epochs),
         "grid (random order)": Method(grid, none, max_epochs),
@@ -126,6 +131,8 @@ def methods(max_epochs: int, configs: list[dict], folds: int) -> dict[str, Metho
         f"asha+tpe g2 r2 at {half} epochs (reshuffled) + re-rank 2 at {max_epochs} on 2 folds, default unless better": Method(
             tpe, asha(2, 2, half), half, rerank=2, validation="reshuffle", beside_default=True, final_folds=2, margin_se=MARGIN_SE),
     })
+    out.update({"race2 without the default first: asha+tpe g2 r2": Method(raced(tpe, 2, first=False), asha(2, 2), max_epochs, race=2),
+                "race2 without the default first: random": Method(raced(rand, 2, first=False), none, max_epochs, race=2)})
     for race_folds in (2, 3):  # racing on folds (the default U-Net the first incumbent)
         out.update({
             f"race{race_folds}: asha+tpe g2 r2": Method(raced(tpe, race_folds), asha(2, 2), max_epochs, race=race_folds),
@@ -143,48 +150,60 @@ def default_config(configs: list[dict]) -> dict:
     return {"depth": depth, "skips": "1" * depth}
 
 
-def replay_dataset(table: pd.DataFrame, seeds: int, only: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
-    """Every method x seed replayed on one dataset's curve table: (regret rows, facts about the table)."""
-    from bench.replay import FinalRound, Reranked, race_pick, replay_search, slots
+def worlds(table: pd.DataFrame) -> list[tuple[dict, pd.Series]]:
+    """What a searcher seed searches and what it is scored against. With two or more recorded runs (--seed values: each
+    its own fold partition and trial seeds) a search sees one run's replicates and its pick is scored on the other runs'
+    mean (seed s: run s mod runs), so a method that sees more replicates cannot also be scoring itself; with one run,
+    that run both ways (truth = the mean over its folds, as before 2026-12-03)."""
+    runs = sorted(table.seed.unique())
+    if len(runs) < 2:
+        return [(replicate_curves(table), true_scores(table))]
+    return [(replicate_curves(table[table.seed == r]), true_scores(table[table.seed != r])) for r in runs]
 
-    curves = replicate_curves(table)
+
+def replay_dataset(table: pd.DataFrame, seeds: int, only: list[str] | None = None) -> tuple[pd.DataFrame, dict]:
+    """Every method x seed replayed on one dataset's curve table: (regret rows, facts about the table). `regret` is against
+    the held-out runs' truth (worlds); `regret_all` against every replicate's mean (the pick scored on data it saw)."""
+    from bench.replay import FinalRound, race_pick, replay_search, slots
+
     truth = true_scores(table)
+    world = worlds(table)
     max_epochs = int(table.epoch.max())
-    grid_s = grid_seconds(curves)
-    configs = [{"depth": int(k.split("-")[0][1:]), "skips": k.split("-s")[1]} for k in sorted(curves)]
+    grid_s = grid_seconds(replicate_curves(table))
+    configs = [{"depth": int(k.split("-")[0][1:]), "skips": k.split("-s")[1]} for k in sorted(truth.index)]
     default = default_config(configs)
     default_key = f"d{default['depth']}-s{default['skips']}"
     rows, trials, timing = [], {}, {}
-    for name, m in methods(max_epochs, configs, slots(curves)).items():
+    for name, m in methods(max_epochs, configs, min(slots(c) for c, _ in world)).items():
         if only and name not in only:
             continue
         start = time.perf_counter()
-        cost = (m.rerank + m.beside_default) * m.final_folds * grid_s / len(curves)
+        cost = (m.rerank + m.beside_default) * m.final_folds * grid_s / len(configs)
         for seed in range(seeds):
+            curves, held_truth = world[seed % len(world)]
             declare = race_pick(default, m.margin_se) if m.race else None
             trace = replay_search(curves, m.searcher(seed), m.scheduler(), seed=seed, budget_s=grid_s * max(FRACTIONS), max_epochs=m.search_epochs,
                                   validation=m.validation, declare=declare)
-            if m.beside_default or m.final_folds > 1:
-                picks = FinalRound(trace, curves, m.rerank, max_epochs, grid_s / len(curves), seed, default_key if m.beside_default else None,
-                                   m.final_folds, m.margin_se)
-            else:
-                picks = Reranked(trace, curves, m.rerank, max_epochs, grid_s / len(curves), seed) if m.rerank else trace
-            for f, r in zip(FRACTIONS, anytime_regret(picks, truth, grid_s, FRACTIONS)):
-                rows.append({"method": name, "seed": seed, "fraction": f, "regret": r})
+            picks = FinalRound(trace, curves, m.rerank, max_epochs, grid_s / len(configs), seed, default_key if m.beside_default else None,
+                               m.final_folds, m.margin_se) if m.rerank else trace
+            held = anytime_regret(picks, held_truth, grid_s, FRACTIONS)
+            seen = anytime_regret(picks, truth, grid_s, FRACTIONS)
+            worse = [r > float(held_truth.max() - held_truth[default_key]) + 1e-9 for r in held]
+            for f, r, a, w in zip(FRACTIONS, held, seen, worse):
+                rows.append({"method": name, "seed": seed, "fraction": f, "regret": r, "regret_all": a, "worse_than_default": w})
             trials.setdefault(name, []).append(trace.trials_within(AT * grid_s - cost))
         timing[name] = round((time.perf_counter() - start) / seeds, 3)
     best_reps = table.groupby(["config", "seed", "fold"]).val_dice.max()
     sd = float(best_reps.groupby("config").std().median())
-    facts = {"configurations": len(curves), "replicates_per_config": int(best_reps.groupby("config").size().min()), "epochs": max_epochs,
+    facts = {"configurations": len(configs), "replicates_per_config": int(best_reps.groupby("config").size().min()), "epochs": max_epochs,
              "grid_core_s": round(grid_s, 1), "true_best": truth.index[0], "true_best_dice": round(float(truth.iloc[0]), 4),
              "runner_up_gap": round(float(truth.iloc[0] - truth.iloc[1]), 4), "median_replicate_sd": round(sd, 4),
              "within_0.005_of_best": int((truth >= truth.iloc[0] - 0.005).sum()),
-             "default_unet": default_key, "default_unet_regret": round(default_regret := float(truth.iloc[0] - truth[default_key]), 4),
-             "truth": {k: round(float(v), 4) for k, v in truth.items()},
+             "default_unet": default_key, "default_unet_regret": round(float(truth.iloc[0] - truth[default_key]), 4),
+             "runs": len(world), "truth": "the held-out runs' mean" if len(world) > 1 else "the mean over the run's folds",
+             "truth_all": {k: round(float(v), 4) for k, v in truth.items()},
              "median_trials_started_at_quarter": {k: float(np.median(v)) for k, v in trials.items()}, "replay_s_per_search": timing}
-    rows = pd.DataFrame(rows)
-    rows["worse_than_default"] = rows.regret > default_regret + 1e-9
-    return rows, facts
+    return pd.DataFrame(rows), facts
 
 
 def paired(rows: pd.DataFrame, a: str, b: str, fraction: float = AT, draws: int = 2000) -> dict:
@@ -250,8 +269,8 @@ def plot(summaries: dict[str, pd.DataFrame], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(summaries), figsize=(6.5 * len(summaries), 4.8), squeeze=False)
     for ax, (dataset, s) in zip(axes[0], summaries.items()):
-        rerank = sorted(m for m in s.method.unique() if m.startswith("asha+tpe g2 r2 at "))  # "... at H epochs", "... + re-rank 3 at E"
-        shown = [DEFAULT, "tpe", "random", "random+asha g2 r2", "grid (random order)", *rerank]
+        shown = list(dict.fromkeys([TODAY, NEW_DEFAULT, DEFAULT, "random", "grid (random order)", "asha+tpe g2 r2 (reshuffled)", "grid (reshuffled)",
+                                    "race2: asha+tpe g2 r2", "race2: grid", "race2 without the default first: random"]))
         top = 0.0
         for i, m in enumerate(shown):
             g = s[s.method == m]
@@ -335,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     figures, summaries = {"seeds": a.seeds, "fractions": list(FRACTIONS), "at": AT, "default": DEFAULT, "datasets": {}}, {}
     for dataset, table in tables.items():
         rows, facts = replay_dataset(table, a.seeds)
-        summary = summarise(rows).merge(rows.groupby(["method", "fraction"]).worse_than_default.mean().reset_index(), on=["method", "fraction"])
+        extra = rows.groupby(["method", "fraction"]).agg(worse_than_default=("worse_than_default", "mean"), median_regret_all=("regret_all", "median"))
+        summary = summarise(rows).merge(extra.reset_index(), on=["method", "fraction"])
         summaries[dataset] = summary
         half = max(1, facts["epochs"] // 2)
         comparisons = [paired(rows, DEFAULT, "random"), paired(rows, DEFAULT, "grid (random order)"),

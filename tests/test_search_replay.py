@@ -142,3 +142,21 @@ def test_re_ranking_picks_the_better_of_two_configurations_whose_order_flips_bet
     assert final.incumbent(15.0) is None  # the budget does not cover the re-ranking yet
     assert anytime_regret(final, truth, grid_s=16.0, fractions=[20 / 16]) == [0.0]
     assert anytime_regret(short, truth, grid_s=16.0, fractions=[1.0]) == [pytest.approx(0.08)]
+
+
+def test_the_replayed_final_round_on_folds_keeps_the_default_unless_a_finalist_beats_it_beyond_the_paired_noise():
+    from bench.replay import FinalRound
+
+    flat = lambda v: {"dice": np.full(4, v), "seconds": np.ones(4)}  # noqa: E731
+    curves = {"d1-s1": [flat(0.70), flat(0.74), flat(0.72)],  # the default: 0.72 on average
+              "d1-s0": [flat(0.73), flat(0.71), flat(0.73)],  # leads by +0.0033 on average, but the folds disagree
+              "d2-s11": [flat(0.75), flat(0.79), flat(0.77)]}  # +0.05 on every fold
+    configs = [{"depth": 1, "skips": "0"}, {"depth": 2, "skips": "11"}]
+    searched = replay_search(curves, GridInRandomOrder(configs[:1], seed=0), None, seed=0, budget_s=1e9, max_epochs=4, validation="reshuffle")
+    rule = FinalRound(searched, curves, k=1, final_epochs=4, trial_s=4.0, seed=0, default="d1-s1", folds=3, margin_se=1.0)
+    assert rule.incumbent(1e9) == "d1-s1"  # a near-tie: the default stays
+    best_mean = FinalRound(searched, curves, k=1, final_epochs=4, trial_s=4.0, seed=0, default="d1-s1", folds=3)
+    assert best_mean.incumbent(1e9) == "d1-s0"  # the best mean alone names the near-tie's luckier side
+    better = replay_search(curves, GridInRandomOrder(configs[1:], seed=0), None, seed=0, budget_s=1e9, max_epochs=4)
+    assert FinalRound(better, curves, k=1, final_epochs=4, trial_s=4.0, seed=0, default="d1-s1", folds=3, margin_se=1.0).incumbent(1e9) == "d2-s11"
+    assert rule.incumbent(2 * 3 * 4.0 - 1) is None  # the round's 6 trainings (2 configurations x 3 folds) are charged first
