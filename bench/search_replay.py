@@ -19,7 +19,8 @@ grid's compute:
     python bench/search_replay.py [--seeds 50] [--datasets drive,isbi2012] [--smoke]
     python bench/search_replay.py --export drive --tracking-uri sqlite:///runs/curves/mlflow.db --experiment curves-drive [--append]
 
-It writes bench/results/search_replay.json and bench/results/search_replay.png. The last line holds the best
+It writes bench/results/search_replay.json (a run for some datasets keeps the others' entries) and
+bench/results/search_replay_<dataset>.png. The last line holds the best
 noise-aware method's median regret at a quarter of the grid's compute against random search's.
 """
 from __future__ import annotations
@@ -368,9 +369,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{dataset}: at {AT} of the grid's compute, median regret {DEFAULT} {v['default_median']:.4f}, random {v['random_median']:.4f}, "
               f"best ASHA variant {v['best_asha_variant']} {v['best_asha_variant_median']:.4f}; best method {v['best_method']}")
     figures["wall_s"] = round(time.perf_counter() - start, 1)
-    if not a.smoke:
+    if not a.smoke:  # one file, one entry per dataset: a rerun for one dataset keeps the others' figures
+        path = RESULTS / "search_replay.json"
+        earlier = json.loads(path.read_text()) if path.exists() else {}
+        if earlier.get("seeds") == a.seeds and earlier.get("default") == DEFAULT:
+            figures["datasets"] = {**{d: f for d, f in earlier.get("datasets", {}).items() if "noise_verdict" in f}, **figures["datasets"]}
         write_results("search_replay", figures)
-        plot(summaries, RESULTS / "search_replay.png")
+        for dataset, summary in summaries.items():
+            plot({dataset: summary}, RESULTS / f"search_replay_{dataset}.png")
     for d, f in figures["datasets"].items():
         n = f["noise_verdict"]
         print(f"{d}: best noise-aware {n['best_noise_aware']} {n['best_noise_aware_median']:.4f} vs random {n['random_median']:.4f}; noise-aware grid "

@@ -88,6 +88,8 @@ class Intensifier(SearcherWrapper):
             key, fold = self.queue.pop(0)
             return self._evaluate(trial_id, key, fold, from_searcher=False)
         config = self.searcher.suggest(trial_id)
+        if config == Searcher.FINISHED and self.pending:
+            return None  # a running evaluation may still queue a race evaluation: ask again later
         if config is None or config == Searcher.FINISHED:
             return config
         key = self._know(config)
