@@ -193,3 +193,33 @@ def test_a_relative_sqlite_store_is_made_absolute_at_the_edge_so_trials_in_their
     cfg = SearchConfig(tracking_uri="sqlite:///runs/mlflow.db")
     assert cfg.tracking_uri == f"sqlite:///{tmp_path.resolve() / 'runs' / 'mlflow.db'}"
     assert SearchConfig(tracking_uri="sqlite:////abs/mlflow.db").tracking_uri == "sqlite:////abs/mlflow.db"
+
+
+def test_a_configuration_sampled_while_its_first_evaluation_runs_is_scored_on_another_fold():
+    default = {"depth": 2, "skips": "11", "epochs": FULL}
+    intensifier = Intensifier(FixedConfigs(configs("d2-s11", "d2-s11")), folds=3, race_folds=2, full_epochs=FULL, seed=0, split_seed=0, first=default)
+    first, again, third = (intensifier.suggest(f"t{i}") for i in range(3))  # three trials start before any ends (2 at a time and more)
+    folds = [first["fold"], again["fold"], third["fold"]]
+    assert len(set(folds)) == 3, folds  # the same training twice would be wasted compute
+
+
+@pytest.mark.slow
+def test_a_raced_search_starts_from_the_default_u_net_trains_no_fold_twice_and_records_the_race(tmp_path):
+    import json
+    import re
+
+    from tests.search_helpers import run_search, runs
+
+    proc = run_search(tmp_path, "--space", "arch", "--validation", "race", "--race-partition", "3", "--race-folds", "2", "--num-samples", "6",
+                      "--max-epochs", "1", "--patches-per-epoch", "16", "--depths", "1,2", "--rerank-top", "2", "--final-budget", "1",
+                      "--experiment", "raced")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    client, parents, children = runs(tmp_path, "raced")
+    children.sort(key=lambda r: r.info.start_time)
+    evaluations = [(r.info.run_name, r.data.params["fold"]) for r in children]
+    assert len(children) == 6 and len(set(evaluations)) == 6, evaluations  # every evaluation a new (configuration, fold)
+    assert children[0].info.run_name.startswith("d2-s11-") and all(r.data.params["folds"] == "3" for r in children)
+    assert all(r.info.run_name.endswith(f"-f{r.data.params['fold']}") for r in children)
+    ranked = json.loads(parents[0].data.tags["unet.search_ranking"])
+    assert ranked and all(row["folds"] >= 1 for row in ranked)
+    assert re.search(r"re-ranking the best 2 .*\(0\.\d{4} over [12] folds?\)", proc.stdout), proc.stdout

@@ -85,7 +85,8 @@ def rerank_at_final_budget(session: SearchSession, results, table: pd.DataFrame)
             candidates = with_baseline(candidates, default_unet_config(cfg, session.limits), cfg.final_epochs)
         beside = f", beside the default U-Net {candidates[-1]['run_name']}" if candidates[-1].get("baseline") else ""
         session.echo(f"re-ranking the best {searched} at the final budget ({cfg.final_epochs} epochs){beside}: "
-                     + ", ".join(c["run_name"] for c in candidates[:searched]))
+                     + ", ".join(c["run_name"] + (f" ({c['best_val_dice']:.4f} over {c['folds_raced']} fold{'s' * (c['folds_raced'] != 1)})" if "folds_raced" in c else "")
+                                 for c in candidates[:searched]))
     return train_at_final_budget(session, candidates, schema.SEARCH_RANKING_TAG)
 
 

@@ -73,9 +73,12 @@ def on_folds(config: dict[str, Any], folds: int, partition: int, split_seed: int
 
 
 def ranking(rows: list[dict[str, Any]]) -> str:
-    """A ranking as the JSON a parent-run tag holds: run name and validation Dice, best first."""
-    ordered = sorted(rows, key=lambda r: -r["best_val_dice"])
-    return json.dumps([{"run_name": r["run_name"], "best_val_dice": round(float(r["best_val_dice"]), 4)} for r in ordered])[:5000]
+    """A ranking as the JSON a parent-run tag holds: run name and validation Dice, best first; a raced candidate's Dice is
+    its mean over the `folds` it was raced on, and raced candidates keep the race's order (more folds first)."""
+    raced = any("folds_raced" in r for r in rows)
+    ordered = rows if raced else sorted(rows, key=lambda r: -r["best_val_dice"])
+    return json.dumps([{"run_name": r["run_name"], "best_val_dice": round(float(r["best_val_dice"]), 4),
+                        **({"folds": int(r["folds_raced"])} if "folds_raced" in r else {})} for r in ordered])[:5000]
 
 
 def pick(final: pd.DataFrame) -> pd.Series | None:

@@ -93,12 +93,17 @@ class Intensifier(SearcherWrapper):
         if config is None or config == Searcher.FINISHED:
             return config
         key = self._know(config)
-        seen = self.scores.get(key, {})
-        if seen:  # sampled again: another fold of it
-            fold = self._draw([f for f in range(self.folds) if f not in seen] or range(self.folds))
+        taken = self._taken(key)
+        if taken:  # sampled again (or while its first evaluation still runs): another fold of it
+            fold = self._draw([f for f in range(self.folds) if f not in taken] or range(self.folds))
         else:
             fold = self._draw(sorted(self.scores[self.incumbent]) if self.incumbent else range(self.folds))
         return self._evaluate(trial_id, key, fold, from_searcher=True, config=config)
+
+    def _taken(self, key: str) -> set[int]:
+        """The folds a configuration was scored on, is being scored on or is queued for."""
+        return ({int(f) for f in self.scores.get(key, {})} | {f for k, f, _ in self.pending.values() if k == key}
+                | {f for k, f in self.queue if k == key})
 
     def _know(self, config: dict[str, Any]) -> str:
         key = self.key(config)
