@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 from search.tracking.schema import BEST_RUN_NAME_TAG, ESTIMATE, PARENT_TAG, ROLE_TAG, SEARCH, STOPPED_EARLY_TAG, TRIAL
 MAX_BITS = 5
 NUMERIC_PARAMS = ("depth", "patch_size", "patch_stride", "base_channels", "batch_size", "seed", "saliency_percentile", "saliency_iterations", "lr", "epochs",
-                  "fold", "folds", "patches_per_epoch")
+                  "fold", "folds", "patches_per_epoch", "train_seed")
 METRICS = {
     "dice": "best_val_dice", "iou": "best_val_iou", "accuracy": "best_val_accuracy", "dice_with_background": "best_val_dice_with_background",
     "auc": "best_val_auc", "train_time_s": "total_train_time_s", "num_params": "num_params",

@@ -94,6 +94,16 @@ def rerun_reliability(df: pd.DataFrame, score: str = "dice", splits: int = 200, 
     return out
 
 
+def folds_draw_their_own(df: pd.DataFrame) -> bool:
+    """Whether a configuration's folds of one seed trained from draws of their own (the run's `train_seed` params differ:
+    recipes.TrialParams.train_seed, studies since 2026-12-05), so halves of the folds differ as reruns do; earlier
+    studies shared one draw across a seed's folds."""
+    if "train_seed" not in df or df.train_seed.isna().any() or "fold" not in df:
+        return False
+    per = replicates(df).groupby([*CONFIG, "seed"])
+    return bool((per.fold.nunique() > 1).any() and (per.train_seed.nunique() == per.fold.nunique()).all())
+
+
 def indistinguishable_from_best(df: pd.DataFrame, score: str = "dice", per_depth: bool = False, level: float = 0.95) -> pd.DataFrame:
     """Every configuration against the best of its group (all, or its depth): the mean paired difference
     best - configuration over the replicates they share, its interval, and whether the best is significantly

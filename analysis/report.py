@@ -21,8 +21,8 @@ from search.tracking.schema import BATCH_SAMPLING_SPACES, RECIPE_SAMPLING_SPACES
 from . import plots
 from .importance import dimensions, param_importance
 from .load import AnalysisError, load_curves, load_estimates, load_runs, load_searches, open_store
-from .reliability import (SETTLED_BY, disattenuate, indistinguishable_from_best, ranking_settling, rerun_reliability, settled_verdict,
-                          split_half_reliability)
+from .reliability import (SETTLED_BY, disattenuate, folds_draw_their_own, indistinguishable_from_best, ranking_settling, rerun_reliability,
+                          settled_verdict, split_half_reliability)
 from .supernet_report import supernet_section
 from .study import (bit_effects, cross_dataset, level_effects, parameter_importance, pareto_front, skips_and_depth_curves,
                     study_table, tradeoff_regression)
@@ -102,9 +102,15 @@ def reliability_section(name: str, df: pd.DataFrame, curves: pd.DataFrame | None
         answer_lines.append(f"A rerun is predicted to agree with this ranking at {rerun['reliability']:.2f} (split-half over {rerun['seeds']} seeds; "
                             f"over replicates {half['reliability']:.2f})" + ("; rankings this noisy should be read as groups, not as an order."
                                                                             if rerun["reliability"] < 0.8 else "."))
+    elif half["splits"] and folds_draw_their_own(df):
+        md += ["**One seed, each fold its own draw**: a configuration's folds trained from initial weights and data orders of their own, "
+               "so the halves of the folds differ in the draw and in the validation images as two runs of the study do (they share the "
+               f"fold partition). {half['reliability']:.3f} is the predicted agreement of a rerun.", ""]
+        answer_lines.append(f"A rerun is predicted to agree with this ranking at {half['reliability']:.2f} (split-half over {half['replicates']} folds, "
+                            "each its own draw)" + ("; rankings this noisy should be read as groups, not as an order." if half["reliability"] < 0.8 else "."))
     elif half["splits"]:
         md += ["**One seed**: every fold shares each configuration's initial weights and the fold partition, so halves of the folds agree "
-               f"better than two runs of the study do (DRIVE: 0.79 within one seed, 0.44 between two runs). {half['reliability']:.3f} is an upper "
+               f"better than two runs of the study do (DRIVE: 0.79 within one seed, 0.56 between two runs). {half['reliability']:.3f} is an upper "
                "bound on how well a rerun will agree; `--repeats 2` gives the predicted rerun agreement.", ""]
         answer_lines.append(f"The ranking's split-half reliability within one seed is {half['reliability']:.2f}, an upper bound on a rerun's "
                             "agreement (one seed: run --repeats 2 to predict it)" + ("; rankings this noisy should be read as groups, not as an order."

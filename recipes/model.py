@@ -21,7 +21,7 @@ def model_kwargs(params: TrialParams, data: SegmentationData) -> dict[str, Any]:
 def initialised(model, params: TrialParams, data: SegmentationData):
     """`model` with the trial's seeded initial weights (common random numbers) and, with head_bias "prior", an output
     layer that starts at the training masks' class frequencies."""
-    model = seeded_init(model, params.seed)
+    model = seeded_init(model, params.train_seed)
     if params.head_bias == "prior":
         counts = data.class_counts()
         prior_bias_init(model.head, counts / max(1, counts.sum()))

@@ -95,7 +95,7 @@ def fit_supernet(params: TrialParams, data: SegmentationData, settings: Supernet
     loss, augmentation, patches per epoch and learning-rate schedule, so an estimate differs from the stand-alone
     score only by the weight sharing. `on_epoch(epoch, metrics)` follows the training (its val_dice: the all-skips
     pattern with shared statistics); `on_estimate(pattern, metrics)` gets each pattern's estimate as it is scored."""
-    seed_everything(params.seed)
+    seed_everything(params.train_seed)
     data = fold_of(params, data)
     if params.saliency_on:
         raise ValueError("a skip supernet trains without the saliency loop: set saliency_percentile 0")
@@ -110,8 +110,8 @@ def fit_supernet(params: TrialParams, data: SegmentationData, settings: Supernet
     def validate(net) -> dict[str, float]:
         return validator(net.set_pattern(full))
 
-    sampler = PatternSampler(model.patterns, settings.sampling, seed=params.seed)
-    dataset = patch_dataset(params, [replace(s, weight=None) for s in data.train], build_augmentation(params.augment, seed=params.seed))
+    sampler = PatternSampler(model.patterns, settings.sampling, seed=params.train_seed)
+    dataset = patch_dataset(params, [replace(s, weight=None) for s in data.train], build_augmentation(params.augment, seed=params.train_seed))
     result = SupernetResult(depth=params.depth)
     cpu_start = time.process_time()
     start = time.perf_counter()
@@ -120,11 +120,11 @@ def fit_supernet(params: TrialParams, data: SegmentationData, settings: Supernet
     for epochs, draw in phases:
         if epochs <= 0:
             continue
-        cfg = train_config(params, epochs, params.seed + offset, recipe.threads, precision, patience_epochs=params.epochs)
+        cfg = train_config(params, epochs, params.train_seed + offset, recipe.threads, precision, patience_epochs=params.epochs)
         model.sampler = draw
         model.set_pattern(full)
         trainer = Trainer(model, loss, cfg, validate, on_epoch)
-        fit = trainer.fit(dataset, epoch_offset=offset, loader=patch_loader(params, dataset, params.seed + offset))
+        fit = trainer.fit(dataset, epoch_offset=offset, loader=patch_loader(params, dataset, params.train_seed + offset))
         result.history.extend(fit.history)
         offset += epochs
     model.sampler = None
@@ -132,7 +132,7 @@ def fit_supernet(params: TrialParams, data: SegmentationData, settings: Supernet
     result.batches_per_pattern = {p: sampler.counts.get(p, 0) for p in model.patterns}
 
     start = time.perf_counter()
-    loader = patch_loader(replace(params, patches_per_epoch=params.patches_per_epoch or 16 * params.batch_size), dataset, params.seed + 10_000)
+    loader = patch_loader(replace(params, patches_per_epoch=params.patches_per_epoch or 16 * params.batch_size), dataset, params.train_seed + 10_000)
     batches = calibration_batches(loader, settings.recalibrate_batches)
     device = next(model.parameters()).device
     shared = {k: v.clone() for k, v in model.state_dict().items()}

@@ -55,10 +55,10 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
                      report: Callable[[dict[str, float]], None] = lambda metrics: None, run: Recorder | None = None) -> dict[str, float]:
     """Train one configuration; `report(metrics)` is called after every epoch. Returns the best epoch's metrics.
 
-    Trials that share a seed share their random numbers (common random numbers): each layer's initial weights
-    (unet_core.seeded_init), the order of the patches and their augmentation, so paired differences between
-    configurations measure the architecture more than the draw."""
-    seed_everything(params.seed)
+    Trials that share a seed (and fold: TrialParams.train_seed) share their random numbers (common random numbers):
+    each layer's initial weights (unet_core.seeded_init), the order of the patches and their augmentation, so paired
+    differences between configurations measure the architecture more than the draw."""
+    seed_everything(params.train_seed)
     data = fold_of(params, data)
     precision = trial_precision(params)
     weighted = params.loss in PIXEL_WEIGHTED
@@ -69,7 +69,7 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
     loss = build_loss(params.loss, data.class_weights() if params.loss == "weighted_ce" else None)
     tile = eval_tile_for(params, settings.eval_tile, data)
     validator = Validator(data, tile, settings.eval_overlap, limit=settings.val_images)
-    augment = build_augmentation(params.augment, seed=params.seed)
+    augment = build_augmentation(params.augment, seed=params.train_seed)
     best = {"val_dice": -1.0}
     meta = {"model": model_kwargs(params, data), "params": params.to_dict(), "dataset": data.name, "class_names": data.class_names,
             "background": data.background, "eval_tile": tile, "dataset_options": dict(data.options)}
@@ -94,9 +94,9 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
         samples = [replace(s, keep=k, weight=s.weight if weighted else None) for s, k in zip(data.train, keeps or [None] * len(data.train))]
         dataset = patch_dataset(params, samples, augment)
         epochs = params.epochs if iteration == 0 else params.saliency_epochs
-        trainer = Trainer(model, loss, train_config(params, epochs, params.seed + iteration, settings.threads, precision), validator, on_epoch)
+        trainer = Trainer(model, loss, train_config(params, epochs, params.train_seed + iteration, settings.threads, precision), validator, on_epoch)
         offset = 0 if iteration == 0 else params.epochs + (iteration - 1) * params.saliency_epochs
-        return trainer.fit(dataset, epoch_offset=offset, loader=patch_loader(params, dataset, params.seed + iteration)).best_metrics
+        return trainer.fit(dataset, epoch_offset=offset, loader=patch_loader(params, dataset, params.train_seed + iteration)).best_metrics
 
     saliency_loop(FloatImages(data.train), train_once, model, params.saliency_percentile, params.saliency_iterations, tile)
     return dict(best)

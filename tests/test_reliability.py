@@ -127,3 +127,23 @@ def test_the_rerun_reliability_resamples_seeds_and_is_not_fooled_by_luck_every_f
         sims.append(sps.spearmanr(a, b).statistic)
     assert rerun["seeds"] == 4 and rerun["reliability"] < one_seed["within_seed"] - 0.2
     assert abs(rerun["half_spearman"] - np.mean(sims)) < 0.12
+
+
+def test_with_each_fold_its_own_draw_one_seed_predicts_a_rerun_and_the_report_says_so(tmp_path):
+    from analysis.reliability import folds_draw_their_own
+
+    truth = np.linspace(0.6, 0.8, len(CONFIGS))
+    rng = np.random.default_rng(5)
+    df = study(truth, seeds=3, folds=3, fold_shift=0.0, noise=0.002)
+    df["dice"] = df.dice + rng.normal(0, 0.06, len(df))  # each trial's own draw: no luck its folds share
+    df["train_seed"] = df.seed * 10 + df.fold
+    one = df[df.seed == 0]
+    assert folds_draw_their_own(one) and not folds_draw_their_own(one.assign(train_seed=0)) and not folds_draw_their_own(one.drop(columns="train_seed"))
+    predicted = split_half_reliability(one)["reliability"]
+    observed = np.mean([sps.spearmanr(config_means(df[df.seed == a]), config_means(df[df.seed == b])).statistic for a, b in ((0, 1), (0, 2), (1, 2))])
+    assert abs(predicted - observed) < 0.1, (predicted, observed)
+    build_report({"planted": one}, tmp_path, "t")
+    text = (tmp_path / "report.md").read_text()
+    assert "each fold its own draw" in text and "is the predicted agreement of a rerun" in text and "upper bound" not in text
+    build_report({"planted": one.drop(columns="train_seed")}, tmp_path / "old", "t")
+    assert "upper bound" in (tmp_path / "old" / "report.md").read_text()

@@ -140,7 +140,8 @@ def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext
         run.outbox.tags(where_am_i())
         params = TrialParams.from_config(config)
         precision = trial_precision(params)
-        run.outbox.params({k: v for k, v in params.to_dict().items() if k not in config} | {"run_name": params.run_name, "precision_used": precision.name})
+        run.outbox.params({k: v for k, v in params.to_dict().items() if k not in config} | {"run_name": params.run_name, "precision_used": precision.name,
+                                                                                         "train_seed": params.train_seed})
         if precision.note:
             run.outbox.tags({schema.PRECISION_NOTE_TAG: precision.note})
         run.outbox.dataset(data.name, data.source, ctx.data_digest)
