@@ -94,6 +94,21 @@ def rerun_reliability(df: pd.DataFrame, score: str = "dice", splits: int = 200, 
     return out
 
 
+def seed_agreement(df: pd.DataFrame, score: str = "dice") -> dict:
+    """With two or more seeds (reruns of a study, or --repeats): what each seed alone predicted of a rerun (its split-half
+    over folds) beside how well the seeds' rankings did agree (Spearman of every pair's configuration means)."""
+    from itertools import combinations
+
+    df = replicates(df)
+    seeds = sorted(int(s) for s in df.seed.unique())
+    means = {s: config_means(df[df.seed == s], score) for s in seeds}
+    observed = {f"{a}-{b}": spearman(means[a], means[b].reindex(means[a].index)) for a, b in combinations(seeds, 2)}
+    predicted = {str(s): split_half_reliability(df[df.seed == s], score)["reliability"] for s in seeds}
+    finite = [v for v in observed.values() if np.isfinite(v)]
+    return {"seeds": seeds, "predicted_by_each_seed": predicted, "observed": observed,
+            "observed_mean": float(np.mean(finite)) if finite else float("nan")}
+
+
 def folds_draw_their_own(df: pd.DataFrame) -> bool:
     """Whether a configuration's folds of one seed trained from draws of their own (the run's `train_seed` params differ:
     recipes.TrialParams.train_seed, studies since 2026-12-05), so halves of the folds differ as reruns do; earlier

@@ -22,7 +22,7 @@ from . import plots
 from .importance import dimensions, param_importance
 from .load import AnalysisError, load_curves, load_estimates, load_runs, load_searches, open_store
 from .reliability import (SETTLED_BY, disattenuate, folds_draw_their_own, indistinguishable_from_best, ranking_settling, rerun_reliability,
-                          settled_verdict, split_half_reliability)
+                          seed_agreement, settled_verdict, split_half_reliability)
 from .supernet_report import supernet_section
 from .study import (bit_effects, cross_dataset, level_effects, parameter_importance, pareto_front, skips_and_depth_curves,
                     study_table, tradeoff_regression)
@@ -99,6 +99,11 @@ def reliability_section(name: str, df: pd.DataFrame, curves: pd.DataFrame | None
         md += [f"Predicted agreement of a rerun (another --seed): the same split-half with whole seeds as the halves ({rerun['seeds']} seeds), "
                f"so the initial weights and the data order differ between the halves as they do between reruns: **{rerun['reliability']:.3f}**. "
                "This is the figure to expect when the study is run again.", ""]
+        check = seed_agreement(df)
+        own = "each fold its own draw" if folds_draw_their_own(df) else "folds sharing each seed's draw: an upper bound"
+        md += ["Checked on these seeds: each seed alone predicted a rerun at " + ", ".join(f"{v:.3f} (seed {k})" for k, v in check["predicted_by_each_seed"].items())
+               + f" (its split-half over folds, {own}); the seeds' rankings agree at Spearman "
+               + ", ".join(f"{v:.3f} ({k})" for k, v in check["observed"].items()) + ".", ""]
         answer_lines.append(f"A rerun is predicted to agree with this ranking at {rerun['reliability']:.2f} (split-half over {rerun['seeds']} seeds; "
                             f"over replicates {half['reliability']:.2f})" + ("; rankings this noisy should be read as groups, not as an order."
                                                                             if rerun["reliability"] < 0.8 else "."))

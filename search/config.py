@@ -223,10 +223,11 @@ class SearchConfig:
 
     @property
     def final_trials(self) -> int:
-        """At most how many trainings the final budget takes: the re-ranked configurations, plus the default U-Net beside them."""
+        """At most how many trainings the final budget takes: the re-ranked configurations, plus the default U-Net beside them,
+        each on --final-folds folds."""
         if not self.rerank_k:
             return 0
-        return self.rerank_k + (1 if self.final_baseline and create_strategy(self.strategy).trains_default_unet else 0)
+        return (self.rerank_k + (1 if self.final_baseline and create_strategy(self.strategy).trains_default_unet else 0)) * self.final_folds
 
     @property
     def final_epochs(self) -> int:

@@ -147,3 +147,7 @@ def test_with_each_fold_its_own_draw_one_seed_predicts_a_rerun_and_the_report_sa
     assert "each fold its own draw" in text and "is the predicted agreement of a rerun" in text and "upper bound" not in text
     build_report({"planted": one.drop(columns="train_seed")}, tmp_path / "old", "t")
     assert "upper bound" in (tmp_path / "old" / "report.md").read_text()
+    build_report({"planted": df}, tmp_path / "three", "t")  # three runs pooled: each run's prediction beside what the runs showed
+    text = (tmp_path / "three" / "report.md").read_text()
+    assert f"the seeds' rankings agree at Spearman {sps.spearmanr(config_means(df[df.seed == 0]), config_means(df[df.seed == 1])).statistic:.3f} (0-1)" in text
+    assert f"{predicted:.3f} (seed 0)" in text and "each fold its own draw" in text

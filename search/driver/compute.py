@@ -28,6 +28,7 @@ class Compute:
     rerank_trials: int = 0  # the best configurations retrained at the final budget afterwards (search.driver.rerank)
     rerank_epochs: int = 0
     baseline: bool = False  # the default U-Net trained beside them at the final budget
+    final_folds: int = 1  # each of them on this many folds (--final-folds)
     sampled_width: bool = False  # the full space samples width and patch: the measured 8-wide, 64-px speed is its cheap end
 
     @property
@@ -41,7 +42,8 @@ class Compute:
         epochs = f"{self.trials} trials x {bound}{self.epochs_per_trial} epochs"
         if self.rerank_trials:  # the best few retrained at the final budget once the search ends
             beside = " and the default U-Net" if self.baseline else ""
-            epochs = f"({epochs} + {self.rerank_trials} re-ranking trials{beside} x {self.rerank_epochs} epochs)"
+            folds = f" x {self.final_folds} folds" if self.final_folds > 1 else ""
+            epochs = f"({epochs} + {self.rerank_trials} re-ranking trials{beside}{folds} x {self.rerank_epochs} epochs)"
         return (f"expected compute: {epochs} x {self.patches_per_epoch} patches of {self.patch} px = "
                 f"{bound}{self.patches:,} patch passes; at {1000 * self.seconds_per_patch:.1f} ms per patch (a depth-4 U-Net measured "
                 f"here) and {self.parallel} trial(s) at a time, {bound}~{self.minutes:.0f} min of training"
@@ -95,4 +97,4 @@ def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epo
     patches = (trials * epochs_per_trial + cfg.final_trials * cfg.final_epochs) * per_epoch
     return Compute(trials, epochs_per_trial, per_epoch, patches, patch, seconds_per_patch(width, patch, depth, int(cfg.cpus_per_trial)), parallel,
                    early_stopping=create_strategy(cfg.strategy).early_stopping(space), rerank_trials=cfg.rerank_k, rerank_epochs=cfg.final_epochs if cfg.rerank_k else 0,
-                   baseline=cfg.final_trials > cfg.rerank_k, sampled_width=space.samples_width)
+                   baseline=cfg.final_trials > cfg.rerank_k * cfg.final_folds, final_folds=cfg.final_folds, sampled_width=space.samples_width)
