@@ -50,7 +50,14 @@ DEFAULT = "asha+tpe g2 r2"  # ASHA + TPE at the search's epochs (search.config: 
 TODAY = "today: asha+tpe g2 r2 at half the epochs + re-rank 3 beside the default"  # the product before issue 25: search at half the
 # budget, re-rank the best 3 at the full budget on the search's split with the default U-Net beside them, the best there wins
 MARGIN_SE = 1.0  # search.noise.choice.MARGIN_SE
-NEW_DEFAULT = "race3: asha+tpe g2 r2"  # the product's new --space arch/full default (set from this bench's results)
+# the product's --space arch/full defaults since 2026-12-05 (set from this bench's results): search at --max-epochs (here half the
+# recorded budget), the best 2 and the default U-Net on 2 folds at --final-budget, the default unless a finalist beats it
+NEW_DEFAULT = "asha+tpe g2 r2 at {half} epochs + re-rank 2 at {full} on 2 folds, default unless better"
+
+
+def new_default(epochs: int) -> str:
+    """NEW_DEFAULT's method name on a table of `epochs` recorded epochs."""
+    return NEW_DEFAULT.format(half=max(1, epochs // 2), full=epochs)
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,11 @@ def methods(max_epochs: int, configs: list[dict], folds: int) -> dict[str, Metho
             tpe, asha(2, 2, half), half, rerank=2, beside_default=True, final_folds=2, margin_se=MARGIN_SE),
         f"asha+tpe g2 r2 at {half} epochs (reshuffled) + re-rank 2 at {max_epochs} on 2 folds, default unless better": Method(
             tpe, asha(2, 2, half), half, rerank=2, validation="reshuffle", beside_default=True, final_folds=2, margin_se=MARGIN_SE),
+        f"asha+tpe g2 r2 at {half} epochs + re-rank 2 at {max_epochs} on 2 folds, default unless better by 2 SE": Method(
+            tpe, asha(2, 2, half), half, rerank=2, beside_default=True, final_folds=2, margin_se=2 * MARGIN_SE),
+        f"asha+tpe g2 r2 at {half} epochs + re-rank 1 at {max_epochs} on 2 folds, default unless better": Method(
+            tpe, asha(2, 2, half), half, rerank=1, beside_default=True, final_folds=2, margin_se=MARGIN_SE),
+        "the default U-Net alone": Method(lambda seed: GridInRandomOrder([default_config(configs)], seed), none, max_epochs),
     })
     out.update({"race2 without the default first: asha+tpe g2 r2": Method(raced(tpe, 2, first=False), asha(2, 2), max_epochs, race=2),
                 "race2 without the default first: random": Method(raced(rand, 2, first=False), none, max_epochs, race=2)})
@@ -236,7 +248,7 @@ def is_noise_aware(method: str) -> bool:
     return any(t in method for t in ("(reshuffled)", "race", "folds"))
 
 
-def noise_verdict(summary: pd.DataFrame) -> dict:
+def noise_verdict(summary: pd.DataFrame, epochs: int) -> dict:
     """Issue 25's targets: at AT of the grid's compute the best noise-aware method's median regret against random
     search's (<= TARGET_RATIO); the grid run the noise-aware way against random search (regret below it, at AT and once
     the grid is done); and how often the pick is worse than the default U-Net, today's product beside the new default (<= 5%)."""
@@ -248,7 +260,8 @@ def noise_verdict(summary: pd.DataFrame) -> dict:
     grids = [m for m in at.index if "grid" in m and is_noise_aware(m)]
     grid = min(grids, key=lambda m: (full.loc[m, "median"], full.loc[m, "mean"]))
     ratio = float(at.loc[best, "median"]) / rand if rand > 0 else float("inf")
-    worse = {m: round(float(at.loc[m, "worse_than_default"]), 3) for m in (TODAY, NEW_DEFAULT)}
+    new = new_default(epochs)
+    worse = {m: round(float(at.loc[m, "worse_than_default"]), 3) for m in (TODAY, new, "the default U-Net alone")}
     return {"best_noise_aware": best, "best_noise_aware_median": round(float(at.loc[best, "median"]), 4), "random_median": round(rand, 4),
             "ratio_best_noise_aware_to_random": round(ratio, 3), "target_ratio": TARGET_RATIO, "ratio_met": bool(ratio <= TARGET_RATIO),
             "noise_aware_grid": grid, "noise_aware_grid_median_at_1": round(float(full.loc[grid, "median"]), 4),
@@ -258,11 +271,12 @@ def noise_verdict(summary: pd.DataFrame) -> dict:
             "noise_aware_grid_median_at_quarter": round(float(at.loc[grid, "median"]), 4),
             "share_worse_than_default": worse, "target_share_worse": 0.05,
             "share_worse_met": {m: bool(v <= 0.05) for m, v in worse.items()},
-            "new_default": NEW_DEFAULT, "new_default_median": round(float(at.loc[NEW_DEFAULT, "median"]), 4),
-            "today_median": round(float(at.loc[TODAY, "median"]), 4)}
+            "new_default": new, "new_default_median": round(float(at.loc[new, "median"]), 4), "new_default_mean": round(float(at.loc[new, "mean"]), 4),
+            "today_median": round(float(at.loc[TODAY, "median"]), 4), "today_mean": round(float(at.loc[TODAY, "mean"]), 4),
+            "default_unet_alone_median": round(float(at.loc["the default U-Net alone", "median"]), 4)}
 
 
-def plot(summaries: dict[str, pd.DataFrame], path: Path) -> None:
+def plot(summaries: dict[str, pd.DataFrame], path: Path, epochs: int) -> None:
     """Median (line) and 90th-percentile (dashed) regret against the fraction of the grid's compute, one panel a dataset."""
     import matplotlib
 
@@ -271,7 +285,7 @@ def plot(summaries: dict[str, pd.DataFrame], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(summaries), figsize=(6.5 * len(summaries), 4.8), squeeze=False)
     for ax, (dataset, s) in zip(axes[0], summaries.items()):
-        shown = list(dict.fromkeys([TODAY, NEW_DEFAULT, DEFAULT, "random", "grid (random order)", "asha+tpe g2 r2 (reshuffled)", "grid (reshuffled)",
+        shown = list(dict.fromkeys([TODAY, new_default(epochs), "the default U-Net alone", DEFAULT, "random", "grid (random order)", "asha+tpe g2 r2 (reshuffled)", "grid (reshuffled)",
                                     "race2: asha+tpe g2 r2", "race2: grid", "race2 without the default first: random"]))
         top = 0.0
         for i, m in enumerate(shown):
@@ -363,8 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         comparisons = [paired(rows, DEFAULT, "random"), paired(rows, DEFAULT, "grid (random order)"),
                        paired(rows, f"asha+tpe g2 r2 at {half} epochs + re-rank 3 at {facts['epochs']}", f"asha+tpe g2 r2 at {half} epochs"),
                        paired(rows, f"asha+tpe g2 r2 at {half} epochs + re-rank 3 at {facts['epochs']}", f"asha+tpe g2 r2 at {half} epochs", fraction=1.0)]
-        comparisons += [paired(rows, NEW_DEFAULT, TODAY), paired(rows, NEW_DEFAULT, "random")]
-        figures["datasets"][dataset] = {**facts, "verdict": verdict(summary), "noise_verdict": noise_verdict(summary), "paired": comparisons,
+        new = new_default(facts["epochs"])
+        comparisons += [paired(rows, new, TODAY), paired(rows, new, "random"), paired(rows, new, TODAY, fraction=1.0)]
+        figures["datasets"][dataset] = {**facts, "verdict": verdict(summary), "noise_verdict": noise_verdict(summary, facts["epochs"]), "paired": comparisons,
                                         "summary": summary.round(4).to_dict(orient="records")}
         v = figures["datasets"][dataset]["verdict"]
         print(f"{dataset}: at {AT} of the grid's compute, median regret {DEFAULT} {v['default_median']:.4f}, random {v['random_median']:.4f}, "
@@ -377,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             figures["datasets"] = {**{d: f for d, f in earlier.get("datasets", {}).items() if "noise_verdict" in f}, **figures["datasets"]}
         write_results("search_replay", figures)
         for dataset, summary in summaries.items():
-            plot({dataset: summary}, RESULTS / f"search_replay_{dataset}.png")
+            plot({dataset: summary}, RESULTS / f"search_replay_{dataset}.png", figures["datasets"][dataset]["epochs"])
     for d, f in figures["datasets"].items():
         n = f["noise_verdict"]
         print(f"{d}: best noise-aware {n['best_noise_aware']} {n['best_noise_aware_median']:.4f} vs random {n['random_median']:.4f}; noise-aware grid "

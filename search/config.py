@@ -73,6 +73,7 @@ class SearchConfig:
         final_folds: the final round trains every finalist and the default U-Net on this many folds of the same partition
             (1: on the search's split); with 2 or more its choice is the default unless a finalist beats it by more than
             `default_margin` standard errors of the paired margin (search.noise.choose_final), recorded on the parent run.
+            None: the space's default (arch and full 2: bench/search_replay.py).
     """
 
     space: str = "quick"
@@ -119,7 +120,7 @@ class SearchConfig:
     validation: str = "fixed"
     race_folds: int = 3
     race_partition: int = 5
-    final_folds: int = 1
+    final_folds: int | None = None
     default_margin: float = 1.0
 
     def __post_init__(self) -> None:
@@ -181,6 +182,9 @@ class SearchConfig:
 
     def _check_noise(self, space, strategy) -> None:
         from search.noise import VALIDATIONS
+
+        if self.final_folds is None:
+            self.final_folds = space.default_final_folds
 
         if self.validation not in VALIDATIONS:
             raise ConfigError(f"unknown validation {self.validation!r}: choose one of {', '.join(VALIDATIONS)}")

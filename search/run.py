@@ -83,7 +83,7 @@ def _search_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grace-period", type=int, default=2, help="quick, arch, full: ASHA's first rung, in epochs (default 2)")
     p.add_argument("--reduction-factor", type=int, default=2, help="quick, arch, full: ASHA keeps 1 in this many trials at each rung (default 2)")
     p.add_argument("--rerank-top", type=int, default=None, help="quick, arch, full: before declaring a winner, train the search's best K "
-                   "configurations at --final-budget epochs and pick among them there; 0 = off (default 3 for arch and full, 0 for quick)")
+                   "configurations at --final-budget epochs and pick among them there; 0 = off (default 2 for arch and full, 0 for quick)")
     p.add_argument("--final-budget", type=int, default=None, help="epochs of those re-ranking trials: the budget you will train the "
                    "winner at (default 2 x --max-epochs)")
     p.add_argument("--final-baseline", action=argparse.BooleanOptionalAction, default=True,
@@ -100,9 +100,9 @@ def _noise_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--race-folds", type=int, default=3, help="race: the most folds a configuration is scored on (default 3)")
     p.add_argument("--race-partition", type=int, default=5, help="race and --final-folds: folds of the partition of the training "
                    "images (default 5)")
-    p.add_argument("--final-folds", type=int, default=1, help="the final round trains each finalist and the default U-Net on this many "
+    p.add_argument("--final-folds", type=int, default=None, help="the final round trains each finalist and the default U-Net on this many "
                    "folds; from 2 on, the default U-Net is named unless a finalist beats it by more than --default-margin standard errors "
-                   "of the paired margin (default 1: the search's split, the best there wins)")
+                   "of the paired margin; 1: on the search's split, the best there wins (default: arch and full 2, quick 1)")
     p.add_argument("--default-margin", type=float, default=1.0, help="standard errors of the paired margin a finalist must beat the "
                    "default U-Net by (default 1)")
 

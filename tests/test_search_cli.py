@@ -140,15 +140,15 @@ def test_arch_defaults_and_the_dry_run_compute_count_the_re_ranking(tmp_path):
     from search.driver.dry_run import dry_run_compute
 
     cfg = parse_args(["--space", "arch", "--max-epochs", "4", "--patches-per-epoch", "50", "--dry-run"])
-    assert (cfg.num_samples, cfg.rerank_k, cfg.final_epochs, cfg.grace_period, cfg.reduction_factor) == (16, 3, 8, 2, 2)
-    assert (parse_args([]).num_samples, parse_args([]).rerank_k) == (8, 0)  # the newcomer's quick search stays short
+    assert (cfg.num_samples, cfg.rerank_k, cfg.final_folds, cfg.final_epochs, cfg.grace_period, cfg.reduction_factor) == (16, 2, 2, 8, 2, 2)
+    assert (parse_args([]).num_samples, parse_args([]).rerank_k, parse_args([]).final_folds) == (8, 0, 1)  # the newcomer's quick search stays short
     data = load_data(cfg)
     cfg = settle_patch(cfg, data)
     compute = dry_run_compute(cfg, data, space_limits(cfg, data))
-    assert compute.patches == (16 * 4 + 4 * 8) * 50  # the best 3 and the default U-Net at the final budget
-    assert "(16 trials x at most 4 epochs + 3 re-ranking trials and the default U-Net x 8 epochs) x 50 patches" in compute.line()
-    alone = settle_patch(parse_args(["--space", "arch", "--max-epochs", "4", "--patches-per-epoch", "50", "--no-final-baseline"]), data)
-    assert dry_run_compute(alone, data, space_limits(alone, data)).patches == (16 * 4 + 3 * 8) * 50
+    assert compute.patches == (16 * 4 + 3 * 2 * 8) * 50  # the best 2 and the default U-Net on 2 folds at the final budget
+    assert "(16 trials x at most 4 epochs + 2 re-ranking trials and the default U-Net x 2 folds x 8 epochs) x 50 patches" in compute.line()
+    alone = settle_patch(parse_args(["--space", "arch", "--max-epochs", "4", "--patches-per-epoch", "50", "--no-final-baseline", "--final-folds", "1"]), data)
+    assert dry_run_compute(alone, data, space_limits(alone, data)).patches == (16 * 4 + 2 * 8) * 50
 
 
 def test_the_default_unet_joins_the_final_round_once_and_not_when_the_search_already_holds_it():

@@ -20,6 +20,8 @@ class Space:
         sampled: Optuna samples the space and ASHA stops the weak (False: every configuration runs, FIFO).
         fixed_recipe: the trials share the search's --loss, --base-channels, --patch-size, --lr and --batch-size.
         default_rerank: configurations re-trained at the final budget when --rerank-top is not given.
+        default_final_folds: folds the final round trains each of them (and the default U-Net) on when --final-folds is not
+            given; from 2 on, the default U-Net is named unless a finalist beats it beyond the paired noise.
         border_weights: trials may sample a border-weighted loss (the border weight maps are computed where possible).
         samples_width: trials sample the network width and patch (the compute estimate's 8-wide, 64-px speed is its cheap end).
         supernet: --strategy supernet may search this space (one weight-sharing net per depth holds all its skip patterns).
@@ -31,6 +33,7 @@ class Space:
     sampled: ClassVar[bool] = True
     fixed_recipe: ClassVar[bool] = False
     default_rerank: ClassVar[int] = 0
+    default_final_folds: ClassVar[int] = 1
     border_weights: ClassVar[bool] = False
     samples_width: ClassVar[bool] = False
     supernet: ClassVar[bool] = False
