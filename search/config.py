@@ -18,6 +18,10 @@ from search.strategies import STRATEGIES, create_strategy
 NUM_CLASSES_DATASETS = ("folder", "drive", "isic")  # loaders that take --num-classes
 
 
+# how quick/arch/full trials validate (search.noise); here, not there: search.noise imports Ray, which must not load before
+# search.driver.quiet has set its environment (a Ray imported at validation printed a token-authentication warning)
+VALIDATIONS = ("fixed", "reshuffle", "race")
+
 @dataclass
 class SearchConfig:
     """Settings of one search (the CLI's flags).
@@ -181,10 +185,8 @@ class SearchConfig:
         self._check_architecture()
 
     def _check_noise(self, space, strategy) -> None:
-        from search.noise import VALIDATIONS
-
-        if self.final_folds is None:
-            self.final_folds = space.default_final_folds
+        if self.final_folds is None:  # the default unless better needs the default U-Net beside the finalists (not --strategy supernet)
+            self.final_folds = space.default_final_folds if strategy.trains_default_unet else 1
 
         if self.validation not in VALIDATIONS:
             raise ConfigError(f"unknown validation {self.validation!r}: choose one of {', '.join(VALIDATIONS)}")

@@ -223,3 +223,19 @@ def test_a_raced_search_starts_from_the_default_u_net_trains_no_fold_twice_and_r
     ranked = json.loads(parents[0].data.tags["unet.search_ranking"])
     assert ranked and all(row["folds"] >= 1 for row in ranked)
     assert re.search(r"re-ranking the best 2 .*\(0\.\d{4} over [12] folds?\)", proc.stdout), proc.stdout
+
+
+@pytest.mark.slow
+def test_checking_the_noise_settings_does_not_load_ray_before_the_search_quiets_it():
+    import subprocess
+    import sys
+
+    code = "import sys; from search.config import SearchConfig; SearchConfig(space='arch', validation='race'); print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]  # an early Ray import printed a token-authentication warning in every search
+
+
+def test_the_supernet_strategy_keeps_one_final_fold_by_default_and_the_trials_strategy_takes_two():
+    assert SearchConfig(space="arch").final_folds == 2 and SearchConfig(space="full").final_folds == 2
+    assert SearchConfig(space="arch", strategy="supernet").final_folds == 1 and SearchConfig(space="quick").final_folds == 1
+    assert SearchConfig(space="arch", final_folds=1).final_folds == 1
