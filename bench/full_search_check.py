@@ -187,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             store, experiment = f"sqlite:///{Path(tmp) / 'mlflow.db'}", "full-search-check"
             run_search(dataset, root, store, experiment, Path(tmp) / "ray", a.smoke)
         won = winner(store, experiment)
-    params = won["params"]
+    # the winner as a configuration: the fold it was scored on in a final round on folds (--final-folds) is not part of it, and
+    # both arms train on the dataset's own split
+    params = {**won["params"], "fold": 0, "folds": 1, "val_seed": -1}
     plain = plain_params(dataset, root, params["epochs"], params["patches_per_epoch"])
     print(f"winner {won['run_name']} (validation Dice {won['val_dice']:.4f} at {params['epochs']} epochs) against plain "
           f"d{plain['depth']}-s{plain['skips']}, both at {params['epochs']} epochs, seeds 1-{seeds}", flush=True)
