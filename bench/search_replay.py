@@ -140,6 +140,8 @@ def methods(max_epochs: int, configs: list[dict], folds: int) -> dict[str, Metho
             tpe, asha(2, 2, half), half, rerank=2, validation="reshuffle", beside_default=True, final_folds=2, margin_se=MARGIN_SE),
         f"asha+tpe g2 r2 at {half} epochs + re-rank 2 at {max_epochs} on 2 folds, default unless better by 2 SE": Method(
             tpe, asha(2, 2, half), half, rerank=2, beside_default=True, final_folds=2, margin_se=2 * MARGIN_SE),
+        f"asha+tpe g2 r2 at {half} epochs + re-rank 2 at {max_epochs} on 2 folds beside the default, best mean": Method(
+            tpe, asha(2, 2, half), half, rerank=2, beside_default=True, final_folds=2),
         f"asha+tpe g2 r2 at {half} epochs + re-rank 1 at {max_epochs} on 2 folds, default unless better": Method(
             tpe, asha(2, 2, half), half, rerank=1, beside_default=True, final_folds=2, margin_se=MARGIN_SE),
         "the default U-Net alone": Method(lambda seed: GridInRandomOrder([default_config(configs)], seed), none, max_epochs),
