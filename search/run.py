@@ -102,7 +102,7 @@ def _noise_flags(p: argparse.ArgumentParser) -> None:
                    "images (default 5)")
     p.add_argument("--final-folds", type=int, default=None, help="the final round trains each finalist and the default U-Net on this many "
                    "folds; from 2 on, the default U-Net is named unless a finalist beats it by more than --default-margin standard errors "
-                   "of the paired margin; 1: on the search's split, the best there wins (default: arch and full 2, quick 1)")
+                   "of the paired margin; 1: on the search's split, the best there wins (default 2 for arch and full, 1 for quick and --strategy supernet)")
     p.add_argument("--default-margin", type=float, default=1.0, help="standard errors of the paired margin a finalist must beat the "
                    "default U-Net by (default 1)")
 

@@ -45,7 +45,8 @@ def test_help_states_every_default_and_which_spaces_a_flag_applies_to():
             lines[flag] += " " + line.strip()
     for flag, default in (("--num-samples", "quick 8, arch 16, full 16"), ("--max-epochs", "6"), ("--patches-per-epoch", "0 for quick, arch and ablation; 1024 for full"), ("--base-channels", "8"),
                           ("--seed", "0"), ("--cpus-per-trial", "1"), ("--grace-period", "2"), ("--reduction-factor", "2"),
-                          ("--rerank-top", "3 for arch and full, 0 for quick"), ("--final-budget", "2 x --max-epochs")):
+                          ("--rerank-top", "2 for arch and full, 0 for quick"), ("--final-budget", "2 x --max-epochs"),
+                          ("--final-folds", "2 for arch and full, 1 for quick and --strategy supernet"), ("--default-margin", "1")):
         assert f"(default {default})" in lines[flag], lines[flag]
     for flag in ("--base-channels", "--patch-size", "--loss", "--lr"):
         assert "ablation and arch" in lines[flag] and ("search it" in lines[flag] or "searches" in lines[flag])
