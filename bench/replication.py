@@ -116,17 +116,17 @@ def from_curves(dataset: str) -> dict:
     from itertools import combinations
 
     from analysis.curves import read_curves
-    from analysis.reliability import config_means, rerun_reliability, spearman, split_half_reliability
+    from analysis.reliability import rerun_reliability, seed_agreement
 
     table = read_curves(RESULTS / f"curves_{dataset}.csv")
     frame = table.groupby(["depth", "skips", "seed", "fold"]).val_dice.max().rename("dice").reset_index()
     seeds = sorted(int(s) for s in frame.seed.unique())
     if len(seeds) < 2:
         sys.exit(f"error: curves_{dataset}.csv holds seeds {seeds}: two or more runs are needed")
-    means = {s: config_means(frame[frame.seed == s]) for s in seeds}
-    rho = {(a, b): spearman(means[a], means[b].reindex(means[a].index)) for a, b in combinations(seeds, 2)}
+    check = seed_agreement(frame)  # what each run predicted and how the runs agreed: the report's own check
+    rho = {(a, b): check["observed"][f"{a}-{b}"] for a, b in combinations(seeds, 2)}
     observed = float(np.mean(list(rho.values())))
-    within = {s: split_half_reliability(frame[frame.seed == s])["reliability"] for s in seeds}
+    within = {s: check["predicted_by_each_seed"][str(s)] for s in seeds}
     out = {"configurations": int(frame.groupby(["depth", "skips"]).ngroups), "seeds": seeds,
            "observed_spearman": {f"{a}-{b}": round(r, 4) for (a, b), r in rho.items()}, "observed_mean": round(observed, 4),
            "within_seed_split_half": {str(s): round(v, 4) for s, v in within.items()},
