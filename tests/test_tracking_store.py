@@ -36,3 +36,30 @@ def test_discarding_leaves_nothing_and_never_touches_an_existing_store(tmp_path)
     get_or_create_experiment(check_tracking(uri), "kept", uri)
     LocalStoreOpener(uri).discard()
     assert check_tracking(uri, create=False).get_experiment_by_name("kept") is not None
+
+
+def test_finishing_a_search_closes_a_trial_run_no_live_trial_owns(tmp_path):
+    """A crash can leave a trial run RUNNING whose trial the resumed search never took up: once the search finishes it is
+    marked FAILED (attempt lost), the trials that finished stay as they were, and the parent reads FINISHED."""
+    from types import SimpleNamespace
+
+    from search.driver.session import SearchSession
+    from search.tracking import client as tracking
+    from search.tracking import schema
+
+    client = check_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    exp = get_or_create_experiment(client, "orphan", uri)
+    parent = client.create_run(exp, tags={tracking.ROLE_TAG: "search"}).info.run_id
+    trial = {tracking.PARENT_TAG: parent, tracking.ROLE_TAG: "trial"}
+    done = client.create_run(exp, tags={**trial, tracking.TRIAL_TAG: "a"}).info.run_id
+    tracking.end_run(client, done, "FINISHED")
+    orphan = client.create_run(exp, tags={**trial, tracking.TRIAL_TAG: "b"}).info.run_id
+    ctx = SimpleNamespace(experiment_id=exp, parent_run_id=parent)
+    session = SearchSession(cfg=None, space=None, strategy=None, data=None, limits=None, client=client, ctx=ctx,
+                            search_name="s", state_path=tmp_path / "state.json")
+    session.finish()
+    assert client.get_run(done).info.status == "FINISHED"
+    lost = client.get_run(orphan)
+    assert lost.info.status == "FAILED" and "attempt lost" in lost.data.tags[schema.ERROR_TAG]
+    assert client.get_run(parent).info.status == "FINISHED"

@@ -24,6 +24,9 @@ from .quiet import quiet_libraries
 
 OUTBOX = "unet-outbox"  # in the search's Tune folder: the trials' MLflow writes the store did not take (search.tracking.outbox)
 # how long the driver waits, after Tune ends, for a tracking store that is down, full or read-only to take the kept writes
+# a trial run left RUNNING once every phase has ended: the driver died while it trained and Tune's restored state no longer
+# held its trial (the searcher proposed a new one instead)
+ORPHAN_ERROR = "attempt lost (process or node died); the resumed search did not take it up"
 TRACKING_WAIT_S = float(os.environ.get("UNET_SEARCH_TRACKING_WAIT_S", 300))
 
 
@@ -88,7 +91,11 @@ class SearchSession:
                 raise
 
     def finish(self) -> None:
-        """Close the parent run and mark the state file finished."""
+        """Close the parent run and mark the state file finished; a trial run still RUNNING then belongs to no live trial
+        (an attempt a crash cut short that the resumed search never took up) and is marked FAILED."""
+        for run in tracking.child_runs(self.client, self.ctx.experiment_id, self.ctx.parent_run_id):
+            if tracking.is_running(run):
+                tracking.end_run(self.client, run.info.run_id, "FAILED", {schema.ERROR_TAG: ORPHAN_ERROR})
         self.client.set_terminated(self.ctx.parent_run_id, "FINISHED")
         search_state.write_state(self.state_path, {**self.state, "status": "finished"})
 
