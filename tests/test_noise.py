@@ -239,3 +239,25 @@ def test_the_supernet_strategy_keeps_one_final_fold_by_default_and_the_trials_st
     assert SearchConfig(space="arch").final_folds == 2 and SearchConfig(space="full").final_folds == 2
     assert SearchConfig(space="arch", strategy="supernet").final_folds == 1 and SearchConfig(space="quick").final_folds == 1
     assert SearchConfig(space="arch", final_folds=1).final_folds == 1
+
+
+def test_a_final_round_on_folds_cut_short_halfway_is_an_interruption_not_a_choice(monkeypatch):
+    """With --final-folds 2, three candidates are six trainings: three ended (Ctrl-C after half) must stop the search as
+    interrupted (resumable), not pick a winner from one fold each."""
+    from types import SimpleNamespace
+
+    from search.driver import final
+    from search.errors import SearchInterrupted
+
+    cfg = SearchConfig(space="arch", final_folds=2, rerank_top=2)
+    base = {"depth": 2, "skips": "11", "patch_size": 32, "patch_stride": 16, "loss": "dice", "lr": 1e-3}
+    candidates = [{"run_name": f"c{i}", "best_val_dice": 0.7, "config": {**base, "depth": 1 + i, "skips": "1" * (1 + i)}} for i in range(3)]
+    ended = pd.DataFrame([{**dict.fromkeys(final.TRIAL_COLUMNS), "run_name": f"c{i}-f0-final", "status": "FINISHED", "trial_id": f"t{i}",
+                           "attempt": 1, "best_val_dice": 0.7, "start_time": i} for i in range(3)])
+    monkeypatch.setattr(final, "final_tuner", lambda *a, **k: SimpleNamespace(fit=lambda: []))
+    monkeypatch.setattr(final, "trials_table", lambda *a, **k: ended)
+    session = SimpleNamespace(cfg=cfg, client=SimpleNamespace(set_tag=lambda *a: None), echo=lambda line: None, resume="python -m search.run --resume",
+                              ctx=SimpleNamespace(tracking_uri="sqlite:///x.db", experiment_id="1", parent_run_id="p", outbox_dir="/nonexistent"),
+                              send_kept_writes=lambda: None, search_name="s")
+    with pytest.raises(SearchInterrupted, match="3 of 6 done"):
+        final.train_at_final_budget(session, candidates, "unet.search_ranking")

@@ -102,15 +102,16 @@ def train_at_final_budget(session: SearchSession, candidates: list[dict[str, Any
         return pd.DataFrame(columns=TRIAL_COLUMNS)
     cfg, client, ctx = session.cfg, session.client, session.ctx
     client.set_tag(ctx.parent_run_id, ranking_tag, ranking([c for c in candidates if not c.get("baseline")]))
-    progress = ProgressLines(len(candidates), cfg.final_epochs, early_stopping=False, echo=lambda line: session.echo(f"final budget {line}"))
+    trainings = sum(len(final_points(cfg, c)) for c in candidates)  # each candidate on each final fold
+    progress = ProgressLines(trainings, cfg.final_epochs, early_stopping=False, echo=lambda line: session.echo(f"final budget {line}"))
     closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, ctx.outbox_dir)
     final_results = final_tuner(session, f"{session.search_name}-final", candidates, [closer, progress]).fit()
     session.send_kept_writes()
     closer.settle(final_results)
     final = trials_table(client, ctx.experiment_id, ctx.parent_run_id, role=schema.FINAL)
     ended = ended_count(final)
-    if ended < len(candidates):
-        raise SearchInterrupted(f"interrupted while training at the final budget: {ended} of {len(candidates)} done. Continue with: {session.resume}")
+    if ended < trainings:
+        raise SearchInterrupted(f"interrupted while training at the final budget: {ended} of {trainings} done. Continue with: {session.resume}")
     final = final_attempts(final)
     client.set_tag(ctx.parent_run_id, schema.FINAL_RANKING_TAG, ranking([{"run_name": r.run_name, "best_val_dice": r.best_val_dice}
                                                                          for r in final.itertuples(index=False) if pd.notna(r.best_val_dice)]))
