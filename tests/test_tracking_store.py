@@ -47,8 +47,8 @@ def test_finishing_a_search_closes_a_trial_run_no_live_trial_owns(tmp_path):
     from search.tracking import client as tracking
     from search.tracking import schema
 
-    client = check_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = check_tracking(uri)
     exp = get_or_create_experiment(client, "orphan", uri)
     parent = client.create_run(exp, tags={tracking.ROLE_TAG: "search"}).info.run_id
     trial = {tracking.PARENT_TAG: parent, tracking.ROLE_TAG: "trial"}

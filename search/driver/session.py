@@ -23,10 +23,10 @@ from .cluster import start_cluster
 from .quiet import quiet_libraries
 
 OUTBOX = "unet-outbox"  # in the search's Tune folder: the trials' MLflow writes the store did not take (search.tracking.outbox)
-# how long the driver waits, after Tune ends, for a tracking store that is down, full or read-only to take the kept writes
 # a trial run left RUNNING once every phase has ended: the driver died while it trained and Tune's restored state no longer
 # held its trial (the searcher proposed a new one instead)
 ORPHAN_ERROR = "attempt lost (process or node died); the resumed search did not take it up"
+# how long the driver waits, after Tune ends, for a tracking store that is down, full or read-only to take the kept writes
 TRACKING_WAIT_S = float(os.environ.get("UNET_SEARCH_TRACKING_WAIT_S", 300))
 
 
@@ -82,9 +82,7 @@ class SearchSession:
         again). A store that cannot be reached or written is left as it is (the state file still says how to resume)."""
         try:
             with outbox.failing_fast():
-                for run in tracking.child_runs(self.client, self.ctx.experiment_id, self.ctx.parent_run_id):
-                    if tracking.is_running(run):
-                        tracking.end_run(self.client, run.info.run_id, "KILLED", {schema.ERROR_TAG: "search interrupted; --resume trains this trial again"})
+                self._end_running_trials("KILLED", "search interrupted; --resume trains this trial again")
                 self.client.set_terminated(self.ctx.parent_run_id, "KILLED")
         except Exception as exc:  # noqa: BLE001
             if not outbox.is_transient(exc):
@@ -93,11 +91,15 @@ class SearchSession:
     def finish(self) -> None:
         """Close the parent run and mark the state file finished; a trial run still RUNNING then belongs to no live trial
         (an attempt a crash cut short that the resumed search never took up) and is marked FAILED."""
-        for run in tracking.child_runs(self.client, self.ctx.experiment_id, self.ctx.parent_run_id):
-            if tracking.is_running(run):
-                tracking.end_run(self.client, run.info.run_id, "FAILED", {schema.ERROR_TAG: ORPHAN_ERROR})
+        self._end_running_trials("FAILED", ORPHAN_ERROR)
         self.client.set_terminated(self.ctx.parent_run_id, "FINISHED")
         search_state.write_state(self.state_path, {**self.state, "status": "finished"})
+
+    def _end_running_trials(self, status: str, error: str) -> None:
+        """End every trial run of this search still marked RUNNING with `status`, `error` saying why."""
+        for run in tracking.child_runs(self.client, self.ctx.experiment_id, self.ctx.parent_run_id):
+            if tracking.is_running(run):
+                tracking.end_run(self.client, run.info.run_id, status, {schema.ERROR_TAG: error})
 
 
 def _open_store(cfg: SearchConfig):

@@ -9,6 +9,4 @@ from .choice import FinalChoice, choose_best, choose_final
 from .intensify import Intensifier, configuration_key
 from .reshuffle import Reshuffled
 
-from search.config import VALIDATIONS  # noqa: E402  (kept Ray-free in search.config)
-
-__all__ = ["FinalChoice", "Intensifier", "Reshuffled", "VALIDATIONS", "choose_best", "choose_final", "configuration_key"]
+__all__ = ["FinalChoice", "Intensifier", "Reshuffled", "choose_best", "choose_final", "configuration_key"]
