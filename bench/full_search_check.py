@@ -28,6 +28,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -144,8 +145,6 @@ def winner(store: str, experiment: str) -> dict[str, Any]:
 def best_finalist(client, experiment_id: str, parent_id: str) -> dict[str, Any] | None:
     """The final round's best finalist other than the default U-Net, by mean validation Dice over its folds: its name
     (fold dropped), that mean, the folds, and one of its runs (for the configuration)."""
-    import re
-
     from search.tracking import client as tracking
     from search.tracking import schema
 
@@ -285,8 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"test Dice declined finalist - plain: {declined_diff['mean']:+.4f} (seeds {declined_diff['min']:+.4f} to "
               f"{declined_diff['max']:+.4f}): {figures['declined_verdict']}")
     named = "the default U-Net" if names == "plain" else won["run_name"]
+    # why: the search's own rule where it recorded one (its margin over folds), else one validation Dice against the other
+    why = won["final_choice"].get("final_choice_reason") or f"validation Dice {won['val_dice']:.4f} against {default_val:.4f}"
     print(f"test Dice winner - plain: {diff['mean']:+.4f} (seeds {diff['min']:+.4f} to {diff['max']:+.4f}) over {seeds} seeds: {verdict(diff)}; "
-          f"with the default U-Net in the final round the search names {named} (validation Dice {won['val_dice']:.4f} against {default_val:.4f})")
+          f"with the default U-Net in the final round the search names {named} ({why})")
     return 0
 
 
