@@ -131,3 +131,23 @@ def dihedral_predict(model: nn.Module, image: Tensor, tile: int, overlap: float 
             probs = torch.rot90(probs, -k, dims=(-2, -1))
             total = probs if total is None else total + probs
     return total / 8
+
+
+MIRRORS = ((), (-1,), (-2,), (-2, -1))  # nnU-Net's 2D mirroring: as is, left-right, up-down, both
+TTA_MODES = ("none", "flip")
+
+
+def predict_image(models: nn.Module | list[nn.Module], image: Tensor, tile: int, overlap: float = 0.5, tta: str = "none", **kwargs) -> Tensor:
+    """Class probabilities (K, H, W) of one image, averaged over `models` (a fold ensemble) and, with tta="flip", over
+    the image's mirror images (test-time augmentation as nnU-Net mirrors)."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    models = list(models) if isinstance(models, (list, tuple)) else [models]
+    total, count = None, 0
+    for model in models:
+        for dims in MIRRORS if tta == "flip" else MIRRORS[:1]:
+            view = image.flip(dims).contiguous() if dims else image
+            probs = sliding_window_predict(model, view, tile, overlap, **kwargs)
+            probs = probs.flip(dims) if dims else probs
+            total, count = (probs if total is None else total + probs), count + 1
+    return total / count
