@@ -35,6 +35,7 @@ class SearchConfig:
         cpus_per_trial / gpus_per_trial: each trial's resources (fractions allowed).
         address: an existing Ray cluster ("auto" or ray://host:port); None starts a local one.
         experiment: MLflow experiment name (also the Tune folder under storage).
+        register: the registered model name the chosen U-Net becomes a new version of ("": the experiment name).
         tracking_uri: MLflow tracking URI.
         storage: Ray Tune storage folder.
         resume: continue the newest unfinished search of this experiment.
@@ -90,6 +91,7 @@ class SearchConfig:
     gpus_per_trial: float = 0.0
     address: str | None = None
     experiment: str = "unet-search"
+    register: str = ""
     tracking_uri: str | None = None
     storage: str = "ray_results"
     resume: bool = False
@@ -153,6 +155,8 @@ class SearchConfig:
             raise ConfigError(f"--gpus-per-trial above 1 must be a whole number, got {self.gpus_per_trial}")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.experiment):
             raise ConfigError(f"--experiment must be letters, digits, '_', '.' or '-', got {self.experiment!r}")
+        if self.register and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.register):
+            raise ConfigError(f"--register must be letters, digits, '_', '.' or '-', got {self.register!r}")
         if self.reduction_factor < 2:
             raise ConfigError(f"ASHA reduction factor must be >= 2, got {self.reduction_factor}")
         if self.max_failures < 0:

@@ -34,6 +34,8 @@ def _where_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs each trial gets; fractions share a GPU, e.g. 0.25 (default 0)")
     p.add_argument("--address", default=None, help="an existing Ray cluster: auto or ray://HOST:PORT (default: start a local Ray)")
     p.add_argument("--experiment", default="unet-search", help="MLflow experiment name (default unet-search)")
+    p.add_argument("--register", default="", help="the registered model the search's chosen U-Net becomes a new version of "
+                   "(an existing name gets a new version, never an overwrite) (default: the --experiment name)")
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow/mlflow.db)")
     p.add_argument("--storage", default="ray_results", help="Ray Tune storage folder (default ray_results)")
     p.add_argument("--resume", action="store_true", help="continue the newest unfinished search of --experiment")
@@ -139,7 +141,7 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
         a.space, a.num_samples, a.max_epochs = "quick", 2, 2
     return SearchConfig(
         space=a.space, dataset=a.dataset, data_root=a.data_root, num_samples=a.num_samples, max_epochs=a.max_epochs, repeats=a.repeats,
-        cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, address=a.address, experiment=a.experiment,
+        cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, address=a.address, experiment=a.experiment, register=a.register,
         tracking_uri=a.tracking_uri, storage=a.storage, resume=a.resume, dry_run=a.dry_run, seed=a.seed, base_channels=a.base_channels, batch_size=a.batch_size,
         patch_size=patch, patches_per_epoch=a.patches_per_epoch, loss=a.loss, lr=a.lr, dataset_options=options,
         depths=depths, skips=tuple(x.strip() for x in a.skips.split(",") if x.strip()), max_failures=a.max_failures,
@@ -182,6 +184,9 @@ def summary(outcome) -> str:
 
         lines.append(f"{'trained stand-alone' if outcome.estimates is not None else 're-ranked'} at the final budget ({outcome.final_epochs} epochs): " + ", ".join(
             f"{r.run_name} {r.best_val_dice:.4f} ({found(r.run_name)})" for r in ranked.itertuples(index=False)))
+    if outcome.model_uri:
+        lines.append(f"model: {outcome.model_uri}  (python -m search.predict --model {outcome.model_uri} --input DIR --output DIR; "
+                     f"python -m search.export --model {outcome.model_uri} --format onnx --out unet.onnx)")
     if outcome.best_run_id:
         m = outcome.test_metrics
         lines.append(f"best: {outcome.best_run_name}  validation Dice {outcome.best_val_dice:.4f}  (run {outcome.best_run_id})")

@@ -32,6 +32,8 @@ class SearchOutcome:
     final: pd.DataFrame | None = None  # the re-ranking's trials at the final budget (None: no re-ranking)
     final_epochs: int | None = None
     estimates: pd.DataFrame | None = None  # a supernet search's estimate of every skip pattern (search.strategies.supernet)
+    model_id: str | None = None  # the chosen model's LoggedModel (search.driver.models)
+    model_uri: str | None = None  # its registered version, models:/NAME/VERSION
 
 
 def trials_table(client, experiment_id: str, parent_run_id: str, role: str = schema.TRIAL) -> pd.DataFrame:
@@ -75,24 +77,37 @@ def ended_count(table: pd.DataFrame) -> int:
 
 
 def evaluate_best(client, table: pd.DataFrame, data: SegmentationData) -> tuple[pd.Series | None, dict[str, float]]:
-    """Load the best finished trial's checkpoint and score it on the test split with overlap-tile inference."""
-    import torch
-
-    from unet_core import evaluate_images, load_model
-
+    """The best finished trial of `table` and its test metrics (full images, overlap-tile inference)."""
     done = table[(table.status == "FINISHED") & table.best_val_dice.notna()]
     if done.empty or not data.test:
         return None, {}
     best = done.loc[done.best_val_dice.idxmax()]
+    return best, test_score(client, best.run_id, data)
+
+
+def trained_model(client, run_id: str):
+    """(model in eval mode, checkpoint metadata) of a run's best checkpoint."""
+    from unet_core import load_model
+
     with tracking.temp_dir() as tmp:
-        model, meta = load_model(client.download_artifacts(best.run_id, "checkpoints/best.pt", tmp))
+        model, meta = load_model(client.download_artifacts(run_id, "checkpoints/best.pt", tmp))
+    return model.eval(), meta
+
+
+def test_score(client, run_id: str, data: SegmentationData) -> dict[str, float]:
+    """A run's best checkpoint scored on the test split with overlap-tile inference."""
+    import torch
+
+    from unet_core import evaluate_images
+
+    model, meta = trained_model(client, run_id)
     with torch.no_grad():
-        metrics = evaluate_images(model, full_images(data.test), data.num_classes, meta["eval_tile"], 0.5, data.background)
-    return best, metrics
+        return evaluate_images(model, full_images(data.test), data.num_classes, meta["eval_tile"], 0.5, data.background)
 
 
 def record_outcome(client, outcome: SearchOutcome, best: pd.Series | None, test_metrics: dict[str, float]) -> None:
-    """The search's tables on its parent run (summary/*.csv), and the best trial with its test metrics on both runs."""
+    """The search's tables on its parent run (summary/*.csv), and the best trial with its test metrics on both runs (on
+    the trial's run linked to its logged model, outcome.model_id, where one was logged)."""
     parent_id = outcome.parent_run_id
     with tracking.temp_dir() as tmp:
         for name, frame in (("trials.csv", outcome.trials), ("final.csv", outcome.final), ("estimates.csv", outcome.estimates)):
@@ -104,6 +119,6 @@ def record_outcome(client, outcome: SearchOutcome, best: pd.Series | None, test_
     outcome.best_run_id, outcome.best_run_name, outcome.best_val_dice = best.run_id, best.run_name, float(best.best_val_dice)
     outcome.test_metrics = test_metrics
     tracking.log_metrics(client, parent_id, {"best_val_dice": outcome.best_val_dice, **{f"test_{k}": v for k, v in test_metrics.items()}}, 0)
-    tracking.log_metrics(client, best.run_id, {f"test_{k}": v for k, v in test_metrics.items()}, 0)
+    tracking.log_metrics(client, best.run_id, {f"test_{k}": v for k, v in test_metrics.items()}, 0, model_id=outcome.model_id)
     client.set_tag(parent_id, schema.BEST_RUN_ID_TAG, best.run_id)
     client.set_tag(parent_id, schema.BEST_RUN_NAME_TAG, best.run_name)

@@ -10,6 +10,7 @@ from search.errors import SearchInterrupted, SearchStopped, TrackingUnavailable,
 
 from .cluster import parallel_trials
 from .data import prepared
+from .models import keep_models
 from .results import SearchOutcome, ended_count, evaluate_best, record_outcome, trials_table
 from .session import SearchSession, open_session
 from .state import resumed_config
@@ -80,6 +81,7 @@ def _search(session: SearchSession, callbacks: tuple) -> SearchOutcome:
     best, test_metrics = evaluate_best(session.client, pool, session.data)
     outcome = SearchOutcome(ctx.experiment_id, ctx.parent_run_id, ctx.tracking_uri, str(cfg.storage_path / session.search_name), table, final=final,
                             final_epochs=cfg.final_epochs if final is not None else None, estimates=estimates)
+    keep_models(session, outcome, best, test_metrics)
     record_outcome(session.client, outcome, best, test_metrics)
     return outcome
 

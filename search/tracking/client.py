@@ -206,10 +206,10 @@ def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> Non
     client.log_batch(run_id, params=[Param(k, _param_value(v)) for k, v in params.items()])
 
 
-def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float], step: int) -> None:
-    """Log the finite numeric metrics of one step in one batch."""
+def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float], step: int, model_id: str | None = None) -> None:
+    """Log the finite numeric metrics of one step in one batch (linked to the LoggedModel `model_id` when given)."""
     now = int(time.time() * 1000)
-    batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(float(v))]
+    batch = [Metric(k, float(v), now, step, model_id=model_id) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(float(v))]
     if batch:
         client.log_batch(run_id, metrics=batch)
 

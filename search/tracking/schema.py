@@ -43,6 +43,14 @@ FINAL_CHOICE_REASON_TAG = "unet.final_choice_reason"
 RACE_TAG = "unet.race"  # on the parent run: the race's decisions, in order (search.noise.intensify)
 VAL_IMAGES_TAG = "unet.val_images"  # on a trial run: the names of the images it validated on
 
+# the search's take-home models (search.tracking.models): on the parent run, the registered model's URI and its LoggedModel
+REGISTERED_MODEL_TAG = "unet.registered_model"  # models:/NAME/VERSION
+MODEL_ID_TAG = "unet.model_id"
+# on a LoggedModel (and the registered version): which model it is, the run it came from, and the configuration's fold models
+MODEL_ROLE_TAG = "unet.model_role"  # one of MODEL_ROLES
+MODEL_ROLES = ("chosen", "chosen_fold", "default")  # the search's choice, another fold of it, the final round's default U-Net
+FOLD_MODELS_TAG = "unet.fold_models"  # comma-separated LoggedModel ids: the chosen configuration trained on each final fold
+
 # tags and metrics of a supernet search's estimate runs
 ESTIMATE_TAG = "unet.estimate"
 SUPERNET_RUN_TAG = "unet.supernet_run_id"

@@ -1,0 +1,87 @@
+"""The models a search hands its user: the chosen configuration's trained U-Net (with each of its final-round fold
+models) and the final round's default U-Net, logged as MLflow models beside their runs, and the choice registered
+as a new version of `cfg.register` (search.tracking.models)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from search.errors import TrackingError
+from search.tracking import models as logged
+from search.tracking import schema
+
+from .results import SearchOutcome, test_score, trained_model
+from .session import SearchSession
+
+DEFAULT_SUFFIX = "-default-final"  # the final round's default U-Net runs (recipes.params.config_run_name + "-final")
+
+
+def keep_models(session: SearchSession, outcome: SearchOutcome, best: pd.Series | None, test_metrics: dict[str, float]) -> None:
+    """Log the chosen model (and its fold models, and the default U-Net it was compared with), register the choice, and
+    note both on `outcome` and the parent run. A store that refuses is one line on the search's output, not a lost search."""
+    if best is None:
+        return
+    try:
+        outcome.model_id, outcome.model_uri = _keep(session, best, test_metrics, outcome.final)
+    except (TrackingError, OSError) as exc:
+        session.echo(f"model: not logged ({logged.first_line(exc)}); the trial's checkpoint still predicts with --run-id {best.run_id}")
+        return
+    client, parent = session.client, session.ctx.parent_run_id
+    client.set_tag(parent, schema.REGISTERED_MODEL_TAG, outcome.model_uri)
+    client.set_tag(parent, schema.MODEL_ID_TAG, outcome.model_id)
+
+
+def _keep(session: SearchSession, best: pd.Series, test_metrics: dict[str, float], final: pd.DataFrame | None) -> tuple[str, str]:
+    """(LoggedModel id, registered model URI) of the chosen model."""
+    cfg, client, ctx = session.cfg, session.client, session.ctx
+    folds = _chosen_folds(best, final)
+    ids = {}
+    for row in folds.itertuples(index=False):
+        role = "chosen" if row.run_id == best.run_id else "chosen_fold"
+        ids[row.run_id] = _log(session, row, role, {})
+    if len(ids) > 1:
+        for model_id in ids.values():
+            client.set_logged_model_tags(model_id, {schema.FOLD_MODELS_TAG: ",".join(ids.values())})
+    default = _default_unet(final, set(ids))
+    if default is not None:
+        _log(session, default, "default", {f"test_{k}": v for k, v in test_score(client, default.run_id, session.data).items()})
+    tags = {"dataset": session.data.name, "configuration": best.run_name, "unet.parent_run_id": ctx.parent_run_id, "unet.run_id": best.run_id}
+    tags |= {"test_dice": f"{test_metrics['dice']:.4f}"} if "dice" in test_metrics else {}
+    tags |= {schema.FOLD_MODELS_TAG: ",".join(ids.values())} if len(ids) > 1 else {}
+    name = cfg.register or cfg.experiment
+    scores = f"validation Dice {best.best_val_dice:.4f}" + (f", test Dice {test_metrics['dice']:.4f}" if "dice" in test_metrics else "")
+    about = (f"{best.run_name}, the choice of search {session.search_name} on {session.data.name} ({scores})"
+             + (f"; its {len(ids)} final-round fold models are averaged by search.predict" if len(ids) > 1 else ""))
+    version = logged.register(ctx.tracking_uri, ids[best.run_id], name, tags, about)
+    return ids[best.run_id], f"models:/{name}/{version}"
+
+
+def _log(session: SearchSession, row, role: str, metrics: dict[str, float]) -> str:
+    """Log one run's best checkpoint as a LoggedModel with its validation Dice and `metrics`; its id."""
+    model, meta = trained_model(session.client, row.run_id)
+    tags = {schema.MODEL_ROLE_TAG: role, "unet.run_name": row.run_name, "unet.parent_run_id": session.ctx.parent_run_id,
+            "dataset": session.data.name}
+    return logged.log_unet(session.client, session.ctx.tracking_uri, session.ctx.experiment_id, row.run_id, model, meta,
+                           {"best_val_dice": float(row.best_val_dice), **metrics}, tags, name=row.run_name)
+
+
+def _finished(table: pd.DataFrame) -> pd.DataFrame:
+    return table[(table.status == "FINISHED") & table.best_val_dice.notna()]
+
+
+def _chosen_folds(best: pd.Series, final: pd.DataFrame | None) -> pd.DataFrame:
+    """The chosen configuration's finished final-round runs, one per fold, the best first (the best alone without them)."""
+    if final is None or final.empty or "chosen" not in final or not final.chosen.any():
+        return pd.DataFrame([best])
+    runs = _finished(final[final.chosen])
+    runs = runs[runs.run_id != best.run_id]
+    return pd.concat([pd.DataFrame([best]), runs], ignore_index=True)
+
+
+def _default_unet(final: pd.DataFrame | None, chosen_runs: set[str]):
+    """The final round's best default U-Net run, unless it is the choice (or there was no final round)."""
+    if final is None or final.empty:
+        return None
+    runs = _finished(final[final.run_name.str.endswith(DEFAULT_SUFFIX)])
+    if runs.empty or chosen_runs & set(runs.run_id):
+        return None
+    return runs.loc[runs.best_val_dice.idxmax()]
