@@ -66,8 +66,9 @@ def test_a_bad_model_uri_is_one_line_and_exit_2(store, tmp_path, capsys):
 
     uri, client, exp, run_id = store
     logged.register(uri, logged.log_unet(client, uri, exp, run_id, unet(), META, {}, {}), "vessels", {})
-    with logged.tracking_uri(uri):  # a PyTorch model that is not one of this platform's U-Nets
-        other = mlflow.pytorch.log_model(torch.nn.Linear(2, 1), name="linear", run_id=run_id, serialization_format="pickle")
+    other = client.create_logged_model(exp, name="linear", source_run_id=run_id)  # a PyTorch model that is not one of this platform's U-Nets
+    with logged.tracking_uri(uri):
+        mlflow.pytorch.log_model(torch.nn.Linear(2, 1), name="linear", model_id=other.model_id, run_id=run_id, serialization_format="pickle")
     (tmp_path / "in").mkdir()
     cases = {"models:/vessels/7": "not found", "models:/nobody/1": "not found", "m-123": "give models:/NAME/VERSION",
              other.model_id: "is not a U-Net of this platform"}
