@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from mlflow import MlflowClient
 from PIL import Image
 
 from datasets.synthetic import make_sample
@@ -172,8 +173,9 @@ def test_the_default_unet_joins_the_final_round_once_and_not_when_the_search_alr
 
 
 @pytest.mark.slow
-def test_the_winner_is_picked_among_the_best_retrained_at_the_final_budget_and_the_parent_keeps_both_rankings(tmp_path):
-    proc = run_search(tmp_path, "--num-samples", "4", "--max-epochs", "2", "--rerank-top", "2", "--final-budget", "3", "--experiment", "rerank")
+def test_the_winner_is_picked_among_the_best_retrained_on_folds_and_goes_home_with_its_fold_models(tmp_path):
+    proc = run_search(tmp_path, "--num-samples", "4", "--max-epochs", "2", "--rerank-top", "2", "--final-budget", "3", "--final-folds", "2",
+                      "--experiment", "rerank")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "re-ranking the best 2 at the final budget (3 epochs), beside the default U-Net d4-s1111-dice_bce-p64-default: " in proc.stdout
     assert "re-ranked at the final budget (3 epochs): " in proc.stdout and "-default-final " in proc.stdout
@@ -181,22 +183,44 @@ def test_the_winner_is_picked_among_the_best_retrained_at_the_final_budget_and_t
     client, parents, trials = runs(tmp_path, "rerank")
     exp = client.get_experiment_by_name("rerank")
     finals = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("unet.role") == "final"]
-    assert len(trials) == 4 and len(finals) == 3
+    assert len(trials) == 4 and len(finals) == 6  # two finalists and the default U-Net, each on two folds
+    candidate = lambda run: re.sub(r"-f\d(?=-)", "", run.info.run_name).removesuffix("-final")  # noqa: E731 - the finalist a run trains
     top2 = sorted(trials, key=lambda r: -r.data.metrics["best_val_dice"])[:2]
     default = [r for r in finals if r.info.run_name.endswith("-default-final")]
-    assert len(default) == 1 and default[0].data.params["depth"] == "4" and default[0].data.params["skips"] == "1111"
-    assert default[0].data.params["default_unet"] == "True"
-    assert {r.info.run_name + "-final" for r in top2} == {r.info.run_name for r in finals} - {default[0].info.run_name}  # the search's best two, retrained
+    assert len(default) == 2 and {r.data.params["fold"] for r in default} == {"0", "1"}
+    assert all(r.data.params["depth"] == "4" and r.data.params["skips"] == "1111" and r.data.params["default_unet"] == "True" for r in default)
+    assert {candidate(r) for r in finals} - {candidate(default[0])} == {r.info.run_name for r in top2}  # the search's best two, retrained
     for run in finals:
         assert run.info.status == "FINISHED" and run.data.params["epochs"] == "3"
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val_dice")] == [1, 2, 3]
     parent = parents[0].data.tags
-    search_rank = json.loads(parent["unet.search_ranking"])
-    final_rank = json.loads(parent["unet.final_ranking"])
-    assert [r["run_name"] for r in search_rank] == [r.info.run_name for r in top2]
-    winner = max(finals, key=lambda r: r.data.metrics["best_val_dice"])
-    assert final_rank[0]["run_name"] == winner.info.run_name and parent["unet.best_run_id"] == winner.info.run_id
-    assert f"best: {winner.info.run_name}" in proc.stdout
+    assert [r["run_name"] for r in json.loads(parent["unet.search_ranking"])] == [r.info.run_name for r in top2]
+    assert {r["run_name"] for r in json.loads(parent["unet.final_ranking"])} == {r.info.run_name for r in finals}
+    chosen = [r for r in finals if candidate(r) == parent["unet.final_choice"]]
+    best = max(chosen, key=lambda r: r.data.metrics["best_val_dice"])
+    assert len(chosen) == 2 and parent["unet.best_run_id"] == best.info.run_id and f"best: {best.info.run_name}" in proc.stdout
+
+    # the choice goes home registered, with its two fold models; the default U-Net it was compared with is logged beside it
+    version = client.get_model_version("rerank", "1")
+    assert parent["unet.registered_model"] == "models:/rerank/1" and version.tags["configuration"] == best.info.run_name
+    models = {m.model_id: m for m in client.search_logged_models([exp.experiment_id])}
+    registered = models[version.source.removeprefix("models:/")]
+    assert registered.source_run_id == best.info.run_id and registered.tags["unet.model_role"] == "chosen"
+    folds = registered.tags["unet.fold_models"].split(",")
+    assert {models[m].source_run_id for m in folds} == {r.info.run_id for r in chosen}
+    defaults = [m for m in models.values() if m.tags["unet.model_role"] == "default"]
+    if parent["unet.final_choice_default"] == "true":
+        assert not defaults  # the default U-Net is the choice: logged once, as the choice
+    else:
+        assert len(defaults) == 1 and defaults[0].source_run_id in {r.info.run_id for r in default}
+        assert {"best_val_dice", "test_dice"} <= {m.key for m in defaults[0].metrics}
+    images = tmp_path / "new"
+    images.mkdir()
+    Image.fromarray((make_sample(900, 96).image[0] * 255).astype(np.uint8)).save(images / "img.png")
+    out = subprocess.run([sys.executable, "-m", "search.predict", "--model", "models:/rerank/1", "--ensemble", "--tta", "flip", "--input", str(images),
+                          "--output", str(tmp_path / "masks"), "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path,
+                         env=search_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "(2 fold models averaged)" in out.stdout, out.stderr[-2000:]
 
 
 @pytest.mark.slow
@@ -255,3 +279,45 @@ def test_quick_search_end_to_end(tmp_path):
         assert mask.shape == truth.shape
         mask, truth = mask[fov], truth[fov]  # outside the field of view the model was never trained, as with DRIVE
         assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.5
+    take_home_model_checks(tmp_path, proc.stdout, best, new)
+
+
+FRESH_PROCESS = """
+import sys, json, numpy as np, mlflow, mlflow.pytorch, onnxruntime, torch
+from PIL import Image
+uri, image_path, onnx_path = sys.argv[1:]
+model = mlflow.pytorch.load_model(uri)
+meta = mlflow.models.get_model_info(uri).metadata["unet"]
+from unet_core import predict_image  # the U-Net's own code, shipped with the model
+image = torch.from_numpy(np.asarray(Image.open(image_path).convert("L"), dtype=np.float32)[None] / 255)
+mask = (predict_image(model.eval(), image, meta["eval_tile"], tta="flip")[0].numpy() >= 0.5).astype(np.uint8) * 255
+tile = image[None, :, :meta["eval_tile"], :meta["eval_tile"]].numpy()
+session = onnxruntime.InferenceSession(onnx_path)
+with torch.no_grad():
+    diff = float(np.abs(session.run(None, {session.get_inputs()[0].name: tile})[0] - model(torch.from_numpy(tile)).numpy()).max())
+print(json.dumps({"mask": mask.tolist(), "onnx_diff": diff, "search_imported": any(m == "search" or m.startswith("search.") for m in sys.modules)}))
+"""
+
+
+def take_home_model_checks(tmp_path, stdout: str, best_run_id: str, images) -> None:
+    """The search registered its choice (the README's quick search: models:/EXPERIMENT/1); a fresh process that never imports
+    `search` loads it with mlflow.pytorch and predicts search.predict's mask (its default: flip TTA; the quick search trains
+    no fold models); its ONNX export runs under ONNX Runtime."""
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    version = client.get_model_version("e2e", "1")
+    model = client.get_logged_model(version.source.removeprefix("models:/"))
+    assert model.source_run_id == best_run_id and version.tags["configuration"] == client.get_run(best_run_id).info.run_name
+    assert {"best_val_dice", "test_dice"} <= {m.key for m in model.metrics} and version.tags["dataset"] == "synthetic"
+    assert "model: models:/e2e/1" in stdout
+    env, uri = search_env(tmp_path), f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tools = {"predict": ["search.predict", "--model", "models:/e2e/1", "--input", str(images), "--output", str(tmp_path / "by-model")],
+             "export": ["search.export", "--model", "models:/e2e/1", "--format", "onnx", "--out", str(tmp_path / "unet.onnx")]}
+    for name, tool in tools.items():
+        out = subprocess.run([sys.executable, "-m", *tool, "--tracking-uri", uri], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, (name, out.stderr[-2000:])
+    fresh = subprocess.run([sys.executable, "-c", FRESH_PROCESS, "models:/e2e/1", str(images / "img900.png"), str(tmp_path / "unet.onnx")],
+                           cwd=tmp_path, env={**env, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": ""}, capture_output=True, text=True, timeout=300)
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    found = json.loads(fresh.stdout.strip().splitlines()[-1])
+    assert not found["search_imported"] and found["onnx_diff"] < 1e-4
+    assert np.array_equal(np.asarray(found["mask"], dtype=np.uint8), np.asarray(Image.open(tmp_path / "by-model" / "img900.png")))
