@@ -36,7 +36,10 @@ def test_search_on_a_two_node_cluster_runs_on_both_nodes_and_survives_losing_one
         worker = cluster.add_node(num_cpus=1, resources={"second_node": 1})
         cluster.wait_for_nodes()
         head_id, worker_id = cluster.head_node.node_id, worker.node_id
-        args = ("--address", cluster.address, "--num-samples", "8", "--max-epochs", "4", "--experiment", "cluster")
+        # ASHA stops nothing (grace period = every epoch): each trial runs its 4 epochs, so the worker node is busy again after
+        # both nodes finished one for longer than the poll below takes under a loaded machine (early-stopped trials left too
+        # short a window: the search could end before the poll saw it)
+        args = ("--address", cluster.address, "--num-samples", "8", "--max-epochs", "4", "--grace-period", "4", "--experiment", "cluster")
         driver = subprocess.Popen(search_cmd(tmp_path, *args), cwd=tmp_path, env=search_env(tmp_path),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # wait until each node has finished a trial and the worker node is running another, then kill the worker node
