@@ -56,12 +56,19 @@ def _keep(session: SearchSession, best: pd.Series, test_metrics: dict[str, float
 
 
 def _log(session: SearchSession, row, role: str, metrics: dict[str, float]) -> str:
-    """Log one run's best checkpoint as a LoggedModel with its validation Dice and `metrics`; its id."""
+    """Log one run's best checkpoint as a LoggedModel with its validation Dice and `metrics`; its id. They are logged at the
+    run's last epoch, where its curves end, so its best_val_dice chart gains no point at step 0."""
     model, meta = trained_model(session.client, row.run_id)
     tags = {schema.MODEL_ROLE_TAG: role, "unet.run_name": row.run_name, "unet.parent_run_id": session.ctx.parent_run_id,
             "dataset": session.data.name}
     return logged.log_unet(session.client, session.ctx.tracking_uri, session.ctx.experiment_id, row.run_id, model, meta,
-                           {"best_val_dice": float(row.best_val_dice), **metrics}, tags, name=row.run_name)
+                           {"best_val_dice": float(row.best_val_dice), **metrics}, tags, name=row.run_name, step=last_epoch(row))
+
+
+def last_epoch(row) -> int:
+    """The run's last epoch (0 where the table does not say)."""
+    epochs = getattr(row, "epochs_trained", None)
+    return int(epochs) if epochs is not None and pd.notna(epochs) else 0
 
 
 def _finished(table: pd.DataFrame) -> pd.DataFrame:

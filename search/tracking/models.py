@@ -74,18 +74,18 @@ def requirements() -> list[str]:
 
 
 def log_unet(client: MlflowClient, uri: str, experiment_id: str, run_id: str, model: unet_core.UNet, meta: dict[str, Any],
-             metrics: dict[str, float], tags: dict[str, str], name: str = LOGGED_NAME) -> str:
+             metrics: dict[str, float], tags: dict[str, str], name: str = LOGGED_NAME, step: int = 0) -> str:
     """Log a trained U-Net as a LoggedModel `name` (the Models page lists it so; a search names it after its run) of
-    `run_id` (its output), with `metrics` linked to it; its model id."""
+    `run_id` (its output at `step`), with `metrics` linked to it at that step; its model id."""
     params = {k: str(v) for k, v in meta.get("params", {}).items() if k in ("depth", "skips", "patch_size", "loss", "block", "padding", "upsample",
                                                                           "base_channels", "fold")}
     logged = client.create_logged_model(experiment_id, name=name, source_run_id=run_id, tags=tags, params=params, model_type="U-Net")
     example = input_example(model.eval())
     with tracking_uri(uri), contextlib.redirect_stderr(io.StringIO()):  # MLflow prints its progress to stderr
         mlflow.pytorch.log_model(model, name=name, model_id=logged.model_id, run_id=run_id, signature=signature(model, example),
-                                 input_example=example, pip_requirements=requirements(), serialization_format="pickle",
+                                 input_example=example, pip_requirements=requirements(), serialization_format="pickle", step=step,
                                  code_paths=[str(Path(unet_core.__file__).parent)], metadata={META_KEY: plain(meta)})
-    log_metrics(client, run_id, metrics, 0, model_id=logged.model_id)  # on the run, and on the model's page
+    log_metrics(client, run_id, metrics, step, model_id=logged.model_id)  # on the run, and on the model's page
     return logged.model_id
 
 
