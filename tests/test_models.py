@@ -3,6 +3,7 @@ versions, loaded back by URI, and refused in one line where the URI holds no U-N
 from __future__ import annotations
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -59,6 +60,24 @@ def test_registering_a_name_that_exists_adds_a_version_and_leaves_the_first_as_i
     x = torch.rand(1, 1, 32, 32)
     with torch.no_grad():
         assert torch.equal(logged.load_unet(uri, "models:/vessels/1")[0](x), unet(0)(x))
+
+
+def test_an_alias_names_a_version_and_a_long_folder_reports_its_progress(store, tmp_path):
+    from PIL import Image
+
+    from search.predict import predict_folder
+
+    uri, client, exp, run_id = store
+    logged.register(uri, logged.log_unet(client, uri, exp, run_id, unet(3), META, {}, {}), "vessels", {})
+    client.set_registered_model_alias("vessels", "production", "1")
+    model, meta, _ = logged.load_unet(uri, "models:/vessels@production")
+    (tmp_path / "in").mkdir()
+    for i in range(20):
+        Image.fromarray(np.full((40, 48), 12 * i, dtype=np.uint8)).save(tmp_path / "in" / f"case{i:02d}.png")
+    lines = []
+    written = predict_folder([model], meta, tmp_path / "in", tmp_path / "out", progress=lines.append)
+    assert len(written) == 20 and all(np.asarray(Image.open(p)).shape == (40, 48) for p in written)
+    assert [line.split(" images")[0] for line in lines] == [f"predicted {i}/20" for i in range(2, 21, 2)]  # a line per tenth of the folder
 
 
 def test_a_bad_model_uri_is_one_line_and_exit_2(store, tmp_path, capsys):
