@@ -31,7 +31,7 @@ MUST_NOT_SHOW = ("Detect Issues", "Token Usage", "Start tracing")
 EXPERIMENT = "ui-check"  # the smoke search's experiment, and so the name its model is registered under
 TRIAL_NAME = r"d\d-s[01]+-\w+-p\d+"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--virtual-time-budget=25000"]
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--virtual-time-budget=25000"]
 WINDOW = "--window-size=1600,1000"
 WIDE = "--window-size=2000,900"  # the Models table's "Registered models" column sits right of MLflow's assistant panel
 
@@ -70,8 +70,10 @@ def start_ui(store: Path, port: int) -> subprocess.Popen:
                 break
             time.sleep(1)
     proc.kill()
+    proc.wait(timeout=30)
     log.seek(0)
     tail = " | ".join(log.read().decode(errors="replace").strip().splitlines()[-3:])
+    log.close()
     sys.exit(f"error: mlflow ui {'exited with ' + str(proc.returncode) if proc.returncode is not None else 'did not answer within 180 s'}: {tail}")
 
 

@@ -112,7 +112,11 @@ def export(model, meta: dict, fmt: str, out: Path) -> float:
         x = example_input(model, tile, batch=3).numpy()
         with torch.no_grad():
             want = model(torch.from_numpy(x)).numpy()
-        diff = float(np.abs(run(Path(tmp), x) - want).max())
+        try:
+            got = run(Path(tmp), x)
+        except Exception as exc:  # noqa: BLE001 - the runtime refuses the file it was given
+            raise ExportError(f"the {fmt} file of {model.extra_repr()} does not run: {logged.first_line(exc)}") from None
+        diff = float(np.abs(got - want).max())
         if not diff <= TOLERANCE:
             raise ExportError(f"the {fmt} file's output differs from PyTorch's by {diff:.2e} (more than {TOLERANCE:g}): not written")
         umask = os.umask(0)
@@ -148,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         diff = export(model, meta, a.format, a.out)
     except (ExportError, tracking.TrackingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # --out in a folder that cannot be written, or a folder itself
+        print(f"error: --out {a.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(f"wrote {a.out} ({a.format}, input (B, {model.in_channels}, {meta['eval_tile']}, {meta['eval_tile']}), output logits; "
           f"largest difference from PyTorch {diff:.1e})")

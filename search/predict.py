@@ -42,21 +42,31 @@ def load_trial_model(client, run_id: str):
             path = client.download_artifacts(run_id, "checkpoints/best.pt", tmp)
         except Exception as exc:  # noqa: BLE001 - unknown run or missing artifact
             raise tracking.TrackingError(f"run {run_id} has no checkpoints/best.pt: {str(exc).splitlines()[0][:200]}") from None
-        model, meta = load_model(path)
+        try:
+            model, meta = load_model(path)
+        except Exception as exc:  # noqa: BLE001 - a damaged or foreign checkpoint
+            raise tracking.TrackingError(f"run {run_id}'s checkpoints/best.pt is no U-Net checkpoint: {logged.first_line(exc)}") from None
     return model.eval(), meta
 
 
 def fold_runs(client, run_id: str) -> list[str]:
-    """The final-round runs of the same configuration as `run_id` on every fold (under the same search), `run_id` first."""
-    run = client.get_run(run_id)
-    parent = run.data.tags.get(schema.PARENT_TAG)
-    if not parent or run.data.tags.get(schema.ROLE_TAG) != schema.FINAL:
-        return [run_id]
+    """The final-round runs of the same configuration as `run_id` on every fold (under the same search, the newest finished
+    attempt of each), `run_id` first."""
+    try:
+        run = client.get_run(run_id)
+        parent = run.data.tags.get(schema.PARENT_TAG)
+        if not parent or run.data.tags.get(schema.ROLE_TAG) != schema.FINAL:
+            return [run_id]
+        runs = tracking.child_runs(client, run.info.experiment_id, parent)
+    except Exception as exc:  # noqa: BLE001 - the store refuses: one line
+        raise tracking.TrackingError(f"could not read run {run_id}'s search: {logged.first_line(exc)}") from None
     key = re.sub(r"-f\d+(?=-|$)", "", run.info.run_name)
-    siblings = [r.info.run_id for r in tracking.child_runs(client, run.info.experiment_id, parent)
-                if r.data.tags.get(schema.ROLE_TAG) == schema.FINAL and r.info.status == "FINISHED" and r.info.run_id != run_id
-                and re.sub(r"-f\d+(?=-|$)", "", r.info.run_name) == key]
-    return [run_id, *siblings]
+    newest: dict[str, object] = {}  # run name -> its newest finished attempt (a resumed search may have trained a fold twice)
+    for r in sorted(runs, key=lambda r: r.info.start_time or 0):
+        if (r.data.tags.get(schema.ROLE_TAG) == schema.FINAL and r.info.status == "FINISHED" and r.info.run_name != run.info.run_name
+                and re.sub(r"-f\d+(?=-|$)", "", r.info.run_name) == key):
+            newest[r.info.run_name] = r.info.run_id
+    return [run_id, *newest.values()]
 
 
 def load_models(client, uri: str, model: str | None, run_id: str | None, ensemble: bool) -> tuple[list, dict]:
@@ -138,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         written = predict_folder(models, meta, a.input, a.output, tta=a.tta, progress=say)
     except (DatasetError, tracking.TrackingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # --output is a file, or cannot be written
+        print(f"error: --output {a.output}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(f"wrote {len(written)} mask(s) to {a.output}" + (f" ({len(models)} fold models averaged)" if len(models) > 1 else ""))
     return 0

@@ -118,16 +118,19 @@ def test_predict_image_averages_the_fold_models_and_the_mirror_images():
         predict_image(models, image, 32, tta="rot")
 
 
-def table(rows: list[tuple[str, str, float, bool]]) -> pd.DataFrame:
-    return pd.DataFrame([{"run_name": n, "run_id": i, "status": "FINISHED", "best_val_dice": d, "chosen": c} for n, i, d, c in rows])
+def table(rows: list[tuple[str, str, float, bool, bool]]) -> pd.DataFrame:
+    return pd.DataFrame([{"run_name": n, "run_id": i, "status": "FINISHED", "best_val_dice": d, "chosen": c, "default": df} for n, i, d, c, df in rows])
 
 
 def test_the_chosen_configurations_fold_models_and_the_default_unet_it_was_compared_with_are_kept():
-    final = table([("d2-s10-p32-f0-final", "a0", 0.70, True), ("d2-s10-p32-f1-final", "a1", 0.74, True),
-                   ("d4-s1111-p32-f0-default-final", "d0", 0.69, False), ("d4-s1111-p32-f1-default-final", "d1", 0.72, False)])
+    final = table([("d2-s10-p32-f0-final", "a0", 0.70, True, False), ("d2-s10-p32-f1-final", "a1", 0.74, True, False),
+                   ("d4-s1111-p32-f0-default-final", "d0", 0.69, False, True), ("d4-s1111-p32-f1-default-final", "d1", 0.72, False, True)])
     best = final.loc[1]
     assert list(_chosen_folds(best, final).run_id) == ["a1", "a0"]  # the best fold first: it is the registered one
     assert _default_unet(final, {"a0", "a1"}).run_id == "d1"
-    named_default = final.assign(chosen=final.run_name.str.contains("default"))
+    named_default = final.assign(chosen=final["default"])
     assert _default_unet(named_default, {"d0", "d1"}) is None  # the default U-Net won: logged once, as the choice
+    # a finalist that is the default configuration stands as the default U-Net (no "-default" run name): it is found too
+    finalist_default = final.assign(default=final.run_name.str.startswith("d2"), chosen=final.run_name.str.startswith("d4"))
+    assert _default_unet(finalist_default, {"d0", "d1"}).run_id == "a1"
     assert list(_chosen_folds(final.loc[0], None).run_id) == ["a0"] and _default_unet(None, set()) is None  # no final round

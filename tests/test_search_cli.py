@@ -4,7 +4,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -108,8 +107,9 @@ RELIABILITY = _reliability()
 
 @pytest.fixture(scope="module")
 def bad_input_outcomes():
-    """Every bad-input case run once through the real CLI, two at a time (each is mostly a process importing the libraries)."""
-    return dict(zip(RELIABILITY.CASES, RELIABILITY.run_cases(RELIABILITY.CASES)))
+    """Every bad-input case run once through the real CLI, two at a time (each is mostly a process importing the libraries);
+    a case still running after 60 s fails as a timeout (a bad input must be refused fast), not as a measured duration."""
+    return dict(zip(RELIABILITY.CASES, RELIABILITY.run_cases(RELIABILITY.CASES, timeout=60)))
 
 
 @pytest.mark.slow  # a real process
@@ -120,7 +120,6 @@ def test_bad_input_is_one_line_fast_and_writes_nothing(case, bad_input_outcomes)
     lines = outcome.stderr.strip().splitlines()
     assert len(lines) == 1 and case.expect in lines[0], outcome.stderr[-2000:]
     assert not outcome.written
-    assert outcome.seconds < 60
 
 
 def test_depths_and_skips_narrow_the_ablation(tmp_path):
@@ -225,11 +224,8 @@ def test_the_winner_is_picked_among_the_best_retrained_on_folds_and_goes_home_wi
 
 @pytest.mark.slow
 def test_quick_search_end_to_end(tmp_path):
-    start = time.monotonic()
-    proc = run_search(tmp_path, "--num-samples", "8", "--max-epochs", "4", "--cpus-per-trial", "1", "--experiment", "e2e")
-    elapsed = time.monotonic() - start
+    proc = run_search(tmp_path, "--num-samples", "8", "--max-epochs", "4", "--cpus-per-trial", "1", "--experiment", "e2e", timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert elapsed < 180
     assert "best: d" in proc.stdout and "test (full images, overlap-tile): Dice" in proc.stdout
     # the log is the search's own lines: a progress line per trial, none of the libraries' noise, no terminal codes
     assert len(re.findall(r"^\[\d+:\d\d\] \d/8 trials done \(\d stopped early, 0 failed\), \d running \| best val Dice", proc.stdout, re.M)) == 8
@@ -295,7 +291,9 @@ tile = image[None, :, :meta["eval_tile"], :meta["eval_tile"]].numpy()
 session = onnxruntime.InferenceSession(onnx_path)
 with torch.no_grad():
     diff = float(np.abs(session.run(None, {session.get_inputs()[0].name: tile})[0] - model(torch.from_numpy(tile)).numpy()).max())
-print(json.dumps({"mask": mask.tolist(), "onnx_diff": diff, "search_imported": any(m == "search" or m.startswith("search.") for m in sys.modules)}))
+import unet_core
+print(json.dumps({"mask": mask.tolist(), "onnx_diff": diff, "search_imported": any(m == "search" or m.startswith("search.") for m in sys.modules),
+                  "code": unet_core.__file__}))
 """
 
 
@@ -320,4 +318,5 @@ def take_home_model_checks(tmp_path, stdout: str, best_run_id: str, images) -> N
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     found = json.loads(fresh.stdout.strip().splitlines()[-1])
     assert not found["search_imported"] and found["onnx_diff"] < 1e-4
+    assert "/artifacts/code/unet_core/" in found["code"]  # the U-Net's code came with the model, not from this checkout
     assert np.array_equal(np.asarray(found["mask"], dtype=np.uint8), np.asarray(Image.open(tmp_path / "by-model" / "img900.png")))

@@ -119,17 +119,23 @@ def train_at_final_budget(session: SearchSession, candidates: list[dict[str, Any
 
 
 def mark_choice(session: SearchSession, candidates: list[dict[str, Any]], final: pd.DataFrame) -> pd.DataFrame:
-    """`final` with a `chosen` column (the winner's runs: the test score is taken from the best of them); the choice, its
-    margin over the default U-Net and its interval go on the parent run (search.noise.FinalChoice.tags)."""
-    from recipes.params import config_run_name
-
+    """`final` with a `chosen` column (the winner's runs: the test score is taken from the best of them) and a `default`
+    column (the default U-Net's runs, trained beside the finalists or one of them); the choice, its margin over the
+    default U-Net and its interval go on the parent run (search.noise.FinalChoice.tags)."""
     choice = final_choice(session.cfg, candidates, final)
-    final = final.assign(chosen=False)
+    default = next((c for c in candidates if c.get("baseline") or c.get("is_default")), None)
+    final = final.assign(chosen=False, default=final.run_name.isin(_final_names(session.cfg, default)))
     if choice is None:
         return final
     for key, value in choice.tags().items():
         session.client.set_tag(session.ctx.parent_run_id, key, value)
     winner = next(c for c in candidates if c["run_name"] == choice.winner)
-    names = {config_run_name(p) + f"-{schema.FINAL}" for p in final_points(session.cfg, winner)}
     session.echo(f"final choice: {choice.reason}")
-    return final.assign(chosen=final.run_name.isin(names))
+    return final.assign(chosen=final.run_name.isin(_final_names(session.cfg, winner)))
+
+
+def _final_names(cfg: SearchConfig, candidate: dict[str, Any] | None) -> set[str]:
+    """The run names of a candidate's final-round trainings (one per final fold); none for no candidate."""
+    from recipes.params import config_run_name
+
+    return {config_run_name(p) + f"-{schema.FINAL}" for p in final_points(cfg, candidate)} if candidate else set()

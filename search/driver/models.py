@@ -12,22 +12,23 @@ from search.tracking import schema
 from .results import SearchOutcome, test_score, trained_model
 from .session import SearchSession
 
-DEFAULT_SUFFIX = "-default-final"  # the final round's default U-Net runs (recipes.params.config_run_name + "-final")
-
-
 def keep_models(session: SearchSession, outcome: SearchOutcome, best: pd.Series | None, test_metrics: dict[str, float]) -> None:
     """Log the chosen model (and its fold models, and the default U-Net it was compared with), register the choice, and
-    note both on `outcome` and the parent run. A store that refuses is one line on the search's output, not a lost search."""
+    note both on `outcome` and the parent run. A resumed search whose choice is already registered registers it no
+    second time. A store or model that refuses is one line on the search's output, not a lost search."""
     if best is None:
+        return
+    client, parent = session.client, session.ctx.parent_run_id
+    kept = client.get_run(parent).data.tags
+    if kept.get(schema.REGISTERED_MODEL_TAG):  # an earlier session of this search got this far
+        outcome.model_id, outcome.model_uri = kept.get(schema.MODEL_ID_TAG), kept[schema.REGISTERED_MODEL_TAG]
         return
     try:
         outcome.model_id, outcome.model_uri = _keep(session, best, test_metrics, outcome.final)
-    except (TrackingError, OSError) as exc:
+        client.set_tag(parent, schema.MODEL_ID_TAG, outcome.model_id)
+        client.set_tag(parent, schema.REGISTERED_MODEL_TAG, outcome.model_uri)
+    except Exception as exc:  # noqa: BLE001 - MLflow, pickling or a missing checkpoint: the search's results stand without a model
         session.echo(f"model: not logged ({logged.first_line(exc)}); the trial's checkpoint still predicts with --run-id {best.run_id}")
-        return
-    client, parent = session.client, session.ctx.parent_run_id
-    client.set_tag(parent, schema.REGISTERED_MODEL_TAG, outcome.model_uri)
-    client.set_tag(parent, schema.MODEL_ID_TAG, outcome.model_id)
 
 
 def _keep(session: SearchSession, best: pd.Series, test_metrics: dict[str, float], final: pd.DataFrame | None) -> tuple[str, str]:
@@ -36,8 +37,8 @@ def _keep(session: SearchSession, best: pd.Series, test_metrics: dict[str, float
     folds = _chosen_folds(best, final)
     ids = {}
     for row in folds.itertuples(index=False):
-        role = "chosen" if row.run_id == best.run_id else "chosen_fold"
-        ids[row.run_id] = _log(session, row, role, {})
+        chosen = row.run_id == best.run_id
+        ids[row.run_id] = _log(session, row, "chosen" if chosen else "chosen_fold", {f"test_{k}": v for k, v in test_metrics.items()} if chosen else {})
     if len(ids) > 1:
         for model_id in ids.values():
             client.set_logged_model_tags(model_id, {schema.FOLD_MODELS_TAG: ",".join(ids.values())})
@@ -85,10 +86,11 @@ def _chosen_folds(best: pd.Series, final: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _default_unet(final: pd.DataFrame | None, chosen_runs: set[str]):
-    """The final round's best default U-Net run, unless it is the choice (or there was no final round)."""
-    if final is None or final.empty:
+    """The final round's best default U-Net run (search.driver.final.mark_choice marks them), unless it is the choice (or
+    there was no final round)."""
+    if final is None or final.empty or "default" not in final:
         return None
-    runs = _finished(final[final.run_name.str.endswith(DEFAULT_SUFFIX)])
+    runs = _finished(final[final["default"]])
     if runs.empty or chosen_runs & set(runs.run_id):
         return None
     return runs.loc[runs.best_val_dice.idxmax()]

@@ -106,8 +106,7 @@ def test_score(client, run_id: str, data: SegmentationData) -> dict[str, float]:
 
 
 def record_outcome(client, outcome: SearchOutcome, best: pd.Series | None, test_metrics: dict[str, float]) -> None:
-    """The search's tables on its parent run (summary/*.csv), and the best trial with its test metrics on both runs (on
-    the trial's run linked to its logged model, outcome.model_id, where one was logged)."""
+    """The search's tables on its parent run (summary/*.csv), and the best trial with its test metrics on both runs."""
     parent_id = outcome.parent_run_id
     with tracking.temp_dir() as tmp:
         for name, frame in (("trials.csv", outcome.trials), ("final.csv", outcome.final), ("estimates.csv", outcome.estimates)):
@@ -119,6 +118,6 @@ def record_outcome(client, outcome: SearchOutcome, best: pd.Series | None, test_
     outcome.best_run_id, outcome.best_run_name, outcome.best_val_dice = best.run_id, best.run_name, float(best.best_val_dice)
     outcome.test_metrics = test_metrics
     tracking.log_metrics(client, parent_id, {"best_val_dice": outcome.best_val_dice, **{f"test_{k}": v for k, v in test_metrics.items()}}, 0)
-    tracking.log_metrics(client, best.run_id, {f"test_{k}": v for k, v in test_metrics.items()}, 0, model_id=outcome.model_id)
+    tracking.log_metrics(client, best.run_id, {f"test_{k}": v for k, v in test_metrics.items()}, 0)
     client.set_tag(parent_id, schema.BEST_RUN_ID_TAG, best.run_id)
     client.set_tag(parent_id, schema.BEST_RUN_NAME_TAG, best.run_name)

@@ -81,8 +81,8 @@ def _search(session: SearchSession, callbacks: tuple) -> SearchOutcome:
     best, test_metrics = evaluate_best(session.client, pool, session.data)
     outcome = SearchOutcome(ctx.experiment_id, ctx.parent_run_id, ctx.tracking_uri, str(cfg.storage_path / session.search_name), table, final=final,
                             final_epochs=cfg.final_epochs if final is not None else None, estimates=estimates)
-    keep_models(session, outcome, best, test_metrics)
     record_outcome(session.client, outcome, best, test_metrics)
+    keep_models(session, outcome, best, test_metrics)
     return outcome
 
 

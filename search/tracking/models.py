@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,13 +44,20 @@ def model_uri(text: str) -> str:
 
 @contextmanager
 def tracking_uri(uri: str) -> Iterator[None]:
-    """MLflow's fluent API (log_model, load_model, register_model) pointed at `uri` inside the block."""
-    before = mlflow.get_tracking_uri()
+    """MLflow's fluent API (log_model, load_model, register_model) pointed at `uri` inside the block; afterwards the
+    process's tracking URI and $MLFLOW_TRACKING_URI are exactly as they were (set or not)."""
+    from mlflow.tracking._tracking_service import utils  # the fluent API's own global, restored as MLflow's _use_tracking_uri does
+
+    before, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
         mlflow.set_tracking_uri(before)
+        if env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = env
 
 
 def input_example(model: unet_core.UNet) -> np.ndarray:
@@ -79,10 +87,11 @@ def log_unet(client: MlflowClient, uri: str, experiment_id: str, run_id: str, mo
     `run_id` (its output at `step`), with `metrics` linked to it at that step; its model id."""
     params = {k: str(v) for k, v in meta.get("params", {}).items() if k in ("depth", "skips", "patch_size", "loss", "block", "padding", "upsample",
                                                                           "base_channels", "fold")}
-    logged = client.create_logged_model(experiment_id, name=name, source_run_id=run_id, tags=tags, params=params, model_type="U-Net")
     example = input_example(model.eval())
+    sig = signature(model, example)  # before the LoggedModel exists: a failure here leaves no PENDING model on its page
+    logged = client.create_logged_model(experiment_id, name=name, source_run_id=run_id, tags=tags, params=params, model_type="U-Net")
     with tracking_uri(uri), contextlib.redirect_stderr(io.StringIO()):  # MLflow prints its progress to stderr
-        mlflow.pytorch.log_model(model, name=name, model_id=logged.model_id, run_id=run_id, signature=signature(model, example),
+        mlflow.pytorch.log_model(model, name=name, model_id=logged.model_id, run_id=run_id, signature=sig,
                                  input_example=example, pip_requirements=requirements(), serialization_format="pickle", step=step,
                                  code_paths=[str(Path(unet_core.__file__).parent)], metadata={META_KEY: plain(meta)})
     log_metrics(client, run_id, metrics, step, model_id=logged.model_id)  # on the run, and on the model's page
@@ -146,5 +155,8 @@ def fold_model_ids(client: MlflowClient, model_id: str | None) -> list[str]:
     """The LoggedModel ids of the same configuration's final-round fold models (the model itself among them), or []."""
     if not model_id:
         return []
-    tags = client.get_logged_model(model_id).tags
+    try:
+        tags = client.get_logged_model(model_id).tags
+    except Exception as exc:  # noqa: BLE001 - the store refuses: one line
+        raise TrackingError(f"could not read model {model_id}: {first_line(exc)}") from None
     return [m for m in tags.get(schema.FOLD_MODELS_TAG, "").split(",") if m]
