@@ -141,10 +141,11 @@ def run_case(case: Case, timeout: float = 120) -> Outcome:
         return Outcome(case, shown, proc.returncode, proc.stderr.replace(str(tmp), "DIR"), seconds, written)
 
 
-def run_cases(cases: list[Case], workers: int = 2) -> list[Outcome]:
-    """Run the cases, `workers` at a time (each is mostly one process importing the libraries), in their listed order."""
+def run_cases(cases: list[Case], workers: int = 2, timeout: float = 120) -> list[Outcome]:
+    """Run the cases, `workers` at a time (each is mostly one process importing the libraries), in their listed order; a
+    case still running after `timeout` seconds raises subprocess.TimeoutExpired."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run_case, cases))
+        return list(pool.map(lambda case: run_case(case, timeout), cases))
 
 
 def markdown(outcomes: list[Outcome]) -> str:

@@ -81,19 +81,25 @@ def _free_port() -> int:
 
 
 def _start_server(tmp: Path, port: int) -> subprocess.Popen:
+    """mlflow/server.sh with this interpreter's MLflow, once it answers; one that does not come up fails the test with its last
+    stderr lines."""
     env = {**search_env(tmp), "MLFLOW_PORT": str(port), "MLFLOW_BACKEND": f"sqlite:///{tmp / 'server.db'}",
-           "MLFLOW_ARTIFACTS": str(tmp / "served-artifacts")}
-    server = subprocess.Popen(["bash", str(REPO / "mlflow" / "server.sh")], cwd=tmp, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+           "MLFLOW_ARTIFACTS": str(tmp / "served-artifacts"), "MLFLOW_PYTHON": sys.executable}
+    log = tmp / "server.log"
+    with open(log, "wb") as err:
+        server = subprocess.Popen(["bash", str(REPO / "mlflow" / "server.sh")], cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=err,
+                                  start_new_session=True)
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and server.poll() is None:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
             return server
         except OSError:
             time.sleep(0.5)
-    os.killpg(server.pid, signal.SIGKILL)
-    pytest.fail("mlflow server did not come up in 90 s")
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGKILL)
+    tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-5:])
+    pytest.fail(f"mlflow server did not come up ({'exit ' + str(server.returncode) if server.returncode is not None else 'no answer in 90 s'}):\n{tail}")
 
 
 def _served_trials(client: MlflowClient) -> list:

@@ -92,9 +92,7 @@ def test_ctrl_c_stops_in_seconds_marks_runs_killed_and_resume_finishes_exactly_t
             os.killpg(driver.pid, signal.SIGINT)
         else:
             driver.send_signal(signal.SIGTERM)  # timeout passes it on, as when its time runs out
-        sent = time.monotonic()
-        _, err = driver.communicate(timeout=60)
-    assert time.monotonic() - sent < 30
+        _, err = driver.communicate(timeout=30)  # stops within 30 s, or the test fails on the timeout
     assert driver.returncode == 130, err[-3000:]
     assert "interrupted:" in err and f"python -m search.run --resume --experiment {experiment}" in err
     assert "Traceback" not in err and "SIGTERM received" not in err and "Failed to connect to GCS" not in err, err[-3000:]

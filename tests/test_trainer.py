@@ -47,18 +47,24 @@ def test_reduce_lr_on_plateau_cuts_the_learning_rate():
     assert result.history[-1]["lr"] < 1e-3
 
 
-def test_same_seed_same_result():
-    def run():
-        torch.manual_seed(123)  # the trainer must not depend on outside RNG state
-        samples = _samples(2)
-        from unet_core import seed_everything
+def test_same_seed_same_result_whatever_the_outside_random_state():
+    import random
 
+    import numpy as np
+
+    from unet_core import seed_everything
+
+    def run(outside: int):
+        samples = _samples(2)
         seed_everything(7)
-        model = UNet(1, 1, 2, base_channels=4)
+        model = UNet(1, 1, 2, base_channels=4)  # the same initial weights in both runs
+        torch.manual_seed(outside)  # then a different outside state in each run: the trainer must not draw from it
+        np.random.seed(outside)
+        random.seed(outside)
         cfg = TrainConfig(epochs=2, batch_size=2, seed=7, plateau_patience=0)
         return Trainer(model, build_loss("dice_bce"), cfg, _validator(samples)).fit(PatchDataset(samples, 32, 32)).history[-1]["train_loss"]
 
-    assert run() == run()
+    assert run(123) == run(456)
 
 
 def test_nan_loss_is_an_error_that_names_divergence():
