@@ -12,6 +12,7 @@ import numpy as np
 
 from unet_core.sizes import MAX_DEPTH, feasible
 
+from .pages import release_pages
 from .types import SegmentationData
 
 PATCH_CANDIDATES = (32, 48, 64, 96, 128, 192, 256, 384, 512)
@@ -25,8 +26,6 @@ def structure_width(samples, background: int | None) -> float:
     """The typical width in pixels of the foreground structures: per image, twice the 95th percentile of the distance
     from a foreground pixel to the nearest other pixel (a vessel's or membrane's thickness, a lesion's diameter);
     the median over images. 0 where no image has foreground."""
-    from .store import release_pages
-
     widths = []
     for s in samples:
         widths.append(image_width(s, background))
@@ -148,8 +147,6 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def _compute(data: SegmentationData) -> Fingerprint:
-    from .store import release_pages
-
     samples = data.train + data.val
     shapes = np.array([s.mask.shape for s in samples])
     moments = Moments(data.in_channels)

@@ -8,7 +8,7 @@ from torch.utils.data import Dataset
 from unet_core.sizes import tile_starts
 
 from .augment import Augment
-from .store import release_pages
+from .pages import release_pages
 from .types import Sample, as_float
 
 RELEASE_EVERY = 256  # crops between two releases of the store's mapped pages

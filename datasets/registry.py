@@ -105,7 +105,7 @@ def load_dataset(
         if not root.is_dir():
             raise DatasetError(f"{root}: missing folder (the --data-root of dataset {name!r})")
         if use_cache:
-            store = open_or_build(name, root, options, lambda: spec.loader(root, **options))
+            store = open_or_build(name, root, options, spec.loader)
             loaded = store.splits()
         else:
             loaded = _in_memory(spec.loader(root, **options))

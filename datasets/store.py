@@ -33,6 +33,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from . import pages
+from .pages import release_pages  # noqa: F401 - re-exported: the store's callers drop pages through it
 from .types import DatasetError, Sample
 
 STORE_VERSION = 1
@@ -67,12 +69,14 @@ def store_path(name: str, root: Path, options: dict[str, Any]) -> Path:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a store is made: what a process that lacks the folder needs to build it (datasets.registry reads the files)."""
+    """How a store is made: what a process that lacks the folder needs to build it: the dataset's loader (a module-level
+    function of datasets.registry's spec, pickled by reference) reads `root` with `options`."""
 
     name: str
     root: str
     options: tuple[tuple[str, Any], ...]
     path: str
+    loader: Callable[..., dict[str, Iterable[Sample]]] | None = None
 
 
 class StoredArray(np.ndarray):
@@ -160,18 +164,12 @@ def open_recipe(recipe: Recipe) -> Store:
     if store is None:
         path = Path(recipe.path)
         if not is_complete(path):
-            from .registry import get_spec
-
-            build_once(path, lambda: get_spec(recipe.name).loader(Path(recipe.root), **dict(recipe.options)),
-                       f"preprocessing {recipe.name} into {path}")
+            if recipe.loader is None:
+                raise DatasetError(f"{path}: no such store here, and its recipe names no loader to build it")
+            build_once(path, lambda: recipe.loader(Path(recipe.root), **dict(recipe.options)), f"preprocessing {recipe.name} into {path}")
         store = _OPEN[recipe.path] = Store(path, recipe)
+        pages.register(recipe.path, store.release_pages)
     return store
-
-
-def release_pages() -> None:
-    """Drop the mapped pages of every store this process has open (Store.release_pages)."""
-    for store in _OPEN.values():
-        store.release_pages()
 
 
 def is_complete(path: Path) -> bool:
@@ -305,6 +303,7 @@ def _replace_setup_siblings(path: Path) -> None:
     for old in path.parent.glob(f"{setup}-*"):
         if old != path and old.is_dir():
             _OPEN.pop(str(old), None)
+            pages.forget(str(old))
             shutil.rmtree(old, ignore_errors=True)
 
 
@@ -328,9 +327,10 @@ def build_once(path: Path, decode: Callable[[], dict[str, Iterable[Sample]]], wh
         raise
 
 
-def open_or_build(name: str, root: Path, options: dict[str, Any], decode: Callable[[], dict[str, Iterable[Sample]]]) -> Store:
-    """The store of dataset `name` at `root` with `options`: opened if it exists for these files, else built first."""
+def open_or_build(name: str, root: Path, options: dict[str, Any], loader: Callable[..., dict[str, Iterable[Sample]]]) -> Store:
+    """The store of dataset `name` at `root` with `options`: opened if it exists for these files, else built first by
+    `loader(root, **options)` (a module-level function: a process on another machine builds with it)."""
     path = store_path(name, root, options)
     if str(path) not in _OPEN and not is_complete(path):  # built from the user's path, so errors name the files as given
-        build_once(path, decode, f"preprocessing {name} into {path}")
-    return open_recipe(Recipe(name, str(Path(root).resolve()), tuple(sorted(options.items())), str(path)))
+        build_once(path, lambda: loader(root, **options), f"preprocessing {name} into {path}")
+    return open_recipe(Recipe(name, str(Path(root).resolve()), tuple(sorted(options.items())), str(path), loader))

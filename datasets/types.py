@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .pages import release_pages
+
 
 class DatasetError(ValueError):
     """A problem with the user's data; its message is one line that names the file or folder."""
@@ -106,8 +108,6 @@ class SegmentationData:
 
     def class_counts(self) -> np.ndarray:
         """Pixels per class inside the valid masks of the training split (read one mask at a time)."""
-        from .store import release_pages
-
         counts = np.zeros(len(self.class_names), dtype=np.int64)
         for s in self.train:
             counts += np.bincount(np.asarray(s.mask)[np.asarray(s.valid, bool)].ravel(), minlength=len(self.class_names))[: len(counts)]

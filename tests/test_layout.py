@@ -68,3 +68,78 @@ def test_search_rooms_stay_small_and_branch_on_no_space_or_strategy_name():
                 long_functions.append(f"{name}:{node.name}")
         branches += [f"{name}: {m.group(0)}" for m in re.finditer(r"\b(strategy|space)\s*(==|!=|in|not in)\s*[\"'(\[]", text)]
     assert (long_files, long_functions, branches) == ([], [], [])
+
+
+PRODUCT = ("search", "recipes", "unet_core", "datasets", "analysis")
+
+
+def module_file(name: str) -> str | None:
+    """The product file a dotted module name is: a.b -> a/b.py or a/b/__init__.py (None outside the product)."""
+    if name.split(".")[0] not in PRODUCT:
+        return None
+    base = REPO.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return str(path.relative_to(REPO))
+    return None
+
+
+def import_graph() -> dict[str, set[str]]:
+    """file -> the product files it imports, function-local imports included (a cycle through one is still a cycle)."""
+    graph = {}
+    for package in PRODUCT:
+        for path in (REPO / package).rglob("*.py"):
+            name = str(path.relative_to(REPO))
+            here = name.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+            parts = here.split(".") if path.name == "__init__.py" else here.split(".")[:-1]  # the package relative imports start from
+            targets = set()
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    targets |= {module_file(a.name) for a in node.names}
+                elif isinstance(node, ast.ImportFrom):
+                    stem = ".".join(parts[: len(parts) - node.level + 1] if node.level else []) if node.level else ""
+                    module = ".".join(p for p in (stem, node.module or "") if p)
+                    for alias in node.names:  # `from pkg import mod` imports the module pkg/mod.py; `from mod import name` the module
+                        targets.add(module_file(f"{module}.{alias.name}") or module_file(module))
+            graph[name] = {t for t in targets if t and t != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one file (Tarjan)."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_product_imports_form_no_cycle():
+    graph = import_graph()
+    assert graph["datasets/registry.py"] >= {"datasets/store.py", "datasets/drive.py"}  # the graph sees relative imports
+    assert "search/config.py" in graph["search/driver/tuner.py"]  # and absolute ones
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # and the search finds a planted one
+    assert cycles(graph) == []

@@ -11,6 +11,7 @@ from search.errors import SearchInterrupted, SearchStopped, TrackingUnavailable,
 from .cluster import parallel_trials
 from .data import prepared
 from .models import keep_models
+from .tools import TOOLS
 from .results import SearchOutcome, ended_count, evaluate_best, record_outcome, trials_table
 from .session import SearchSession, open_session
 from .state import resumed_config
@@ -34,7 +35,7 @@ def _fit(session: SearchSession, total: int, callbacks: tuple):
         session.echo(strategy.start_line(cfg, space, session.search_name, total, parallel_trials(cfg)))
     progress = ProgressLines(total, space.max_trial_epochs(cfg), early_stopping=strategy.early_stopping(space), echo=session.echo)
     closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, session.outbox_dir)
-    param_space, config = strategy.phase(cfg, space, session.limits)
+    param_space, config = strategy.phase(cfg, space, session.limits, TOOLS)
     stop = StopAtDice(cfg.stop_at) if cfg.stop_at is not None else None
     phase = tuner(cfg, session.search_name, trainable(cfg, session.data, ctx, strategy.function()), param_space, config,
                   [closer, progress, *callbacks], stop)
@@ -76,7 +77,7 @@ def _search(session: SearchSession, callbacks: tuple) -> SearchOutcome:
     closer.settle(results)  # trials that ended while the store was unreachable
     table = trials_table(session.client, ctx.experiment_id, ctx.parent_run_id, role=session.strategy.role)
     _check_all_ended(session, table, total)
-    final, estimates = session.strategy.finish(session, results, table)
+    final, estimates = session.strategy.finish(session, results, table, TOOLS)
     pool = table if final is None or final.empty else final[final.chosen] if "chosen" in final and final.chosen.any() else final
     best, test_metrics = evaluate_best(session.client, pool, session.data)
     outcome = SearchOutcome(ctx.experiment_id, ctx.parent_run_id, ctx.tracking_uri, str(cfg.storage_path / session.search_name), table, final=final,

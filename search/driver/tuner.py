@@ -8,7 +8,7 @@ from datasets import SegmentationData
 from recipes.params import TrialParams, config_run_name, supernet_run_name
 from search.config import SearchConfig
 from search.spaces import SpaceLimits, create_space
-from search.spaces.define import define_by_run
+from search.spaces import define_by_run
 from search.trainable.context import SearchContext
 
 METRIC, MODE = "val_dice", "max"

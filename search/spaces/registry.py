@@ -2,6 +2,7 @@
 enumerates, what its trials share, and which settings it takes."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from search.errors import ConfigError
@@ -75,11 +76,9 @@ class Space:
 
     def dry_run_lines(self, cfg, limits: SpaceLimits) -> list[dict[str, Any]]:
         """What --dry-run prints: the first configurations Optuna samples (seeded as the search is)."""
-        import optuna
+        import optuna  # deferred: --help and bad flags answer without loading Optuna
 
-        from recipes.params import TrialParams
-
-        from .define import define_by_run
+        from recipes.params import TrialParams  # deferred: recipes imports torch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.optuna_seed))
@@ -109,6 +108,27 @@ def create_space(name: str) -> Space:
 def space_names() -> tuple[str, ...]:
     """Every registered space, in registration order."""
     return _REGISTRY.names()
+
+
+@dataclass(frozen=True)
+class DefineByRun:
+    """The Optuna define-by-run function of a space, with the values every trial shares.
+
+    A module-level callable (not a closure) so Tune can pickle the searcher's state for --resume. An unregistered space
+    name is an error (UnknownName), never another space.
+    """
+
+    space: str
+    limits: SpaceLimits
+    constants: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self, trial) -> dict[str, Any]:
+        return {**dict(self.constants), **create_space(self.space).define(trial, self.limits)}
+
+
+def define_by_run(cfg, limits: SpaceLimits) -> DefineByRun:
+    """The Optuna define-by-run function of cfg's (sampled) space, its fixed values included."""
+    return DefineByRun(cfg.space, limits, tuple(sorted(create_space(cfg.space).fixed_params(cfg).items())))
 
 
 def fixed_recipe_params(cfg) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 configuration) and `supernet` (one weight-sharing net per depth). `create_strategy(name)` gives one."""
 from . import trials  # noqa: F401,I001 - each module registers its strategy, in the order --help lists them
 from . import supernet  # noqa: F401
-from .registry import Strategy, create_strategy, register_strategy, strategy_names
+from .registry import Strategy, Tools, create_strategy, register_strategy, strategy_names
 
 STRATEGIES = strategy_names()
 

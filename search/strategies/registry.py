@@ -2,7 +2,8 @@
 space into Tune trials, and what it does once they end."""
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
 
 from search.registry import Registry
 from search.spaces import Space, SpaceLimits
@@ -34,8 +35,8 @@ class Strategy:
         """The Tune function trainable of its trials."""
         raise NotImplementedError
 
-    def phase(self, cfg, space: Space, limits: SpaceLimits) -> tuple[dict[str, Any], Any]:
-        """(param_space, TuneConfig) of its Tune phase."""
+    def phase(self, cfg, space: Space, limits: SpaceLimits, tools: "Tools") -> tuple[dict[str, Any], Any]:
+        """(param_space, TuneConfig) of its Tune phase, made with the driver's `tools`."""
         raise NotImplementedError
 
     def trial_count(self, cfg, space: Space, limits: SpaceLimits) -> int:
@@ -54,9 +55,22 @@ class Strategy:
         """What --dry-run prints."""
         return space.dry_run_lines(cfg, limits)
 
-    def finish(self, session, results, table):
-        """After its phase: (the final budget's trial table or None, a supernet's estimates or None)."""
+    def finish(self, session, results, table, tools: "Tools"):
+        """After its phase: (the final budget's trial table or None, a supernet's estimates or None), with the driver's `tools`."""
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The driver's pieces a strategy's phase and finish call (search.driver.tools.TOOLS): the driver imports the strategies
+    and lends them these, so that no strategy imports the driver."""
+
+    tune_config: Callable[..., Any]  # search.driver.tuner: a TuneConfig of a searcher, scheduler and sample count
+    make_searcher: Callable[..., Any]  # Optuna's searcher over the space
+    make_scheduler: Callable[..., Any]  # ASHA
+    default_unet_config: Callable[..., dict[str, Any]]  # search.driver.final: the default U-Net's Tune config
+    rerank_at_final_budget: Callable[..., Any]  # the final round of a trials search
+    train_at_final_budget: Callable[..., Any]  # train given candidates at the final budget
 
 
 _REGISTRY: Registry[Strategy] = Registry("strategy")

@@ -13,7 +13,7 @@ from search.spaces import Space, SpaceLimits
 from search.tracking.schema import ESTIMATE_RANKING_TAG
 from search.tracking.schema import SUPERNET as ROLE
 
-from .registry import Strategy, register_strategy
+from .registry import Strategy, Tools, register_strategy
 
 SAMPLING = ("fair", "uniform")  # --supernet-sampling (recipes.supernet.SupernetSettings)
 
@@ -61,15 +61,13 @@ class SupernetStrategy(Strategy):
 
     def function(self):
         """run_supernet_trial: one supernet training per Tune trial."""
-        from search.trainable.supernet import run_supernet_trial
+        from search.trainable.supernet import run_supernet_trial  # deferred: the trainable imports torch and the recipe
 
         return run_supernet_trial
 
-    def phase(self, cfg, space: Space, limits: SpaceLimits) -> tuple[dict[str, Any], Any]:
+    def phase(self, cfg, space: Space, limits: SpaceLimits, tools: Tools) -> tuple[dict[str, Any], Any]:
         """One trial per depth (and fold), first in first out."""
-        from search.driver.tuner import tune_config
-
-        return param_space(space.fixed_params(cfg), limits.depths, cfg.folds, supernet_settings(cfg)), tune_config()
+        return param_space(space.fixed_params(cfg), limits.depths, cfg.folds, supernet_settings(cfg)), tools.tune_config()
 
     def trial_count(self, cfg, space: Space, limits: SpaceLimits) -> int:
         """One supernet per depth and fold."""
@@ -98,11 +96,9 @@ class SupernetStrategy(Strategy):
                 lines.append(params.to_dict() | {"run_name": supernet_run_name(params), "estimates": all_patterns(depth), **asdict(supernet_settings(cfg))})
         return lines
 
-    def finish(self, session, results, table):
+    def finish(self, session, results, table, tools: Tools):
         """Record one estimate run per pattern, then train the best estimates stand-alone at the final budget."""
-        from search.driver.final import train_at_final_budget
-
-        from .estimates import candidates, record_estimates
+        from .estimates import candidates, record_estimates  # deferred: MLflow; --help and bad flags answer without it
 
         cfg, fixed = session.cfg, session.space.fixed_params(session.cfg)
         estimates = record_estimates(session.client, session.ctx.experiment_id, session.ctx.parent_run_id, fixed)
@@ -110,4 +106,4 @@ class SupernetStrategy(Strategy):
         if top:
             session.echo(f"supernets estimated {len(estimates)} skip patterns; training the best {len(top)} stand-alone at the final budget "
                          f"({cfg.final_epochs} epochs): " + ", ".join(f"{c['run_name']} (estimate {c['best_val_dice']:.4f})" for c in top))
-        return train_at_final_budget(session, top, ESTIMATE_RANKING_TAG), estimates
+        return tools.train_at_final_budget(session, top, ESTIMATE_RANKING_TAG), estimates

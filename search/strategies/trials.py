@@ -7,19 +7,17 @@ from typing import Any
 from search.spaces import Space, SpaceLimits
 from search.tracking import schema
 
-from .registry import Strategy, register_strategy
+from .registry import Strategy, Tools, register_strategy
 
 
-def noise_aware(searcher, cfg, space: Space, limits: SpaceLimits):
+def noise_aware(searcher, cfg, space: Space, limits: SpaceLimits, default_unet_config):
     """`searcher` as cfg.validation asks: as is (fixed), each trial on its own split (reshuffle) or raced on folds (race),
-    the default U-Net at the search's budget the race's first incumbent."""
-    from search.noise import Intensifier, Reshuffled
+    the default U-Net at the search's budget (`default_unet_config(cfg, limits)`) the race's first incumbent."""
+    from search.noise import Intensifier, Reshuffled  # deferred: Ray's searcher classes; --help and bad flags answer without Ray
 
     if cfg.validation == "reshuffle":
         return Reshuffled(searcher, cfg.seed)
     if cfg.validation == "race":
-        from search.driver.final import default_unet_config
-
         first = {**default_unet_config(cfg, limits), "epochs": cfg.max_epochs} if cfg.final_baseline else None
         return Intensifier(searcher, cfg.race_partition, cfg.race_folds, space.max_trial_epochs(cfg), cfg.optuna_seed, cfg.seed, first=first)
     return searcher
@@ -36,17 +34,16 @@ class TrialsStrategy(Strategy):
 
     def function(self):
         """run_trial: one stand-alone training per Tune trial."""
-        from search.trainable.trial import run_trial
+        from search.trainable.trial import run_trial  # deferred: the trainable imports torch and the recipe
 
         return run_trial
 
-    def phase(self, cfg, space: Space, limits: SpaceLimits) -> tuple[dict[str, Any], Any]:
+    def phase(self, cfg, space: Space, limits: SpaceLimits, tools: Tools) -> tuple[dict[str, Any], Any]:
         """A sampled space: Optuna's searcher and ASHA; an enumerated one: its grid, first in first out."""
-        from search.driver.tuner import make_scheduler, make_searcher, tune_config
-
         if space.sampled:
-            return {}, tune_config(noise_aware(make_searcher(cfg, limits), cfg, space, limits), make_scheduler(cfg), cfg.num_samples)
-        return space.grid(cfg, limits), tune_config()
+            searcher = noise_aware(tools.make_searcher(cfg, limits), cfg, space, limits, tools.default_unet_config)
+            return {}, tools.tune_config(searcher, tools.make_scheduler(cfg), cfg.num_samples)
+        return space.grid(cfg, limits), tools.tune_config()
 
     def start_line(self, cfg, space: Space, search_name: str, total: int, parallel: int) -> str:
         """Trials, epochs, parallelism and (sampled spaces) how the seed decides the configurations."""
@@ -56,8 +53,6 @@ class TrialsStrategy(Strategy):
                      "--seed (or --searcher-seed) draws others")
         return line
 
-    def finish(self, session, results, table):
+    def finish(self, session, results, table, tools: Tools):
         """Re-rank the best few at the final budget (when the space re-ranks)."""
-        from search.driver.final import rerank_at_final_budget
-
-        return (rerank_at_final_budget(session, results, table) if session.cfg.rerank_k else None), None
+        return (tools.rerank_at_final_budget(session, results, table) if session.cfg.rerank_k else None), None
