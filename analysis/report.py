@@ -20,30 +20,16 @@ from search.tracking.schema import BATCH_SAMPLING_SPACES, RECIPE_SAMPLING_SPACES
 
 from . import plots
 from .importance import dimensions, param_importance
+from .markdown import md_table
 from .load import AnalysisError, load_curves, load_estimates, load_runs, load_searches, open_store
-from .reliability import (SETTLED_BY, disattenuate, folds_draw_their_own, indistinguishable_from_best, ranking_settling, rerun_reliability,
-                          seed_agreement, settled_verdict, split_half_reliability)
+from .reliability import disattenuate
 from .supernet_report import supernet_section
+from .trust import pooled_trust, reliability_section
 from .study import (bit_effects, cross_dataset, level_effects, parameter_importance, pareto_front, skips_and_depth_curves,
                     study_table, tradeoff_regression)
 
 SEARCHED = ["depth", "n_skips", "patch_size", "patch_stride", "saliency_percentile", "saliency_iterations", "loss", "lr", "batch_size",
             "upsample", "base_channels", "augment", "block", "padding"]
-
-
-def md_table(df: pd.DataFrame, floats: int = 4) -> str:
-    """A Markdown table (no extra dependency)."""
-    def cell(v):
-        if v is pd.NA:
-            return ""
-        if isinstance(v, (float, np.floating)):
-            return "" if np.isnan(v) else f"{v:.{floats}f}"
-        return str(v)
-
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    sep = "| " + " | ".join("---" for _ in df.columns) + " |"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, sep, *body])
 
 
 def _interval(e) -> str:
@@ -78,90 +64,13 @@ def answer(dataset: str, effects: pd.DataFrame, reg: dict, table: pd.DataFrame) 
     return lines
 
 
-def _names(rows: pd.DataFrame) -> str:
-    return ", ".join(f"d{r.depth}-s{r.skips}" for r in rows.itertuples())
-
-
-def reliability_section(name: str, df: pd.DataFrame, curves: pd.DataFrame | None, slug: str, out: Path, pics: list[Path]) -> tuple[list[str], list[str], dict]:
-    """(Markdown, Answer lines, figures) on how far the dataset's configuration ranking can be trusted."""
-    half = split_half_reliability(df)
-    best_all = indistinguishable_from_best(df)
-    best_depth = indistinguishable_from_best(df, per_depth=True)
-    tied = best_all[best_all.indistinguishable].sort_values("dice", ascending=False)
-    md = ["### How far this ranking can be trusted", ""]
-    answer_lines = []
-    rerun = rerun_reliability(df)
-    if half["splits"]:
-        md += [f"Split-half reliability of the ranking of configurations: the {half['replicates']} replicates (seed x fold) split in "
-               f"halves at random ({half['splits']} splits), the halves' rankings agree at Spearman {half['half_spearman']:.3f} on average; "
-               f"stepped up to the whole study (Spearman-Brown) the reliability is **{half['reliability']:.3f}**.", ""]
-    if rerun["seeds"] >= 2:
-        md += [f"Predicted agreement of a rerun (another --seed): the same split-half with whole seeds as the halves ({rerun['seeds']} seeds), "
-               f"so the initial weights and the data order differ between the halves as they do between reruns: **{rerun['reliability']:.3f}**. "
-               "This is the figure to expect when the study is run again.", ""]
-        check = seed_agreement(df)
-        own = "each fold its own draw" if folds_draw_their_own(df) else "folds sharing each seed's draw: an upper bound"
-        md += ["Checked on these seeds: each seed alone predicted a rerun at " + ", ".join(f"{v:.3f} (seed {k})" for k, v in check["predicted_by_each_seed"].items())
-               + f" (its split-half over folds, {own}); the seeds' rankings agree at Spearman "
-               + ", ".join(f"{v:.3f} ({k})" for k, v in check["observed"].items()) + ".", ""]
-        answer_lines.append(f"A rerun is predicted to agree with this ranking at {rerun['reliability']:.2f} (split-half over {rerun['seeds']} seeds; "
-                            f"over replicates {half['reliability']:.2f})" + ("; rankings this noisy should be read as groups, not as an order."
-                                                                            if rerun["reliability"] < 0.8 else "."))
-    elif half["splits"] and folds_draw_their_own(df):
-        md += ["**One seed, each fold its own draw**: a configuration's folds trained from initial weights and data orders of their own, "
-               "so the halves of the folds differ in the draw and in the validation images as two runs of the study do (they share the "
-               f"fold partition). {half['reliability']:.3f} is the predicted agreement of a rerun.", ""]
-        answer_lines.append(f"A rerun is predicted to agree with this ranking at {half['reliability']:.2f} (split-half over {half['replicates']} folds, "
-                            "each its own draw)" + ("; rankings this noisy should be read as groups, not as an order." if half["reliability"] < 0.8 else "."))
-    elif half["splits"]:
-        md += ["**One seed**: every fold shares each configuration's initial weights and the fold partition, so halves of the folds agree "
-               f"better than two runs of the study do (DRIVE: 0.79 within one seed, 0.56 between two runs). {half['reliability']:.3f} is an upper "
-               "bound on how well a rerun will agree; `--repeats 2` gives the predicted rerun agreement.", ""]
-        answer_lines.append(f"The ranking's split-half reliability within one seed is {half['reliability']:.2f}, an upper bound on a rerun's "
-                            "agreement (one seed: run --repeats 2 to predict it)" + ("; rankings this noisy should be read as groups, not as an order."
-                                                                                     if half["reliability"] < 0.8 else "."))
-    else:
-        md += [f"One replicate per configuration: no split-half reliability can be computed (run --repeats 2 or --folds 3).", ""]
-        answer_lines.append("With one replicate per configuration the ranking's reliability is unknown.")
-    md += [f"Configurations the best cannot be told from (paired over replicates, 95% interval of best - configuration includes 0): "
-           f"{len(tied)} of {len(best_all)}.", "", md_table(tied[["depth", "skips", "dice", "gap_to_best", "gap_low", "gap_high", "replicates", "best"]]), ""]
-    per_depth = [f"depth {d}: {_names(g[g.indistinguishable].sort_values('dice', ascending=False))}" for d, g in best_depth.groupby("group")]
-    md += ["Per depth, the patterns that cannot be told from that depth's best: " + "; ".join(per_depth) + ".", ""]
-    answer_lines.append(f"{len(tied)} of {len(best_all)} configurations cannot be told from the best ({_names(tied.head(8))}"
-                        + (", ..." if len(tied) > 8 else "") + ").")
-    verdict = None
-    if curves is not None and len(curves):
-        settling = ranking_settling(curves)
-        verdict = settled_verdict(settling)
-        md += ["Has the ranking settled? The ranking of the configurations by the best validation Dice reached by each epoch "
-               "(mean over replicates), against the ranking at the last epoch:", "",
-               md_table(settling), ""]
-        pics.append(plots.settling({name: settling}, out / f"{slug}_settling.png", f"{name}: does the ranking settle?"))
-        md += [f"![ranking settling]({slug}_settling.png)", ""]
-        if verdict["settled"]:
-            answer_lines.append(f"The ranking had settled: from epoch {verdict['settled_from_epoch']} of {verdict['epochs']} on it agrees with the final "
-                                f"one at Spearman >= {verdict['threshold']}.")
-        else:
-            answer_lines.append(f"**The ranking was still moving at the end of training**: from {int(100 * SETTLED_BY)}% of the budget "
-                                f"(epoch {verdict['check_epoch']} of {verdict['epochs']}) on, its agreement with the final ranking fell to "
-                                f"Spearman {verdict['lowest_after_check']:.2f} (epoch {verdict['lowest_epoch']}), below {verdict['threshold']}; "
-                                "a longer budget may order these configurations differently.")
-    predicted = rerun["reliability"] if rerun["seeds"] >= 2 else half["reliability"]
-    return md, answer_lines, {"reliability": predicted, "within_seed_reliability": half["reliability"], "settled": verdict}
-
-
 def dataset_section(name: str, df: pd.DataFrame, out: Path, pics: list[Path], curves: pd.DataFrame | None = None) -> tuple[list[str], dict]:
     """Markdown for one dataset (pictures written under `out`) and its reliability figures."""
     slug = "".join(c if c.isalnum() else "_" for c in name)
     budgets = [c for c in ("epochs", "patches_per_epoch") if c in df and df[c].nunique(dropna=True) > 1]  # searches of different budgets
     mixed = other_dimensions(df) + budgets
     if mixed:  # an Optuna search: a (depth, skips) cell holds different configurations, not replicates of one
-        pooled = ", ".join(mixed)
-        trust_md = ["### How far this ranking can be trusted", "", f"Not measured: these trials differ in {pooled} besides depth and skips, "
-                    "so the trials of one (depth, skips) cell are different configurations, not replicates (seeds or folds) of one. "
-                    "Run the study (`--space ablation --folds 3`) for a replicated ranking and its reliability.", ""]
-        trust_answer = [f"Each (depth, skips) cell below pools trials that differ in {pooled}: its mean is not a replicated score of one configuration."]
-        trust = {"reliability": float("nan"), "settled": None}
+        trust_md, trust_answer, trust = pooled_trust(", ".join(mixed))
     else:
         trust_md, trust_answer, trust = reliability_section(name, df, curves, slug, out, pics)
     table = study_table(df)

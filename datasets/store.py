@@ -24,7 +24,6 @@ import json
 import mmap
 import os
 import shutil
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from . import pages
+from .progress import Progress, case_count
 from .pages import release_pages  # noqa: F401 - re-exported: the store's callers drop pages through it
 from .types import DatasetError, Sample
 
@@ -180,39 +180,6 @@ def is_complete(path: Path) -> bool:
         return False
 
 
-class Progress:
-    """Cases written, rate and time left, on stderr: rewritten in place on a terminal, a line every 10 s otherwise."""
-
-    def __init__(self, what: str, total: int | None, clock: Callable[[], float] = time.monotonic, stream=None, every_s: float = 10.0):
-        self.what, self.total, self.clock, self.every_s = what, total, clock, every_s
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.start = self.last = clock()
-        self.done = 0
-
-    def line(self) -> str:
-        """The current state in words."""
-        elapsed = max(self.clock() - self.start, 1e-9)
-        rate = self.done / elapsed
-        if self.total:
-            left = (self.total - self.done) / rate if rate > 0 else float("inf")
-            return f"{self.what}: {self.done}/{self.total} cases, {rate:.0f} a second, {left:.0f} s left"
-        return f"{self.what}: {self.done} cases, {rate:.0f} a second"
-
-    def step(self) -> None:
-        """One more case done."""
-        self.done += 1
-        now = self.clock()
-        if self.tty or now - self.last >= self.every_s:
-            self.last = now
-            print(("\r" if self.tty else "") + self.line(), end="" if self.tty else "\n", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        """The final line."""
-        elapsed = self.clock() - self.start
-        print(("\r" if self.tty else "") + f"{self.what}: {self.done} cases in {elapsed:.0f} s", file=self.stream, flush=True)
-
-
 def lossless_u8(image: np.ndarray) -> np.ndarray | None:
     """`image` as uint8 if it is exactly value / 255 of 8-bit values (decoded from an 8-bit file), else None."""
     if image.dtype == np.uint8:
@@ -222,13 +189,6 @@ def lossless_u8(image: np.ndarray) -> np.ndarray | None:
         return None
     u8 = scaled.astype(np.uint8)
     return u8 if np.array_equal(u8.astype(np.float32) / 255.0, image) else None
-
-
-def _count(cases: Iterable) -> int | None:
-    try:
-        return len(cases)  # type: ignore[arg-type]
-    except TypeError:
-        return None
 
 
 def write(path: Path, splits: dict[str, Iterable[Sample]], what: str = "preprocessing") -> None:
@@ -241,7 +201,7 @@ def write(path: Path, splits: dict[str, Iterable[Sample]], what: str = "preproce
         files = {name: open(tmp / name, "wb") for name in ("image.u8", "image.f32", "mask.u8", "valid.u8")}
         offsets = {name: 0 for name in files}
         cases = []
-        total = sum(n for n in (_count(v) for v in splits.values()) if n is not None) if all(_count(v) is not None for v in splits.values()) else None
+        total = sum(n for n in (case_count(v) for v in splits.values()) if n is not None) if all(case_count(v) is not None for v in splits.values()) else None
         progress = Progress(what, total)
         try:
             for split, samples in splits.items():

@@ -133,7 +133,18 @@ def fit_supernet(params: TrialParams, data: SegmentationData, settings: Supernet
 
     start = time.perf_counter()
     loader = patch_loader(replace(params, patches_per_epoch=params.patches_per_epoch or 16 * params.batch_size), dataset, params.train_seed + 10_000)
-    batches = calibration_batches(loader, settings.recalibrate_batches)
+    shared = score_patterns(model, validator, calibration_batches(loader, settings.recalibrate_batches), result, on_estimate)
+    result.score_seconds = time.perf_counter() - start
+    result.cpu_seconds = time.process_time() - cpu_start
+    result.estimates = {p: result.estimates[p] for p in sorted(result.estimates, key=lambda p: -result.estimates[p]["dice"])}
+    result.state = {k: v.detach().cpu() for k, v in shared.items()}
+    return result
+
+
+def score_patterns(model: SkipSupernet, validator: Validator, batches: list, result: SupernetResult,
+                   on_estimate: Callable[[str, dict[str, float]], None] | None = None) -> dict[str, torch.Tensor]:
+    """Score every skip pattern of the trained supernet on the validation images into `result.estimates` (with `batches`,
+    each from its own re-estimated batch-norm statistics); the shared weights, loaded back into `model`."""
     device = next(model.parameters()).device
     shared = {k: v.clone() for k, v in model.state_dict().items()}
     batches = [b.to(device) for b in batches]
@@ -149,8 +160,4 @@ def fit_supernet(params: TrialParams, data: SegmentationData, settings: Supernet
             if on_estimate is not None:
                 on_estimate(pattern, metrics)
     model.load_state_dict(shared)
-    result.score_seconds = time.perf_counter() - start
-    result.cpu_seconds = time.process_time() - cpu_start
-    result.estimates = {p: result.estimates[p] for p in sorted(result.estimates, key=lambda p: -result.estimates[p]["dice"])}
-    result.state = {k: v.detach().cpu() for k, v in shared.items()}
-    return result
+    return shared

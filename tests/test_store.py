@@ -13,7 +13,8 @@ from PIL import Image
 from datasets import DatasetError, Sample, SegmentationData, compute_fingerprint, load_dataset
 from datasets import store as store_module
 from datasets.inspect import main as inspect_main
-from datasets.store import Progress, is_complete, store_path
+from datasets.progress import Progress
+from datasets.store import is_complete, store_path
 from tests import layouts
 from tests.conftest import REPO
 
