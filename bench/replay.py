@@ -22,6 +22,7 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
 from search.driver.rerank import FixedConfigs
+from search.noise.wrap import SearcherWrapper
 
 Curves = dict[str, list[dict[str, np.ndarray]]]  # config -> replicates {"dice": [...], "seconds": [...]} (analysis.curves)
 
@@ -170,17 +171,13 @@ class GridInRandomOrder(FixedConfigs):
         super().__init__([configs[i] for i in np.random.default_rng(seed).permutation(len(configs))])
 
 
-class Numbered(Searcher):
+class Numbered(SearcherWrapper):
     """Wraps a Tune Searcher for a real tune.Tuner: adds the trial's number (`replay_index`) to each suggestion, so the
     replay trainable draws the same replicate as `replay_search` does for that trial."""
 
     def __init__(self, searcher: Searcher):
-        super().__init__(metric=searcher.metric, mode=searcher.mode)
-        self.searcher, self.count = searcher, 0
-
-    def set_search_properties(self, metric, mode, config, **spec) -> bool:
-        """Passed to the wrapped searcher."""
-        return self.searcher.set_search_properties(metric, mode, config, **spec)
+        super().__init__(searcher)
+        self.count = 0
 
     def suggest(self, trial_id: str):
         """The wrapped searcher's suggestion, numbered."""
@@ -190,19 +187,11 @@ class Numbered(Searcher):
         self.count += 1
         return {**config, "replay_index": self.count - 1}
 
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        """Passed to the wrapped searcher."""
-        self.searcher.on_trial_result(trial_id, result)
-
-    def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
-        """Passed to the wrapped searcher."""
-        self.searcher.on_trial_complete(trial_id, result=result, error=error)
-
-    def get_state(self) -> dict:
+    def state(self) -> dict:
         """The count (Tune saves it with the wrapped searcher's own state)."""
         return {"count": self.count}
 
-    def set_state(self, state: dict) -> None:
+    def load(self, state: dict) -> None:
         """Restore the count."""
         self.count = state["count"]
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from datasets.augment import PRESETS
-from unet_core.sizes import feasible
+from unet_core.sizes import infeasible
 from unet_core.layers import BLOCK_TYPES, PADDINGS, UPSAMPLE_MODES
 from unet_core.losses import LOSSES
 from unet_core.precision import PRECISIONS
@@ -84,11 +84,8 @@ class TrialParams:
 
     def __post_init__(self) -> None:
         self.skips = format_skips(parse_skips(str(self.skips), self.depth))
-        if self.padding == "same" and not feasible(self.patch_size, self.depth):
-            raise ValueError(
-                f"patch size {self.patch_size} cannot be halved {self.depth} times keeping >= 4 pixels: "
-                f"use a multiple of {2**self.depth} of at least {4 * 2**self.depth}"
-            )
+        if self.padding == "same" and (why := infeasible(self.patch_size, self.depth)) is not None:
+            raise ValueError(f"patch size {self.patch_size} {why}")
         if not 1 <= self.patch_stride <= self.patch_size:
             raise ValueError(f"patch stride must be in [1, patch size {self.patch_size}], got {self.patch_stride}")
         for name, value, allowed in (("loss", self.loss, LOSSES), ("upsample", self.upsample, UPSAMPLE_MODES), ("augment", self.augment, PRESETS),

@@ -9,7 +9,7 @@ from typing import Any
 from datasets.registry import DATASETS
 from unet_core.losses import LOSSES
 from unet_core.precision import PRECISIONS
-from unet_core.sizes import MAX_DEPTH, feasible
+from unet_core.sizes import MAX_DEPTH, infeasible
 
 from search.errors import ConfigError, SearchInterrupted, SearchStopped  # noqa: F401 - raised by the search; imported from here too
 from search.spaces import create_space
@@ -222,9 +222,9 @@ class SearchConfig:
             raise ConfigError(f"--patch-size must be a positive number of pixels or auto, got {self.patch_size}")
         if create_space(self.space).fixed_recipe and self.patch_size:  # their patch size is fixed (0: auto, checked once the data is read)
             for d in self.ablation_depths:
-                if not feasible(self.patch_size, d):
-                    raise ConfigError(f"--patch-size {self.patch_size} cannot be halved {d} times keeping >= 4 pixels (depth {d}): "
-                                      f"use a multiple of {2**d} of at least {4 * 2**d}")
+                if (why := infeasible(self.patch_size, d)) is not None:
+                    halved, remedy = why.split(": ", 1)
+                    raise ConfigError(f"--patch-size {self.patch_size} {halved} (depth {d}): {remedy}")
 
     @property
     def rerank_k(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from datasets.fingerprint import Fingerprint
-from unet_core.sizes import MIN_BOTTLENECK
+from unet_core.sizes import smallest_patch
 
 PATCH_STEP = 16
 
@@ -26,10 +26,10 @@ class SpaceLimits:
     def from_fingerprint(cls, fp: Fingerprint, cap_depth: int = 4, requested: tuple[int, ...] = ()) -> "SpaceLimits":
         """Depths capped at `cap_depth` (or the `requested` ones) and by the fingerprint; the largest patch a PATCH_STEP multiple."""
         max_patch = (min(fp.min_shape) // PATCH_STEP) * PATCH_STEP
-        fits = [d for d in fp.feasible_depths if MIN_BOTTLENECK * 2**d <= max_patch]
+        fits = [d for d in fp.feasible_depths if smallest_patch(d) <= max_patch]
         too_deep = [d for d in requested if d not in fits]
         if too_deep:
-            raise ValueError(f"depth {too_deep[0]} needs patches of at least {MIN_BOTTLENECK * 2**too_deep[0]} pixels, "
+            raise ValueError(f"depth {too_deep[0]} needs patches of at least {smallest_patch(too_deep[0])} pixels, "
                              f"but images of {fp.min_shape[0]}x{fp.min_shape[1]} allow depths {', '.join(map(str, fits)) or 'none'}")
         depths = list(requested) or [d for d in fits if d <= cap_depth]
         if not depths:
@@ -39,5 +39,5 @@ class SpaceLimits:
 
 def min_patch(depth: int) -> int:
     """The smallest PATCH_STEP-multiple patch that keeps >= 4 pixels after `depth` halvings."""
-    need = max(MIN_BOTTLENECK * 2**depth, 2**depth, PATCH_STEP)
+    need = max(smallest_patch(depth), PATCH_STEP)
     return -(-need // PATCH_STEP) * PATCH_STEP
