@@ -20,7 +20,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from search.predict import load_trial_model
 from search.tracking import client as tracking
 from search.tracking import models as logged
 
@@ -34,15 +36,12 @@ class ExportError(RuntimeError):
 
 def example_input(model, tile: int, batch: int = 2):
     """A (batch, C, tile, tile) random image batch the model takes."""
-    import torch
-
     return torch.rand(batch, model.in_channels, tile, tile, generator=torch.Generator().manual_seed(0))
 
 
 def to_onnx(model, tile: int, out: Path, meta: dict) -> None:
     """Write `model` as ONNX with a free batch dimension and `meta` (JSON values) as the file's metadata."""
-    import onnx
-    import torch
+    import onnx  # deferred: ONNX loads only for --format onnx
 
     x = example_input(model, tile)
     for name in ("torch.onnx", "torch.export", "torch._export"):  # the exporter's notes (torchvision absent, shapes specialised)
@@ -60,7 +59,7 @@ def to_onnx(model, tile: int, out: Path, meta: dict) -> None:
 
 def onnx_output(path: Path, x: np.ndarray) -> np.ndarray:
     """The ONNX file's logits for `x` under ONNX Runtime (CPU)."""
-    import onnxruntime
+    import onnxruntime  # deferred: ONNX Runtime loads only for --format onnx
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: x})[0]
@@ -68,8 +67,6 @@ def onnx_output(path: Path, x: np.ndarray) -> np.ndarray:
 
 def to_torchscript(model, tile: int, out: Path, meta: dict) -> None:
     """Write `model` traced at the tile size as TorchScript, with `meta` as the extra file meta.json."""
-    import torch
-
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(model, example_input(model, tile))
@@ -78,8 +75,6 @@ def to_torchscript(model, tile: int, out: Path, meta: dict) -> None:
 
 def torchscript_output(path: Path, x: np.ndarray) -> np.ndarray:
     """The TorchScript file's logits for `x`."""
-    import torch
-
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         return torch.jit.load(str(path)).eval()(torch.from_numpy(x)).numpy()
@@ -91,8 +86,6 @@ WRITERS = {"onnx": (to_onnx, onnx_output), "torchscript": (to_torchscript, torch
 def export(model, meta: dict, fmt: str, out: Path) -> float:
     """Write `model` to `out` in `fmt` after checking the file's output against PyTorch's; the largest difference.
     ExportError (and nothing written) where the format cannot hold the model or its output differs."""
-    import torch
-
     if fmt not in WRITERS:
         raise ExportError(f"--format {fmt!r}: give one of {', '.join(FORMATS)}")
     write, run = WRITERS[fmt]
@@ -146,8 +139,6 @@ def main(argv: list[str] | None = None) -> int:
         if a.model is not None:
             model, meta, _ = logged.load_unet(uri, a.model)
         else:
-            from search.predict import load_trial_model
-
             model, meta = load_trial_model(client, a.run_id)
         diff = export(model, meta, a.format, a.out)
     except (ExportError, tracking.TrackingError) as exc:

@@ -12,12 +12,16 @@ the image's own field-of-view mask before using them.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from datasets import DatasetError, preprocess
@@ -25,6 +29,7 @@ from datasets.io import image_files, read_image, require_dir
 from search.tracking import client as tracking
 from search.tracking import models as logged
 from search.tracking import schema
+from unet_core import TTA_MODES, load_model, predict_image
 
 # bench/predict_tta.py (2026-12-06), per-image Dice paired on the same two fold models: flip TTA +0.0103 [+0.0089, +0.0118]
 # on DRIVE's 20 test images and +0.0289 [+0.0099, +0.0479] on Kvasir-SEG's 120; the two-fold ensemble +0.0113 [+0.0098, +0.0129]
@@ -35,8 +40,6 @@ ENSEMBLE_DEFAULT = True  # where the model has fold models; a model without them
 
 def load_trial_model(client, run_id: str):
     """(model, checkpoint meta) of a trial run's best checkpoint."""
-    from unet_core import load_model
-
     with tracking.temp_dir() as tmp:
         try:
             path = client.download_artifacts(run_id, "checkpoints/best.pt", tmp)
@@ -80,38 +83,43 @@ def load_models(client, uri: str, model: str | None, run_id: str | None, ensembl
     return [first, *(load_trial_model(client, r)[0] for r in others)], meta
 
 
+def decode(path: Path, meta: dict) -> np.ndarray:
+    """One image as the model was trained to see it: (C, H, W) float32, the training's preprocessing applied."""
+    channels = meta["model"]["in_channels"]
+    opts = meta.get("dataset_options", {})
+    image = preprocess.apply(read_image(path, "L" if channels == 1 and not opts.get("green") else "RGB"),
+                             opts.get("green", False), opts.get("clahe", False), opts.get("gamma"))
+    if image.shape[0] != channels:
+        raise DatasetError(f"{path}: {image.shape[0]} channel(s) but the model takes {channels}")
+    return image
+
+
 def predict_folder(models, meta: dict, input_dir: Path, output_dir: Path, overlap: float = 0.5, tta: str = "none",
                    progress=None) -> list[Path]:
-    """Predict every image of `input_dir` with `models` (one model or a list to average); returns the written mask files
-    (none are written if any input is bad). `progress(line)` hears how far a long folder is."""
-    import torch
-
-    from unet_core import predict_image
-
+    """Predict every image of `input_dir` with `models` (one model or a list to average); returns the written mask files.
+    One image is in memory at a time; the masks go to a hidden folder beside `output_dir` and move into it once every
+    image is done, so a bad input leaves nothing written. `progress(line)` hears how far a long folder is."""
     paths = image_files(require_dir(input_dir, "the images to segment"))
     if not paths:
         raise DatasetError(f"{input_dir}: no images found")
-    channels = meta["model"]["in_channels"]
-    opts = meta.get("dataset_options", {})
-    images = []
-    for path in paths:  # decode everything first, so a bad file leaves no half-written output
-        image = preprocess.apply(read_image(path, "L" if channels == 1 and not opts.get("green") else "RGB"),
-                                 opts.get("green", False), opts.get("clahe", False), opts.get("gamma"))
-        if image.shape[0] != channels:
-            raise DatasetError(f"{path}: {image.shape[0]} channel(s) but the model takes {channels}")
-        images.append(image)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    written, start, every = [], time.monotonic(), max(1, len(paths) // 10)
-    for i, (path, image) in enumerate(zip(paths, images), 1):
-        with torch.no_grad():
-            probs = predict_image(models, torch.from_numpy(image), meta["eval_tile"], overlap, tta=tta).numpy()
-        mask = (probs[0] >= 0.5).astype(np.uint8) * 255 if probs.shape[0] == 1 else probs.argmax(0).astype(np.uint8)
-        out = output_dir / f"{path.stem}.png"
-        Image.fromarray(mask).save(out)
-        written.append(out)
-        if progress is not None and len(paths) >= 10 and (i % every == 0 or i == len(paths)):
-            progress(f"predicted {i}/{len(paths)} images ({time.monotonic() - start:.0f} s)")
-    return written
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
+    try:
+        start, every = time.monotonic(), max(1, len(paths) // 10)
+        for i, path in enumerate(paths, 1):
+            with torch.no_grad():
+                probs = predict_image(models, torch.from_numpy(decode(path, meta)), meta["eval_tile"], overlap, tta=tta).numpy()
+            mask = (probs[0] >= 0.5).astype(np.uint8) * 255 if probs.shape[0] == 1 else probs.argmax(0).astype(np.uint8)
+            Image.fromarray(mask).save(partial / f"{path.stem}.png")
+            if progress is not None and len(paths) >= 10 and (i % every == 0 or i == len(paths)):
+                progress(f"predicted {i}/{len(paths)} images ({time.monotonic() - start:.0f} s)")
+        output_dir.mkdir(exist_ok=True)
+        written = [output_dir / f"{path.stem}.png" for path in paths]
+        for out in written:
+            os.replace(partial / out.name, out)
+        return written
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -122,8 +130,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     which.add_argument("--run-id", help="an MLflow trial run (the search's summary names the best)")
     p.add_argument("--input", required=True, type=Path, help="folder of images")
     p.add_argument("--output", required=True, type=Path, help="folder for the masks")
-    p.add_argument("--tta", default=TTA_DEFAULT, help="none | flip: average the predictions of the four mirror images (as is, left-right, "
-                   f"up-down, both: 4x the compute; +0.010 Dice on DRIVE, +0.029 on Kvasir-SEG in bench/predict_tta.py) (default {TTA_DEFAULT})")
+    p.add_argument("--tta", default=TTA_DEFAULT, help="none | flip | dihedral: flip averages the predictions of the four mirror images (as is, "
+                   "left-right, up-down, both: 4x the compute; +0.010 Dice on DRIVE, +0.029 on Kvasir-SEG in bench/predict_tta.py), dihedral "
+                   f"the eight flips and quarter turns (not measured by that bench) (default {TTA_DEFAULT})")
     p.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
                    help="average the chosen configuration's final-round fold models (a search with --final-folds 2 or more trains them; "
                         "+0.011 Dice on DRIVE, +0.026 on Kvasir-SEG over one fold model) (default: on where the model has fold models)")
@@ -133,8 +142,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and write the masks; bad input is one line on stderr and exit code 2."""
-    from unet_core import TTA_MODES
-
     a = parse_args(argv)
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731 - progress goes to stderr, the result to stdout
     try:

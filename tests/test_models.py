@@ -80,6 +80,22 @@ def test_an_alias_names_a_version_and_a_long_folder_reports_its_progress(store, 
     assert [line.split(" images")[0] for line in lines] == [f"predicted {i}/20" for i in range(2, 21, 2)]  # a line per tenth of the folder
 
 
+def test_a_bad_image_late_in_a_folder_leaves_no_mask_written(store, tmp_path):
+    from PIL import Image
+
+    from datasets import DatasetError
+    from search.predict import predict_folder
+
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((40, 48), 60 * i, dtype=np.uint8)).save(tmp_path / "in" / f"case{i}.png")
+    (tmp_path / "in" / "case9.png").write_bytes(b"not a png")  # predicted last, after the good ones
+    with pytest.raises(DatasetError, match="case9.png"):
+        predict_folder([unet()], META, tmp_path / "in", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no partial folder left either
+
+
 def test_a_bad_model_uri_is_one_line_and_exit_2(store, tmp_path, capsys):
     from search import export, predict
 

@@ -121,33 +121,38 @@ def _mirror(image: Tensor, margin: int) -> Tensor:
 
 def dihedral_predict(model: nn.Module, image: Tensor, tile: int, overlap: float = 0.5, **kwargs) -> Tensor:
     """`sliding_window_predict` averaged over the 8 flips and 90-degree rotations of the image (test-time augmentation)."""
-    total = None
-    for k in range(4):
-        for flip in (False, True):
-            view = torch.rot90(image, k, dims=(-2, -1))
-            view = view.flip(-1) if flip else view
-            probs = sliding_window_predict(model, view.contiguous(), tile, overlap, **kwargs)
-            probs = probs.flip(-1) if flip else probs
-            probs = torch.rot90(probs, -k, dims=(-2, -1))
-            total = probs if total is None else total + probs
-    return total / 8
+    return predict_image(model, image, tile, overlap, tta="dihedral", **kwargs)
 
 
-MIRRORS = ((), (-1,), (-2,), (-2, -1))  # nnU-Net's 2D mirroring: as is, left-right, up-down, both
-TTA_MODES = ("none", "flip")
+def _view(rot: int, dims: tuple[int, ...]) -> tuple:
+    """(to the view, back from it) of a (C, H, W) tensor: `rot` quarter turns, then flips of `dims`."""
+    def there(x: Tensor) -> Tensor:
+        x = torch.rot90(x, rot, dims=(-2, -1)) if rot else x
+        return x.flip(dims) if dims else x
+
+    def back(p: Tensor) -> Tensor:
+        p = p.flip(dims) if dims else p
+        return torch.rot90(p, -rot, dims=(-2, -1)) if rot else p
+
+    return there, back
+
+
+# test-time augmentation: the views of an image whose predictions are averaged. flip: nnU-Net's 2D mirroring (as is,
+# left-right, up-down, both); dihedral: the 8 flips and quarter turns (evaluate_images' tta)
+VIEWS = {"none": [_view(0, ())], "flip": [_view(0, d) for d in ((), (-1,), (-2,), (-2, -1))],
+         "dihedral": [_view(k, d) for k in range(4) for d in ((), (-1,))]}
+TTA_MODES = tuple(VIEWS)
 
 
 def predict_image(models: nn.Module | list[nn.Module], image: Tensor, tile: int, overlap: float = 0.5, tta: str = "none", **kwargs) -> Tensor:
-    """Class probabilities (K, H, W) of one image, averaged over `models` (a fold ensemble) and, with tta="flip", over
-    the image's mirror images (test-time augmentation as nnU-Net mirrors)."""
-    if tta not in TTA_MODES:
+    """Class probabilities (K, H, W) of one image, averaged over `models` (a fold ensemble) and over the views `tta` names
+    (VIEWS: none, flip, dihedral)."""
+    if tta not in VIEWS:
         raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
     models = list(models) if isinstance(models, (list, tuple)) else [models]
     total, count = None, 0
     for model in models:
-        for dims in MIRRORS if tta == "flip" else MIRRORS[:1]:
-            view = image.flip(dims).contiguous() if dims else image
-            probs = sliding_window_predict(model, view, tile, overlap, **kwargs)
-            probs = probs.flip(dims) if dims else probs
+        for there, back in VIEWS[tta]:
+            probs = back(sliding_window_predict(model, there(image).contiguous(), tile, overlap, **kwargs))
             total, count = (probs if total is None else total + probs), count + 1
     return total / count

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from search.errors import TrackingError
 from search.tracking import models as logged
 from search.tracking import schema
 
 from .results import SearchOutcome, test_score, trained_model
 from .session import SearchSession
+
 
 def keep_models(session: SearchSession, outcome: SearchOutcome, best: pd.Series | None, test_metrics: dict[str, float]) -> None:
     """Log the chosen model (and its fold models, and the default U-Net it was compared with), register the choice, and
@@ -43,8 +43,10 @@ def _keep(session: SearchSession, best: pd.Series, test_metrics: dict[str, float
         for model_id in ids.values():
             client.set_logged_model_tags(model_id, {schema.FOLD_MODELS_TAG: ",".join(ids.values())})
     default = _default_unet(final, set(ids))
-    if default is not None:
-        _log(session, default, "default", {f"test_{k}": v for k, v in test_score(client, default.run_id, session.data).items()})
+    if default is not None:  # its checkpoint read once: scored on the test split, then logged
+        trained = trained_model(client, default.run_id)
+        test = test_score(client, default.run_id, session.data, trained)
+        _log(session, default, "default", {f"test_{k}": v for k, v in test.items()}, trained)
     tags = {"dataset": session.data.name, "configuration": best.run_name, "unet.parent_run_id": ctx.parent_run_id, "unet.run_id": best.run_id}
     tags |= {"test_dice": f"{test_metrics['dice']:.4f}"} if "dice" in test_metrics else {}
     tags |= {schema.FOLD_MODELS_TAG: ",".join(ids.values())} if len(ids) > 1 else {}
@@ -56,10 +58,11 @@ def _keep(session: SearchSession, best: pd.Series, test_metrics: dict[str, float
     return ids[best.run_id], f"models:/{name}/{version}"
 
 
-def _log(session: SearchSession, row, role: str, metrics: dict[str, float]) -> str:
+def _log(session: SearchSession, row, role: str, metrics: dict[str, float], trained=None) -> str:
     """Log one run's best checkpoint as a LoggedModel with its validation Dice and `metrics`; its id. They are logged at the
-    run's last epoch, where its curves end, so its best_val_dice chart gains no point at step 0."""
-    model, meta = trained_model(session.client, row.run_id)
+    run's last epoch, where its curves end, so its best_val_dice chart gains no point at step 0. `trained`: its (model,
+    meta), where already loaded."""
+    model, meta = trained or trained_model(session.client, row.run_id)
     tags = {schema.MODEL_ROLE_TAG: role, "unet.run_name": row.run_name, "unet.parent_run_id": session.ctx.parent_run_id,
             "dataset": session.data.name}
     return logged.log_unet(session.client, session.ctx.tracking_uri, session.ctx.experiment_id, row.run_id, model, meta,

@@ -5,11 +5,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from datasets import SegmentationData, full_images
 from recipes.params import TrialParams
 from search.tracking import client as tracking
 from search.tracking import schema
+from unet_core import evaluate_images, load_model
 
 # epochs_trained counts every round a trial trained (a saliency trial's retraining rounds too); epoch_budget is what it would train unstopped
 TRIAL_COLUMNS = ["run_name", "run_id", "status", "stopped_early", "depth", "skips", "loss", "patch_size", "best_val_dice", "epochs_trained", "epoch_budget", "error",
@@ -87,20 +89,15 @@ def evaluate_best(client, table: pd.DataFrame, data: SegmentationData) -> tuple[
 
 def trained_model(client, run_id: str):
     """(model in eval mode, checkpoint metadata) of a run's best checkpoint."""
-    from unet_core import load_model
-
     with tracking.temp_dir() as tmp:
         model, meta = load_model(client.download_artifacts(run_id, "checkpoints/best.pt", tmp))
     return model.eval(), meta
 
 
-def test_score(client, run_id: str, data: SegmentationData) -> dict[str, float]:
-    """A run's best checkpoint scored on the test split with overlap-tile inference."""
-    import torch
-
-    from unet_core import evaluate_images
-
-    model, meta = trained_model(client, run_id)
+def test_score(client, run_id: str, data: SegmentationData, trained=None) -> dict[str, float]:
+    """A run's best checkpoint (or its already loaded `trained` (model, meta)) scored on the test split with overlap-tile
+    inference."""
+    model, meta = trained or trained_model(client, run_id)
     with torch.no_grad():
         return evaluate_images(model, full_images(data.test), data.num_classes, meta["eval_tile"], 0.5, data.background)
 

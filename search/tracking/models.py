@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from mlflow import MlflowClient
 from mlflow.models import ModelSignature, infer_signature
+from mlflow.tracking._tracking_service import utils as tracking_utils
 from mlflow.types import Schema, TensorSpec
 
 import unet_core
@@ -46,9 +47,8 @@ def model_uri(text: str) -> str:
 def tracking_uri(uri: str) -> Iterator[None]:
     """MLflow's fluent API (log_model, load_model, register_model) pointed at `uri` inside the block; afterwards the
     process's tracking URI and $MLFLOW_TRACKING_URI are exactly as they were (set or not)."""
-    from mlflow.tracking._tracking_service import utils  # the fluent API's own global, restored as MLflow's _use_tracking_uri does
-
-    before, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    before = tracking_utils._tracking_uri  # the fluent API's own global, restored as MLflow's _use_tracking_uri does
+    env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         yield
