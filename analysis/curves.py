@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
+from unet_core.skips import run_key
+
 from .load import AnalysisError, load_curves, load_runs
 
 COLUMNS = ["config", "depth", "skips", "seed", "fold", "epoch", "val_dice", "seconds"]
@@ -25,7 +27,7 @@ def curve_table(client: MlflowClient, experiment: str, dataset: str | None = Non
     dice = load_curves(client, runs, "val_dice")
     secs = load_curves(client, runs, "epoch_time_s")[["run_id", "epoch", "epoch_time_s"]]
     table = dice.merge(secs, on=["run_id", "epoch"], how="inner").rename(columns={"epoch_time_s": "seconds"})
-    table["config"] = [f"d{int(d)}-s{s}" for d, s in zip(table.depth, table.skips)]
+    table["config"] = [run_key(d, s) for d, s in zip(table.depth, table.skips)]
     table["fold"] = table["fold"].fillna(0).astype(int)
     table["seed"] = table["seed"].astype(int)
     table["depth"] = table["depth"].astype(int)

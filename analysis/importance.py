@@ -39,7 +39,7 @@ def dimensions(df: pd.DataFrame) -> pd.DataFrame:
 def param_importance(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """fANOVA and PED-ANOVA importance of every varying dimension for the trials' Dice (each method's importances sum
     to 1), sorted by fANOVA; empty with fewer than 4 trials or no varying dimension."""
-    import optuna
+    import optuna  # deferred: Optuna (about 0.1 s); python -m analysis.report --help answers without it
     from optuna.distributions import CategoricalDistribution, FloatDistribution
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator, get_param_importances
 

@@ -1,6 +1,9 @@
 """Read searches' trial runs through the MLflow client into one pandas row per finished trial."""
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
@@ -22,9 +25,6 @@ class AnalysisError(ValueError):
 def open_store(uri: str) -> MlflowClient:
     """A client of the MLflow store at `uri` after one round-trip (AnalysisError, one line, when there is none or it does not
     answer); a local SQLite store is never created here."""
-    import logging
-    from pathlib import Path
-
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
         raise AnalysisError(f"no MLflow store at {uri[len('sqlite:///'):]}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from unet_core.skips import run_key
 
 
 def md_table(df: pd.DataFrame, floats: int = 4) -> str:
@@ -22,4 +23,4 @@ def md_table(df: pd.DataFrame, floats: int = 4) -> str:
 
 def config_names(rows: pd.DataFrame) -> str:
     """The rows' configurations as d<depth>-s<skips>, comma-separated."""
-    return ", ".join(f"d{r.depth}-s{r.skips}" for r in rows.itertuples())
+    return ", ".join(run_key(r.depth, r.skips) for r in rows.itertuples())

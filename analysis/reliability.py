@@ -4,6 +4,7 @@ between datasets corrected for each dataset's own unreliability."""
 from __future__ import annotations
 
 import math
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -97,8 +98,6 @@ def rerun_reliability(df: pd.DataFrame, score: str = "dice", splits: int = 200, 
 def seed_agreement(df: pd.DataFrame, score: str = "dice") -> dict:
     """With two or more seeds (reruns of a study, or --repeats): what each seed alone predicted of a rerun (its split-half
     over folds) beside how well the seeds' rankings did agree (Spearman of every pair's configuration means)."""
-    from itertools import combinations
-
     df = replicates(df)
     seeds = sorted(int(s) for s in df.seed.unique())
     means = {s: config_means(df[df.seed == s], score) for s in seeds}

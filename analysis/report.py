@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import markdown
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
@@ -212,8 +213,6 @@ def build_report(frames: dict[str, pd.DataFrame], out: Path, title: str, searche
 
 def markdown_to_html(text: str, title: str) -> str:
     """A self-contained HTML page of the report (Python-Markdown with tables; pictures by relative path)."""
-    import markdown
-
     body = markdown.markdown(text, extensions=["tables", "fenced_code"])
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;font-size:12px}"

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from unet_core.skips import run_key
+
 from .reliability import UNIT, replicates
 from .stats import bootstrap_ci, ols
 
@@ -115,7 +117,7 @@ def cross_dataset(tables: dict[str, pd.DataFrame], k: int = 5) -> tuple[pd.DataF
             ranks.append({"dataset_a": a, "dataset_b": b, "configurations": len(common), "spearman_rho": float(rho), "p": float(p)})
     tops = [set(t.groupby(["depth", "skips"]).dice.mean().nlargest(k).index) for t in tables.values()]
     shared = sorted(set.intersection(*tops)) if tops else []
-    return pd.DataFrame(ranks, columns=["dataset_a", "dataset_b", "configurations", "spearman_rho", "p"]), [f"d{d}-s{s}" for d, s in shared]
+    return pd.DataFrame(ranks, columns=["dataset_a", "dataset_b", "configurations", "spearman_rho", "p"]), [run_key(d, s) for d, s in shared]
 
 
 def parameter_importance(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from unet_core.skips import run_key
+
 from .supernet import rank_agreement
 
 
@@ -39,8 +41,8 @@ def supernet_section(name: str, estimates: pd.DataFrame, study: pd.DataFrame | N
     lines += [md_table(shown), ""]
     both = table.dropna(subset=["study_dice"])
     if len(both) >= 3:
-        agreement = rank_agreement(pd.Series({f"d{r.depth}-s{r.skips}": r.estimate for r in both.itertuples()}),
-                                   pd.Series({f"d{r.depth}-s{r.skips}": r.study_dice for r in both.itertuples()}))
+        agreement = rank_agreement(pd.Series({run_key(r.depth, r.skips): r.estimate for r in both.itertuples()}),
+                                   pd.Series({run_key(r.depth, r.skips): r.study_dice for r in both.itertuples()}))
         lines += [f"Estimates against the study's stand-alone means over {agreement['configs']} patterns: Spearman "
                   f"{agreement['spearman']:.3f}, Kendall tau {agreement['kendall']:.3f} (within depth: {agreement['spearman_within_depth']:.3f} "
                   f"and {agreement['kendall_within_depth']:.3f}).", ""]

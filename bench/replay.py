@@ -23,6 +23,7 @@ from ray.tune.search import Searcher
 
 from search.driver.rerank import FixedConfigs
 from search.noise.wrap import SearcherWrapper
+from unet_core.skips import run_key
 
 Curves = dict[str, list[dict[str, np.ndarray]]]  # config -> replicates {"dice": [...], "seconds": [...]} (analysis.curves)
 
@@ -31,7 +32,7 @@ def config_key(config: dict[str, Any]) -> str:
     """The recorded configuration a searcher's suggestion names: d{depth}-s{bits}, from `skips` or the s1..sn bits."""
     depth = int(config["depth"])
     skips = config.get("skips") or "".join(str(int(config[f"s{i}"])) for i in range(1, depth + 1))
-    return f"d{depth}-s{skips}"
+    return run_key(depth, skips)
 
 
 def search_fold(curves: Curves, seed: int) -> int:

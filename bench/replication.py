@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import RESULTS, write_results  # noqa: E402
+from unet_core.skips import run_key  # noqa: E402
 
 # the study command's budget (README: "The study"): 3-fold cross-validation, one seed, 16 epochs of 320 patches whose
 # size follows the dataset fingerprint (64 px on DRIVE and ISBI 2012). 16 since 2026-12-05: at 8 the DRIVE ranking was
@@ -96,7 +97,7 @@ def compare(store: Path, runs: list[dict]) -> dict:
                         "split_half": split_half_reliability(frame), "folds_draw_their_own": folds_draw_their_own(frame),
                         "settled": settled_verdict(settling),
                         "spearman_to_final_by_epoch": [round(v, 3) for v in settling.spearman_to_final],
-                        "top5": [f"d{d}-s{s} {v:.4f}" for (d, s), v in top.head(5).items()]})
+                        "top5": [f"{run_key(d, s)} {v:.4f}" for (d, s), v in top.head(5).items()]})
     predicted = [r["split_half"]["reliability"] for r in per_run]
     return {"configurations": len(common), "spearman": round(rho, 4), "target_spearman": 0.8,
             # each run's own prediction of the pair's agreement: its split-half over folds, which predicts a rerun where each fold

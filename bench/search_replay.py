@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 from analysis.curves import read_curves, replicate_curves, save_curves, true_scores  # noqa: E402
 from analysis.regret import anytime_regret, grid_seconds, summarise  # noqa: E402
 from bench.common import RESULTS, write_results  # noqa: E402
+from unet_core.skips import run_key  # noqa: E402
 
 FRACTIONS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0)
 AT = 0.25  # the compute at which the targets are read
@@ -187,7 +188,7 @@ def replay_dataset(table: pd.DataFrame, seeds: int, only: list[str] | None = Non
     world_s = [grid_seconds(curves) for curves, _ in world]  # each run's own grid: runs recorded under other machine loads
     configs = [{"depth": int(k.split("-")[0][1:]), "skips": k.split("-s")[1]} for k in sorted(truth.index)]
     default = default_config(configs)
-    default_key = f"d{default['depth']}-s{default['skips']}"
+    default_key = run_key(default['depth'], default['skips'])
     rows, trials, timing = [], {}, {}
     for name, m in methods(max_epochs, configs, min(slots(c) for c, _ in world)).items():
         if only and name not in only:
@@ -339,7 +340,7 @@ def smoke_table() -> pd.DataFrame:
             for fold in range(2):
                 for epoch in range(1, 5):
                     dice = final * (1 - np.exp(-epoch / depth)) + rng.normal(0, 0.01)
-                    rows.append({"config": f"d{depth}-s{skips}", "depth": depth, "skips": skips, "seed": 0, "fold": fold, "epoch": epoch,
+                    rows.append({"config": run_key(depth, skips), "depth": depth, "skips": skips, "seed": 0, "fold": fold, "epoch": epoch,
                                  "val_dice": dice, "seconds": 1.0 + depth})
     return pd.DataFrame(rows)
 

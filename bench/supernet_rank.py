@@ -37,6 +37,7 @@ from analysis.curves import read_curves, true_scores  # noqa: E402
 from analysis.regret import regret  # noqa: E402
 from analysis.supernet import rank_agreement, top_k_regret  # noqa: E402
 from bench.common import RESULTS, write_results  # noqa: E402
+from unet_core.skips import run_key  # noqa: E402
 
 TOP_K = 3
 TARGET_SPEARMAN, TARGET_COMPUTE, TARGET_REGRET = 0.7, 0.1, 0.005
@@ -98,7 +99,7 @@ def estimate_fold(data, fold: int, depths: list[int], patch: int, settings, epoc
         result = fit_supernet(params, data, settings, RecipeSettings(cpus=2))
         secs += result.cpu_seconds
         for pattern, metrics in result.estimates.items():
-            est[f"d{depth}-s{pattern}"] = metrics["dice"]
+            est[run_key(depth, pattern)] = metrics["dice"]
     return pd.Series(est), secs
 
 
@@ -172,7 +173,7 @@ def smoke() -> int:
     for depth in (1, 2):
         params = TrialParams(depth=depth, skips="1" * depth, patch_size=32, patch_stride=16, epochs=1, patches_per_epoch=32, base_channels=4)
         for pattern, m in fit_supernet(params, data, SupernetSettings(recalibrate_batches=2)).estimates.items():
-            est[f"d{depth}-s{pattern}"] = m["dice"]
+            est[run_key(depth, pattern)] = m["dice"]
     est = pd.Series(est)
     truth = pd.Series(np.linspace(0.5, 0.8, len(est)), index=est.index)
     print(f"smoke: {len(est)} estimates, Spearman vs a planted truth {rank_agreement(est, truth)['spearman']:.2f}, "

@@ -1,6 +1,7 @@
 """Reading image and mask files with one-line errors that name the file."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -133,8 +134,6 @@ def check_image_file(path: Path) -> Path:
     if path.is_file():
         return path
     if path.is_symlink():
-        import os
-
         raise DatasetError(f"{path}: the image itself cannot be read: a symbolic link to {os.readlink(path)}, which does not exist")
     raise DatasetError(f"{path}: the image itself cannot be read (not a file)")
 

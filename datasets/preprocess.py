@@ -11,7 +11,7 @@ def green_channel(image: np.ndarray) -> np.ndarray:
 
 def clahe(image: np.ndarray, clip_limit: float = 2.0, tile_grid: int = 8) -> np.ndarray:
     """Contrast-limited adaptive histogram equalisation per channel (OpenCV's)."""
-    import cv2
+    import cv2  # deferred: OpenCV; only CLAHE needs it
 
     op = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tile_grid, tile_grid))
     out = [op.apply((np.clip(c, 0, 1) * 255).astype(np.uint8)) for c in image]

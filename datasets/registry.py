@@ -7,9 +7,31 @@ from typing import Callable, Iterable
 
 
 from . import drive, folder, isbi2012, isic, pet, synthetic, vaihingen
+from unet_core.registry import Registry
+
 from .store import Store, open_or_build
 from .splits import make_splits
 from .types import DatasetError, SegmentationData, Sample
+
+
+@dataclass(frozen=True)
+class DatasetOption:
+    """A loader option a user sets on the command line (declared once, here; each dataset lists those it takes).
+
+    Attributes:
+        name: the loader's keyword and the flag (num_classes -> --num-classes).
+        kind: bool (a switch) or int.
+        help: the flag's help, without the datasets (they are appended from the registry).
+    """
+
+    name: str
+    kind: type
+    help: str
+
+
+GREEN = DatasetOption("green", bool, "keep the green channel")
+NUM_CLASSES = DatasetOption("num_classes", int, "the number of classes (default: read from the masks); 2 also thresholds grey-valued "
+                            "masks (resized with interpolation, saved as JPEG) at half range")
 
 
 @dataclass(frozen=True)
@@ -26,37 +48,57 @@ class DatasetSpec:
         description: one line for --help.
         objects: the class whose connected components are separable objects (ISBI 2012: the cells), which
             the U-Net paper's border-weight loss separates; None where the objects do not touch or are not objects.
+        options: the DatasetOptions its loader takes from the command line.
     """
 
     name: str
     loader: Callable[..., dict[str, Iterable[Sample]]]
     class_names: tuple[str, ...] | None
-    background: int | None
-    needs_root: bool
-    description: str
+    background: int | None = 0
+    needs_root: bool = True
+    description: str = ""
     objects: int | None = None
+    options: tuple[DatasetOption, ...] = ()
 
 
-DATASETS: dict[str, DatasetSpec] = {
-    spec.name: spec
-    for spec in (
-        DatasetSpec("synthetic", synthetic.load, ("background", "vessel"), 0, False, "embedded curvilinear vessels in a circular field of view (default)"),
-        DatasetSpec("synthetic_lesions", lambda root=None, **kw: synthetic.load(root, kind="lesions", **kw), ("skin", "lesion"), 0, False, "embedded blob lesions", 1),
-        DatasetSpec("drive", drive.load, tuple(drive.CLASS_NAMES), 0, True, "DRIVE retinal vessels (official layout, field-of-view masks)"),
-        DatasetSpec("isbi2012", isbi2012.load, tuple(isbi2012.CLASS_NAMES), 0, True, "ISBI 2012 EM membranes (TIFF stacks or PNG slices)", 0),
-        DatasetSpec("isic", isic.load, tuple(isic.CLASS_NAMES), 0, True, "ISIC Task 1 lesion segmentation"),
-        DatasetSpec("pet", pet.load, tuple(pet.CLASS_NAMES), 0, True, "Oxford-IIIT Pet trimaps (3 classes)"),
-        DatasetSpec("vaihingen", vaihingen.load, tuple(vaihingen.CLASS_NAMES), vaihingen.BACKGROUND, True, "ISPRS Vaihingen-style RGB-coded aerial tiles"),
-        DatasetSpec("folder", folder.load, None, 0, True, "your own data: images/ + masks/ matched by file stem"),
-    )
-}
+DATASETS: Registry[DatasetSpec] = Registry("dataset", DatasetError)
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Make `spec` available as --dataset spec.name."""
+    return DATASETS.add(spec.name, spec)
+
+
+def _lesions(root=None, **kw):
+    return synthetic.load(root, kind="lesions", **kw)
+
+
+register_dataset(DatasetSpec("synthetic", synthetic.load, ("background", "vessel"), needs_root=False,
+                             description="embedded curvilinear vessels in a circular field of view (default)"))
+register_dataset(DatasetSpec("synthetic_lesions", _lesions, ("skin", "lesion"), needs_root=False, description="embedded blob lesions", objects=1))
+register_dataset(DatasetSpec("drive", drive.load, tuple(drive.CLASS_NAMES), options=(GREEN, NUM_CLASSES),
+                             description="DRIVE retinal vessels (official layout, field-of-view masks)"))
+register_dataset(DatasetSpec("isbi2012", isbi2012.load, tuple(isbi2012.CLASS_NAMES), objects=0,
+                             description="ISBI 2012 EM membranes (TIFF stacks or PNG slices)"))
+register_dataset(DatasetSpec("isic", isic.load, tuple(isic.CLASS_NAMES), options=(NUM_CLASSES,), description="ISIC Task 1 lesion segmentation"))
+register_dataset(DatasetSpec("pet", pet.load, tuple(pet.CLASS_NAMES), description="Oxford-IIIT Pet trimaps (3 classes)"))
+register_dataset(DatasetSpec("vaihingen", vaihingen.load, tuple(vaihingen.CLASS_NAMES), vaihingen.BACKGROUND,
+                             description="ISPRS Vaihingen-style RGB-coded aerial tiles"))
+register_dataset(DatasetSpec("folder", folder.load, None, options=(NUM_CLASSES,), description="your own data: images/ + masks/ matched by file stem"))
+
+
+def dataset_options() -> dict[str, tuple[DatasetOption, tuple[str, ...]]]:
+    """Every loader option, with the datasets that take it."""
+    out: dict[str, tuple[DatasetOption, tuple[str, ...]]] = {}
+    for spec in DATASETS.values():
+        for option in spec.options:
+            out[option.name] = (option, out.get(option.name, (option, ()))[1] + (spec.name,))
+    return out
 
 
 def get_spec(name: str) -> DatasetSpec:
     """The spec of a registered dataset, or a one-line error listing the names."""
-    if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
-    return DATASETS[name]
+    return DATASETS.create(name)
 
 
 def _class_names(spec: DatasetSpec, top: int) -> list[str]:
@@ -126,4 +168,4 @@ def load_dataset(
                             store=None if store is None else str(store.path))
 
 
-__all__ = ["DATASETS", "DatasetSpec", "get_spec", "load_dataset"]
+__all__ = ["DATASETS", "DatasetOption", "DatasetSpec", "dataset_options", "get_spec", "load_dataset", "register_dataset"]

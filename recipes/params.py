@@ -11,7 +11,7 @@ from unet_core.sizes import infeasible
 from unet_core.layers import BLOCK_TYPES, PADDINGS, UPSAMPLE_MODES
 from unet_core.losses import LOSSES
 from unet_core.precision import PRECISIONS
-from unet_core.skips import format_skips, parse_skips
+from unet_core.skips import format_skips, parse_skips, run_key
 
 
 HEAD_BIASES = ("prior", "default")
@@ -144,7 +144,7 @@ class TrialParams:
     @property
     def run_name(self) -> str:
         """The MLflow run name, e.g. d4-s1001-dice_bce-p64 (plus -sal90, -f2 and -seed1 where they apply)."""
-        name = f"d{self.depth}-s{self.skips}-{self.loss}-p{self.patch_size}"
+        name = f"{run_key(self.depth, self.skips)}-{self.loss}-p{self.patch_size}"
         if self.saliency_on:
             name += f"-sal{self.saliency_percentile:g}"
         name += "".join(f"-{v}" for v, default in ((self.block, "plain"), (self.padding, "same")) if v != default)

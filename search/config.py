@@ -1,4 +1,5 @@
-"""The search's settings, validated at the edge (before Ray, MLflow or any data is touched)."""
+"""The search's settings, declared once (search.settings: the flags are generated from these fields) and validated at the
+edge, before Ray, MLflow or any data is touched."""
 from __future__ import annotations
 
 import re
@@ -6,128 +7,112 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datasets.registry import DATASETS
-from unet_core.losses import LOSSES
 from unet_core.precision import PRECISIONS
 from unet_core.sizes import MAX_DEPTH, infeasible
 
 from search.errors import ConfigError, SearchInterrupted, SearchStopped  # noqa: F401 - raised by the search; imported from here too
-from search.spaces import create_space
-from search.strategies import STRATEGIES, create_strategy
-
-NUM_CLASSES_DATASETS = ("folder", "drive", "isic")  # loaders that take --num-classes
-
+from search.settings import comma_list, setting
+from search.spaces import create_space, space_names
+from search.strategies import create_strategy, strategy_names
 
 # how quick/arch/full trials validate (search.noise); here, not there: search.noise imports Ray, which must not load before
 # search.driver.quiet has set its environment (a Ray imported at validation printed a token-authentication warning)
 VALIDATIONS = ("fixed", "reshuffle", "race")
 
+
+def _patch(text: str) -> int:
+    """--patch-size: a number of pixels, or auto (0)."""
+    try:
+        return 0 if text == "auto" else int(text)
+    except ValueError:
+        raise ConfigError(f"--patch-size {text!r}: give a number of pixels or auto") from None
+
+
+def _owned_settings() -> tuple[type, ...]:
+    """The settings dataclasses of the registered spaces and strategies (each declares the flags only it reads)."""
+    owners = [create_space(n) for n in space_names()] + [create_strategy(n) for n in strategy_names()]
+    return tuple(o.options for o in owners if o.options is not None)
+
+
+def _sampled_defaults() -> str:
+    return ", ".join(f"{k} {create_space(k).default_samples}" for k in space_names() if create_space(k).sampled)
+
+
 @dataclass
-class SearchConfig:
-    """Settings of one search (the CLI's flags).
+class SearchConfig(*_owned_settings()):
+    """Settings of one search: the CLI's flags (each field's help is its --help line), plus `eval_tile`, `dataset_options`
+    (the loader options: --green, --num-classes) and `points_to_evaluate` (configurations Optuna tries first), which are
+    set by code. The spaces and strategies declare the settings only they read (search.strategies.owned_settings)."""
 
-    Attributes:
-        space: quick, ablation, arch (the ablation's depth/skip space by Optuna and ASHA) or full.
-        dataset / data_root / dataset_options: what to train on.
-        num_samples: trials sampled by Optuna (quick/arch/full; None: the space's default_samples); ablation runs every configuration.
-        max_epochs: epochs of each trial's first training round (ASHA's budget per trial).
-        repeats: seeds per configuration (ablation).
-        cpus_per_trial / gpus_per_trial: each trial's resources (fractions allowed).
-        address: an existing Ray cluster ("auto" or ray://host:port); None starts a local one.
-        experiment: MLflow experiment name (also the Tune folder under storage).
-        register: the registered model name the chosen U-Net becomes a new version of ("": the experiment name).
-        tracking_uri: MLflow tracking URI.
-        storage: Ray Tune storage folder.
-        resume: continue the newest unfinished search of this experiment.
-        dry_run: print the trial configurations and exit.
-        seed: seeds Optuna, the data split and the trials.
-        patches_per_epoch: patches drawn per epoch (0: every grid patch, at most recipes.EPOCH_PATCH_CAP; None: the space's default_patches_per_epoch).
-        base_channels, patch_size, loss: fixed values of the ablation and arch spaces; patch_size 0 = auto
-            (the dataset fingerprint's recommended patch, resolved once the data is read).
-        batch_size: patches per training step in the ablation and arch spaces (quick keeps 16, full searches 8/16/32).
-        grace_period / reduction_factor: ASHA's settings.
-        eval_tile: largest tile of full-image validation and test inference (images up to it: one tile).
-        val_images: validation images each epoch scores, the first of the validation split (0: all): full-image inference
-            costs a trial's epoch more than its training on large splits (Kvasir's 100 images: 40 s against 10 s).
-        points_to_evaluate: configurations Optuna tries first.
-        depths: the U-Net depths searched (empty: every depth the dataset allows, up to 4).
-        skips: ablation only: the skip patterns to run (empty: every pattern of every depth).
-        max_failures: retries of a trial whose process or node died (a trial's own error is never retried).
-        searcher_seed: seeds Optuna alone (None: --seed), so searches differ only in the configurations they sample.
-        stop_at: end the search as soon as a trial reports this validation Dice (None: run every trial).
-        precision: auto, fp32 or bf16 for every trial's training (unet_core.precision).
-        folds: ablation only: k-fold cross-validation over the training images (1: the dataset's validation split).
-        rerank_top: quick/arch/full: before declaring a winner, train the search's best this many configurations at
-            `final_budget` epochs and pick among them there (None: 3 for arch and full, 0 = off for quick).
-        final_budget: the epochs of that re-ranking, the budget the user will train the winner at (None: 2 x max_epochs).
-        final_baseline: with re-ranking (strategy "trials"), also train the default U-Net at the final budget beside the
-            search's best: depth 4 (or the deepest the search allows) with every skip, at the arch space's fixed recipe. The
-            winner is then never a configuration that the plain U-Net beats there on validation.
-        strategy: arch only: "trials" (Optuna samples configurations, each trained) or "supernet" (one skip supernet per
-            depth, and fold with `folds`, trained for max_epochs; its `rerank_top` best estimates trained stand-alone at
-            `final_budget`).
-        supernet_sampling / supernet_warmup / supernet_recalibrate: the supernet's pattern draw per batch ("fair" or
-            "uniform"), epochs of all-skips training before sampling starts, and batches of batch-norm recalibration per
-            pattern before it is scored (recipes.supernet.SupernetSettings; 0, the default: the shared statistics, which
-            ranked better than 8 or 32 recalibration batches in bench/supernet_rank.py).
-        validation: how quick/arch/full trials validate (search.noise): "fixed" (every trial on the dataset's validation
-            split), "reshuffle" (each trial on its own seeded random split of the training + validation images, as many
-            validation images; recorded as the run's val_seed and unet.val_images) or "race" (every evaluation on one fold
-            of a `race_partition`-fold partition; a configuration that tops its ASHA rungs and beats the incumbent is scored
-            on up to `race_folds` of the incumbent's folds before it may replace it; the default U-Net is the first incumbent).
-        final_folds: the final round trains every finalist and the default U-Net on this many folds of the same partition
-            (1: on the search's split); with 2 or more its choice is the default unless a finalist beats it by more than
-            `default_margin` standard errors of the paired margin (search.noise.choose_final), recorded on the parent run.
-            None: the space's default (arch and full 2: bench/search_replay.py).
-    """
-
-    space: str = "quick"
-    dataset: str = "synthetic"
-    data_root: str | None = None
-    num_samples: int | None = None
-    max_epochs: int = 6
-    repeats: int = 1
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    address: str | None = None
-    experiment: str = "unet-search"
-    register: str = ""
-    tracking_uri: str | None = None
-    storage: str = "ray_results"
-    resume: bool = False
-    dry_run: bool = False
-    seed: int = 0
-    base_channels: int = 8
-    batch_size: int = 16
-    patch_size: int = 0
-    patches_per_epoch: int | None = None
-    loss: str = "dice_bce"
-    lr: float = 3e-3
-    grace_period: int = 2
-    reduction_factor: int = 2
-    eval_tile: int = 640
-    val_images: int = 32
-    dataset_options: dict[str, Any] = field(default_factory=dict)
-    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
-    depths: tuple[int, ...] = ()
-    skips: tuple[str, ...] = ()
-    max_failures: int = 2
-    searcher_seed: int | None = None
-    stop_at: float | None = None
-    precision: str = "auto"
-    folds: int = 1
-    rerank_top: int | None = None
-    final_budget: int | None = None
-    final_baseline: bool = True
-    strategy: str = "trials"
-    supernet_sampling: str = "fair"
-    supernet_warmup: int = 0
-    supernet_recalibrate: int = 0
-    validation: str = "fixed"
-    race_folds: int = 3
-    race_partition: int = 5
-    final_folds: int | None = None
-    default_margin: float = 1.0
+    space: str = setting("quick", " | ".join(space_names()))
+    dataset: str = setting("synthetic", "the dataset (python -m search.run --help lists them under --dataset's choices)", shown="synthetic, embedded")
+    data_root: str | None = setting(None, "the dataset's folder in its official layout")
+    num_samples: int | None = setting(None, "trials Optuna samples (quick, arch, full; the ablation runs every configuration)", shown=_sampled_defaults())
+    max_epochs: int = setting(6, "epochs of each trial's training (ASHA's budget; full-space saliency trials retrain up to twice more for "
+                              "half as many epochs each)")
+    cpus_per_trial: float = setting(1.0, "CPUs (and PyTorch threads) each trial gets; trials run side by side on the rest", shown="1")
+    gpus_per_trial: float = setting(0.0, "GPUs each trial gets; fractions share a GPU, e.g. 0.25", shown="0")
+    address: str | None = setting(None, "an existing Ray cluster: auto or ray://HOST:PORT", shown="start a local Ray")
+    experiment: str = setting("unet-search", "MLflow experiment name (also the Tune folder under --storage)")
+    register: str = setting("", "the registered model the search's chosen U-Net becomes a new version of (an existing name gets a new "
+                            "version, never an overwrite)", shown="the --experiment name")
+    tracking_uri: str | None = setting(None, "MLflow tracking URI", shown="$MLFLOW_TRACKING_URI or sqlite:///mlflow/mlflow.db")
+    storage: str = setting("ray_results", "Ray Tune storage folder")
+    resume: bool = setting(False, "continue the newest unfinished search of --experiment")
+    dry_run: bool = setting(False, "print the trial configurations (JSON lines on stdout) and the expected compute (on stderr, timed on "
+                            "this machine), then exit")
+    seed: int = setting(0, "seeds Optuna's sampler, the data split and folds, and every trial's initialisation and patch order: the "
+                        "same command with the same --seed samples the same trials again", "recipe")
+    base_channels: int = setting(8, "ablation and arch: width of the first level's convolutions (quick keeps 8, full searches 4/8/16)", "recipe")
+    batch_size: int = setting(16, "ablation and arch: patches per training step; with large patches (ISIC's 192 px) a smaller batch keeps "
+                              "the number of steps up at the same compute (quick keeps 16, full searches 8/16/32)", "recipe")
+    patch_size: int = setting(0, "ablation and arch: training patch side, a number or auto = the dataset fingerprint's recommendation "
+                              "(about 3 foreground-structure widths, at least 64; see python -m datasets.inspect); quick and full search it",
+                              "recipe", parse=_patch, shown="auto")
+    patches_per_epoch: int | None = setting(None, "patches drawn per epoch, every space; 0 = every grid patch at the trial's stride (half "
+                                            "the patch in ablation and arch), at most 4096, drawn anew each epoch where the grid holds more "
+                                            "(DRIVE's 64-px grid: about 4,600; Kvasir's 1000 images at 32 px: about a million); the full "
+                                            "space samples the stride, so it draws a fixed number, and --dry-run states the compute", "recipe",
+                                            shown="0 for quick, arch and ablation; 1024 for full")
+    loss: str = setting("dice_bce", "ablation and arch: the loss (quick and full search it)", "recipe")
+    lr: float = setting(3e-3, "ablation and arch: Adam's learning rate (quick and full search it)", "recipe", shown="3e-3")
+    val_images: int = setting(32, "validation images scored every epoch, the first of the validation split, the same for every trial; "
+                              "0 = all", "recipe", shown="32: DRIVE, ISBI 2012 and ISIC hold fewer")
+    depths: tuple[int, ...] = setting((), "comma-separated U-Net depths to search, e.g. 2,3", "search", shown="1..4 as the data allows",
+                                      parse=comma_list(int, "--depths", "whole numbers separated by commas, e.g. 2,3"))
+    max_failures: int = setting(2, "retries of a trial whose process or node died (a trial's own error is never retried)", "search")
+    searcher_seed: int | None = setting(None, "seed of Optuna alone: same trials, other samples", "search", shown="--seed")
+    stop_at: float | None = setting(None, "end the search once a trial reaches this validation Dice", "search", shown="run every trial")
+    precision: str = setting("auto", f"{' | '.join(PRECISIONS)}: training precision of every trial: auto = bf16 autocast + channels_last "
+                             "where bf16 is native (CUDA, AVX512-BF16/AMX CPUs), else fp32", "search")
+    folds: int = setting(1, "ablation and --strategy supernet: k-fold cross-validation over the training images, each configuration "
+                         "scored on every held-out fold", "search", shown="1: the dataset's validation split")
+    grace_period: int = setting(2, "quick, arch, full: ASHA's first rung, in epochs", "search")
+    reduction_factor: int = setting(2, "quick, arch, full: ASHA keeps 1 in this many trials at each rung", "search")
+    rerank_top: int | None = setting(None, "quick, arch, full: before declaring a winner, train the search's best K configurations at "
+                                     "--final-budget epochs and pick among them there; 0 = off", "search", shown="3 for arch and full, 0 for quick")
+    final_budget: int | None = setting(None, "epochs of those re-ranking trials: the budget you will train the winner at", "search",
+                                       shown="2 x --max-epochs")
+    final_baseline: bool = setting(True, "with re-ranking, also train the default U-Net (depth 4, every skip, the arch space's recipe) at "
+                                   "--final-budget beside the search's best, so the winner is never one it beats there", "search", negatable=True)
+    validation: str = setting("fixed", " | ".join(VALIDATIONS) + ": how quick, arch and full trials validate: fixed (every trial on the "
+                              "dataset's validation split), reshuffle (each trial its own seeded random split, recorded on its run) or race "
+                              "(every evaluation on one fold of --race-partition folds; a configuration that tops its rungs and beats the "
+                              "incumbent is scored on more of the incumbent's folds before it may replace it; the default U-Net is the first "
+                              "incumbent)", "noise")
+    race_folds: int = setting(3, "race: the most folds a configuration is scored on", "noise")
+    race_partition: int = setting(5, "race and --final-folds: folds of the partition of the training images", "noise")
+    final_folds: int | None = setting(None, "the final round trains each finalist and the default U-Net on this many folds; from 2 on, the "
+                                      "default U-Net is named unless a finalist beats it by more than --default-margin standard errors of "
+                                      "the paired margin; 1: on the search's split, the best there wins", "noise",
+                                      shown="2 for arch and full, 1 for quick and --strategy supernet")
+    default_margin: float = setting(1.0, "standard errors of the paired margin a finalist must beat the default U-Net by", "noise", shown="1")
+    strategy: str = setting("trials", " | ".join(strategy_names()) + ": arch: trials (Optuna samples configurations, each trained) or "
+                            "supernet (one weight-sharing skip supernet per depth estimates every skip pattern; the best --rerank-top are "
+                            "then trained stand-alone at --final-budget)", "strategy")
+    eval_tile: int = 640  # largest tile of full-image validation and test inference (images up to it: one tile)
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # loader options (search.run fills them from datasets.registry's options)
+    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)  # configurations Optuna tries first
 
     def __post_init__(self) -> None:
         if self.tracking_uri and self.tracking_uri.startswith("sqlite:///") and not self.tracking_uri.startswith("sqlite:////"):
@@ -142,8 +127,7 @@ class SearchConfig:
             raise ConfigError(f"--val-images must be >= 0 (0: the whole validation split), got {self.val_images}")
         if self.patches_per_epoch < 0:
             raise ConfigError(f"--patches-per-epoch must be >= 0 (0: every grid patch), got {self.patches_per_epoch}")
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
+        self._check_dataset()
         for name in ("num_samples", "max_epochs", "repeats", "grace_period", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -178,15 +162,29 @@ class SearchConfig:
         self._check_noise(space, strategy)
         if self.final_budget is not None and self.final_budget < 1:
             raise ConfigError(f"--final-budget must be at least 1 epoch, got {self.final_budget}")
+        self._check_loss()
+        self._check_architecture()
+
+    def _check_dataset(self) -> None:
+        from datasets.registry import DATASETS, dataset_options  # deferred: the loaders import numpy and PIL; bad flags answer without them
+
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
+        options = dataset_options()
+        for name in self.dataset_options:
+            takers = options[name][1] if name in options else (self.dataset,)  # options set by code (a bench's size=) pass as they are
+            if self.dataset not in takers:
+                raise ConfigError(f"--{name.replace('_', '-')} applies to the datasets {', '.join(takers)}; {self.dataset} "
+                                  + ("has its own classes" if name == "num_classes" else "does not take it"))
         classes = self.dataset_options.get("num_classes")
-        if classes is not None:
-            if self.dataset not in NUM_CLASSES_DATASETS:
-                raise ConfigError(f"--num-classes applies to the datasets {', '.join(NUM_CLASSES_DATASETS)}; {self.dataset} has its own classes")
-            if classes < 2 or (self.dataset != "folder" and classes != 2):
-                raise ConfigError(f"--num-classes {classes}: " + ("give at least 2" if self.dataset == "folder" else f"{self.dataset} masks are binary: use 2"))
+        if classes is not None and (classes < 2 or (self.dataset != "folder" and classes != 2)):
+            raise ConfigError(f"--num-classes {classes}: " + ("give at least 2" if self.dataset == "folder" else f"{self.dataset} masks are binary: use 2"))
+
+    def _check_loss(self) -> None:
+        from unet_core.losses import LOSSES  # deferred: imports torch; bad flags answer without it
+
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
-        self._check_architecture()
 
     def _check_noise(self, space, strategy) -> None:
         if self.final_folds is None:  # the default unless better needs the default U-Net beside the finalists (not --strategy supernet)
@@ -265,7 +263,7 @@ class SearchConfig:
         """The settings worth logging on the parent run."""
         skip = {"dry_run", "resume", "points_to_evaluate", "dataset_options"}
         chosen = create_strategy(self.strategy)
-        skip |= {key for name in STRATEGIES if name != self.strategy for key in create_strategy(name).settings if key not in chosen.settings}
+        skip |= {key for name in strategy_names() if name != self.strategy for key in create_strategy(name).settings if key not in chosen.settings}
         out = {k: v for k, v in asdict(self).items() if k not in skip and v is not None and v != ()}
         out.update({k: ",".join(map(str, getattr(self, k))) for k in ("depths", "skips") if getattr(self, k)})
         out.update({f"dataset_{k}": v for k, v in self.dataset_options.items()})

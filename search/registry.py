@@ -1,31 +1,17 @@
-"""A name -> instance registry (timm-style register/create), shared by the search's spaces and strategies."""
+"""The search's registries (spaces, strategies) use the project's one registry style, with UnknownName errors."""
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import TypeVar
+
+from unet_core.registry import Registry as _Registry
 
 from search.errors import UnknownName
 
 T = TypeVar("T")
 
 
-class Registry(Generic[T]):
-    """Instances of registered classes by their `name`; `kind` names them in errors ("space", "strategy")."""
+class Registry(_Registry[T]):
+    """unet_core.registry.Registry whose unknown name is an UnknownName (a one-line ConfigError)."""
 
     def __init__(self, kind: str):
-        self.kind, self._items = kind, {}
-
-    def register(self, cls: type[T]) -> type[T]:
-        """Class decorator: make one instance of `cls` available as `cls.name`."""
-        self._items[cls.name] = cls()
-        return cls
-
-    def create(self, name: str) -> T:
-        """The registered instance `name` (UnknownName, one line, for any other)."""
-        try:
-            return self._items[name]
-        except KeyError:
-            raise UnknownName(f"unknown {self.kind} {name!r}: choose one of {', '.join(self._items)}") from None
-
-    def names(self) -> tuple[str, ...]:
-        """Every registered name, in registration order."""
-        return tuple(self._items)
+        super().__init__(kind, UnknownName)

@@ -2,23 +2,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("UNET_SHARED_DATA", REPO.parent / "shared" / "data"))
+from tests.helpers.paths import REPO, SHARED_DATA, real_data  # noqa: F401 - the fixtures' paths, importable from here too
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-
-
-def real_data(name: str) -> Path:
-    """Path of a real dataset under ../shared/data, or skip the test saying why."""
-    path = SHARED_DATA / name
-    if not path.is_dir():
-        pytest.skip(f"real dataset {name!r} not found at {path} (only CI and the team's machines have ../shared/data)")
-    return path
 
 
 @pytest.fixture(autouse=True)

@@ -1,20 +1,59 @@
-"""unet_core: the U-Net, losses, metrics, trainer and saliency loop, in plain PyTorch."""
-from .budget import BudgetConfig, train_for
-from .evaluate import evaluate_images
-from .init import prior_bias_init, seeded_init
-from .inference import TTA_MODES, cpu_has_native_bf16, dihedral_predict, predict_image, sliding_window_predict, to_probabilities
-from .losses import LOSSES, build_loss, class_weights_from_counts
-from .metrics import SegmentationMetrics
-from .precision import PRECISIONS, Precision, resolve_precision
-from .saliency import keep_mask, saliency_loop, salient_images, salient_keeps
-from .sizes import MAX_DEPTH, MIN_BOTTLENECK, feasible, infeasible, smallest_patch, tile_starts
-from .skips import all_patterns, format_skips, parse_skips
-from .trainer import FitResult, TrainConfig, Trainer, load_checkpoint, load_model, model_from_meta, save_checkpoint, seed_everything
-from .unet import UNet
+"""unet_core: the U-Net, losses, metrics, trainer and saliency loop, in plain PyTorch.
 
-__all__ = [
-    "UNet", "BudgetConfig", "train_for", "cpu_has_native_bf16", "dihedral_predict", "LOSSES", "build_loss", "class_weights_from_counts", "SegmentationMetrics", "evaluate_images",
-    "sliding_window_predict", "predict_image", "TTA_MODES", "tile_starts", "feasible", "infeasible", "smallest_patch", "MAX_DEPTH", "MIN_BOTTLENECK", "to_probabilities", "keep_mask", "saliency_loop", "salient_images", "salient_keeps",
-    "all_patterns", "format_skips", "parse_skips", "FitResult", "TrainConfig", "Trainer", "load_checkpoint", "load_model", "model_from_meta",
-    "save_checkpoint", "seed_everything", "seeded_init", "prior_bias_init", "PRECISIONS", "Precision", "resolve_precision",
-]
+Its names load on first use (PEP 562), so `from unet_core.x import y` does not import the whole package."""
+from __future__ import annotations
+
+from importlib import import_module
+
+_EXPORTS = {  # name -> the module that defines it
+    "BudgetConfig": ".budget",
+    "train_for": ".budget",
+    "evaluate_images": ".evaluate",
+    "prior_bias_init": ".init",
+    "seeded_init": ".init",
+    "TTA_MODES": ".inference",
+    "cpu_has_native_bf16": ".inference",
+    "dihedral_predict": ".inference",
+    "predict_image": ".inference",
+    "sliding_window_predict": ".inference",
+    "to_probabilities": ".inference",
+    "LOSSES": ".losses",
+    "build_loss": ".losses",
+    "class_weights_from_counts": ".losses",
+    "SegmentationMetrics": ".metrics",
+    "PRECISIONS": ".precision",
+    "Precision": ".precision",
+    "resolve_precision": ".precision",
+    "keep_mask": ".saliency",
+    "saliency_loop": ".saliency",
+    "salient_images": ".saliency",
+    "salient_keeps": ".saliency",
+    "MAX_DEPTH": ".sizes",
+    "MIN_BOTTLENECK": ".sizes",
+    "feasible": ".sizes",
+    "infeasible": ".sizes",
+    "smallest_patch": ".sizes",
+    "tile_starts": ".sizes",
+    "all_patterns": ".skips",
+    "format_skips": ".skips",
+    "parse_skips": ".skips",
+    "FitResult": ".trainer",
+    "TrainConfig": ".trainer",
+    "Trainer": ".trainer",
+    "load_checkpoint": ".trainer",
+    "load_model": ".trainer",
+    "model_from_meta": ".trainer",
+    "save_checkpoint": ".trainer",
+    "seed_everything": ".trainer",
+    "UNet": ".unet",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """A package-level name, imported from its module on first use."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value

@@ -14,7 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-LOSSES = ("dice", "bce", "ce", "dice_bce", "weighted_ce", "generalized_dice", "focal", "border_ce")
+from .registry import Registry
+
+_LOSSES: Registry = Registry("loss", ValueError)  # name -> a factory of the loss (class_weights) -> nn.Module
+register_loss = _LOSSES.register_as
 # losses whose per-pixel weights come from the data (the U-Net paper's border weight map, datasets.weights)
 PIXEL_WEIGHTED = ("border_ce",)
 EPS = 1e-6
@@ -160,18 +163,25 @@ def class_weights_from_counts(counts: Sequence[float] | Tensor) -> Tensor:
     return torch.where(c > 0, c.sum() / c.clamp_min(1.0), torch.zeros_like(c))
 
 
+def _plain(cls: type[nn.Module]):
+    """A factory of a loss that takes no class weights."""
+    return lambda class_weights=None: cls()
+
+
+for _name, _factory in (("dice", _plain(DiceLoss)), ("bce", _plain(CrossEntropyLoss)), ("ce", _plain(CrossEntropyLoss)),
+                        ("dice_bce", _plain(DiceBCELoss)), ("weighted_ce", WeightedCrossEntropyLoss),
+                        ("generalized_dice", _plain(GeneralizedDiceLoss)), ("focal", _plain(FocalLoss)),
+                        ("border_ce", _plain(CrossEntropyLoss))):  # border_ce: the weights arrive as the valid map
+    register_loss(_name)(_factory)
+LOSSES = _LOSSES.names()
+
+
 def build_loss(name: str, class_weights: Sequence[float] | None = None) -> nn.Module:
-    """Make a loss by name: dice, bce (= ce), dice_bce, weighted_ce, generalized_dice, focal or border_ce.
+    """Make a registered loss by name: dice, bce (= ce), dice_bce, weighted_ce, generalized_dice, focal or border_ce.
 
     `class_weights` are used by weighted_ce (computed per batch when omitted). `border_ce` is the U-Net
     paper's weighted cross-entropy: the per-pixel weights w(x) arrive in place of the valid mask (a float
     map, zero outside it), so the loss is sum(w * l) / sum(w); the data pipeline supplies them.
+    A new loss is one class and one `register_loss(name)` line.
     """
-    if name in ("bce", "ce", "border_ce"):
-        return CrossEntropyLoss()
-    if name == "weighted_ce":
-        return WeightedCrossEntropyLoss(class_weights)
-    factories = {"dice": DiceLoss, "dice_bce": DiceBCELoss, "generalized_dice": GeneralizedDiceLoss, "focal": FocalLoss}
-    if name not in factories:
-        raise ValueError(f"unknown loss {name!r}: choose one of {', '.join(LOSSES)}")
-    return factories[name]()
+    return _LOSSES.create(name)(class_weights)

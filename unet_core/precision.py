@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-
-from .inference import cpu_has_native_bf16
+if TYPE_CHECKING:
+    import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -38,6 +38,10 @@ def resolve_precision(requested: str, device: torch.device | str = "cpu", native
     `native_bf16` overrides the CPU probe (tests)."""
     if requested not in PRECISIONS:
         raise ValueError(f"unknown precision {requested!r}: choose one of {', '.join(PRECISIONS)}")
+    import torch  # deferred: the search's flags are checked against PRECISIONS without loading torch
+
+    from .inference import cpu_has_native_bf16  # deferred: imports torch
+
     device = torch.device(device)
     if device.type == "cuda":
         return Precision(requested, "fp32" if requested == "fp32" else "bf16", channels_last=True)

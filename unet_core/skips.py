@@ -48,3 +48,8 @@ def all_patterns(depth: int) -> list[str]:
     """Every skip pattern of a depth, as strings, all-off first."""
     check_depth(depth)
     return ["".join(bits) for bits in product("01", repeat=depth)]
+
+
+def run_key(depth: int, skips: str) -> str:
+    """A configuration's key in runs, tables and reports: d{depth}-s{pattern}, e.g. d4-s1001."""
+    return f"d{int(depth)}-s{skips}"

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .inference import autocast_context
 from .layers import center_crop
+from .unet import UNet
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -256,8 +257,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def model_from_meta(meta: dict[str, Any], state_dict: dict[str, torch.Tensor] | None = None):
     """The UNet a checkpoint's metadata describes (its "model" arguments), with `state_dict` loaded when given."""
-    from .unet import UNet
-
     model = UNet(**meta["model"])
     if state_dict is not None:
         model.load_state_dict(state_dict)

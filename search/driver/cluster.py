@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
 from search.config import SearchConfig
 from search.errors import ConfigError
 
-from .interrupt import own_process_group
+from .interrupt import own_process_group, sigterm_as_ctrl_c
 
 # what workers of a remote cluster do not need from the project folder (virtual environments, stores, results)
 RUNTIME_EXCLUDES = [".venv*/", ".git/", "mlflow/*.db", "mlflow/artifacts/", "ray_results/", "runs/", "bench/results/", "reports/", "*.pt", "__pycache__/"]
@@ -17,11 +18,9 @@ RUNTIME_EXCLUDES = [".venv*/", ".git/", "mlflow/*.db", "mlflow/artifacts/", "ray
 
 def check_address(address: str, timeout_s: float = 5.0) -> None:
     """Raise ConfigError (one line, within seconds) unless something listens at --address (host:port, ray://host:port or auto)."""
-    import socket
-
     target = address
     if address == "auto":
-        from ray._private.services import canonicalize_bootstrap_address_or_die
+        from ray._private.services import canonicalize_bootstrap_address_or_die  # deferred: imports Ray, which loads after quiet_libraries
 
         try:
             target = canonicalize_bootstrap_address_or_die("auto")
@@ -38,7 +37,7 @@ def check_address(address: str, timeout_s: float = 5.0) -> None:
 
 
 def _init_ray(cfg: SearchConfig) -> None:
-    import ray
+    import ray  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
     kwargs: dict[str, Any] = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
     if not cfg.address:
@@ -56,12 +55,12 @@ def _init_ray(cfg: SearchConfig) -> None:
 
 def start_ray(cfg: SearchConfig) -> None:
     """Connect to --address or start a local Ray; check that the GPUs and CPUs asked for exist."""
-    import ray
+    import ray  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
     if cfg.address:
         check_address(cfg.address)
     elif not ray.is_initialized():  # a local Ray gets this machine's GPUs: check before starting it
-        import torch
+        import torch  # deferred: torch; only a local Ray's GPU check needs it
 
         local = torch.cuda.device_count()
         if cfg.gpus_per_trial > local:
@@ -78,14 +77,14 @@ def start_ray(cfg: SearchConfig) -> None:
 
 def cluster_hosts() -> set[str]:
     """The IP addresses of the live nodes of the connected Ray cluster."""
-    import ray
+    import ray  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
     return {n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}
 
 
 def parallel_trials(cfg: SearchConfig) -> int:
     """How many trials the connected cluster runs at once at the search's CPUs (and GPUs) a trial."""
-    import ray
+    import ray  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
     parallel = max(1, int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial))
     if cfg.gpus_per_trial:
@@ -95,8 +94,6 @@ def parallel_trials(cfg: SearchConfig) -> int:
 
 def start_cluster(cfg: SearchConfig, local_store: bool, uri: str) -> None:
     """Start or reach the search's Ray; a local tracking file with a multi-machine cluster is a ConfigError."""
-    from .interrupt import sigterm_as_ctrl_c
-
     start_ray(cfg)  # a bad --address or too many GPUs: fail before anything is written
     sigterm_as_ctrl_c()  # Ray's core worker took SIGTERM over
     hosts = cluster_hosts()

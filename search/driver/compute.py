@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import torch
+
 from datasets import SegmentationData
 from datasets.patching import grid_positions
 
@@ -11,6 +13,7 @@ from recipes.patches import EPOCH_PATCH_CAP
 from search.config import SearchConfig
 from search.spaces import create_space
 from search.strategies import create_strategy
+from unet_core import UNet
 
 
 @dataclass
@@ -58,10 +61,6 @@ def grid_patches(data: SegmentationData, patch: int) -> int:
 
 def seconds_per_patch(base_channels: int, patch: int, depth: int = 4, threads: int = 1, batch: int = 16, steps: int = 3) -> float:
     """Training seconds per patch of a U-Net at this width and patch on this machine with a trial's `threads` (a few timed fp32 steps)."""
-    import torch
-
-    from unet_core import UNet
-
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     try:
@@ -71,8 +70,6 @@ def seconds_per_patch(base_channels: int, patch: int, depth: int = 4, threads: i
 
 
 def _time_steps(model, patch: int, batch: int, steps: int) -> float:
-    import torch
-
     torch.manual_seed(0)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     x, y = torch.randn(batch, 3, patch, patch), torch.randint(0, 2, (batch, patch, patch))

@@ -9,6 +9,8 @@ from search.config import SearchConfig
 from search.spaces import SpaceLimits, create_space
 from search.strategies import create_strategy
 
+from .cluster import start_ray
+from .compute import expected_compute
 from .data import prepared
 
 
@@ -26,14 +28,10 @@ def trial_count(cfg: SearchConfig, limits: SpaceLimits) -> int:
 
 def dry_run_compute(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits):
     """What --dry-run says the search will cost (search.driver.compute), for the CPUs of this machine or of --address's cluster."""
-    from .compute import expected_compute
-
     cpus = float(os.cpu_count() or 1)
     if cfg.address:
-        from .cluster import start_ray
-
         start_ray(cfg)
-        import ray
+        import ray  # deferred: Ray; only --address needs it, and it loads after quiet_libraries
 
         cpus = ray.cluster_resources().get("CPU", cpus)
     return expected_compute(cfg, data, trial_count(cfg, limits), create_space(cfg.space).max_trial_epochs(cfg), cpus)

@@ -7,10 +7,12 @@ from typing import Any
 
 import pandas as pd
 
+from recipes.params import config_run_name
 from search.config import SearchConfig
 from search.errors import SearchInterrupted
 from search.spaces import SpaceLimits, create_space
 from search.tracking import schema
+from search.trainable.trial import run_trial
 from unet_core.sizes import feasible
 
 from .results import TRIAL_COLUMNS, ended_count, final_attempts, trials_table
@@ -32,7 +34,7 @@ def default_unet_config(cfg: SearchConfig, limits: SpaceLimits) -> dict[str, Any
 
 def final_points(cfg: SearchConfig, candidate: dict[str, Any]) -> list[dict[str, Any]]:
     """A candidate's Tune configs at the final budget: one per final fold (cfg.final_folds of the race partition)."""
-    from .rerank import final_config, on_folds
+    from .rerank import final_config, on_folds  # deferred: search.driver.rerank imports Ray
 
     return on_folds(final_config(candidate["config"], cfg.final_epochs), cfg.final_folds, cfg.race_partition, cfg.seed)
 
@@ -40,8 +42,7 @@ def final_points(cfg: SearchConfig, candidate: dict[str, Any]) -> list[dict[str,
 def final_choice(cfg: SearchConfig, candidates: list[dict[str, Any]], final: pd.DataFrame):
     """The final round's choice (search.noise): with cfg.final_folds >= 2 the default U-Net unless a finalist beats it by
     more than cfg.default_margin standard errors of the paired margin; with one fold, the best there."""
-    from recipes.params import config_run_name
-    from search.noise import choose_best, choose_final
+    from search.noise import choose_best, choose_final  # deferred: search.noise imports Ray
 
     by_run = dict(zip(final.run_name, final.best_val_dice))
     scores, default = {}, None
@@ -60,9 +61,7 @@ def final_choice(cfg: SearchConfig, candidates: list[dict[str, Any]], final: pd.
 def final_tuner(session: SearchSession, name: str, candidates: list[dict[str, Any]], callbacks: list):
     """The re-ranking Tuner: each candidate's config once, at the final budget, no early stopping (restored if a
     previous session of this search started it)."""
-    from search.trainable.trial import run_trial
-
-    from .rerank import FixedConfigs
+    from .rerank import FixedConfigs  # deferred: search.driver.rerank imports Ray
 
     cfg = session.cfg
     points = [point for c in candidates for point in final_points(cfg, c)]
@@ -73,7 +72,7 @@ def final_tuner(session: SearchSession, name: str, candidates: list[dict[str, An
 def rerank_at_final_budget(session: SearchSession, results, table: pd.DataFrame) -> pd.DataFrame:
     """Train the search's best cfg.rerank_k configurations (and, with cfg.final_baseline, the default U-Net) at
     cfg.final_epochs; their trial table (role "final"). Both rankings go on the parent run as tags (search.driver.rerank)."""
-    from .rerank import raced_candidates, top_candidates, with_baseline
+    from .rerank import raced_candidates, top_candidates, with_baseline  # deferred: search.driver.rerank imports Ray
 
     cfg = session.cfg
     configs = {(r.metrics or {}).get("trial_id"): r.config for r in results if (r.metrics or {}).get("trial_id")}
@@ -93,10 +92,10 @@ def rerank_at_final_budget(session: SearchSession, results, table: pd.DataFrame)
 def train_at_final_budget(session: SearchSession, candidates: list[dict[str, Any]], ranking_tag: str) -> pd.DataFrame:
     """Train `candidates` ([{"run_name", "best_val_dice", "config"}], best first) at cfg.final_epochs; their trial table
     (role "final"). The candidates' ranking goes on the parent run as `ranking_tag`, the final budget's as unet.final_ranking."""
-    from search.tracking.callbacks import CloseTrialRuns
+    from search.tracking.callbacks import CloseTrialRuns  # deferred: imports Ray's Callback
 
-    from .progress import ProgressLines
-    from .rerank import ranking
+    from .progress import ProgressLines  # deferred: imports Ray's Callback
+    from .rerank import ranking  # deferred: search.driver.rerank imports Ray
 
     if not candidates:
         return pd.DataFrame(columns=TRIAL_COLUMNS)
@@ -136,6 +135,4 @@ def mark_choice(session: SearchSession, candidates: list[dict[str, Any]], final:
 
 def _final_names(cfg: SearchConfig, candidate: dict[str, Any] | None) -> set[str]:
     """The run names of a candidate's final-round trainings (one per final fold); none for no candidate."""
-    from recipes.params import config_run_name
-
     return {config_run_name(p) + f"-{schema.FINAL}" for p in final_points(cfg, candidate)} if candidate else set()

@@ -32,7 +32,7 @@ def quiet_libraries(local_ray: bool) -> None:
     status box, no TensorBoard hint), plain text where the log is not a terminal, no Optuna study chatter, no spurious "Could not re-use actor" errors, and a local
     Ray keeps token authentication (its default) without warning about it at every start. Ray reads RAY_AUTH_MODE when
     it is imported, so this runs first."""
-    import optuna
+    import optuna  # deferred: Optuna; --help and bad flags answer without it
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if not sys.stdout.isatty():  # a log file or pipe: no colour codes around Ray's "(raylet)" prefixes, no object-spilling notes

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from ray.tune.search import Searcher
 
+from search.noise.intensify import RACE_KEYS, configuration_key, raced_order
 from search.tracking.schema import FINAL as ROLE  # noqa: F401 - the re-ranking trial runs' role
 from search.tracking.schema import FINAL_RANKING_TAG, SEARCH_RANKING_TAG  # noqa: F401 - the rankings on the parent run
 
@@ -27,8 +28,7 @@ def raced_candidates(table: pd.DataFrame, configs: dict[str, dict[str, Any]], k:
     """The `k` best configurations of a raced search (search.noise.Intensifier): its evaluations grouped by configuration,
     more folds first, then the higher mean (search.noise.raced_order); each candidate's `best_val_dice` is that mean over
     its folds and its config is the configuration without the fold."""
-    from recipes.params import config_run_name
-    from search.noise.intensify import RACE_KEYS, configuration_key, raced_order
+    from recipes.params import config_run_name  # deferred: recipes imports torch
 
     done = table[(table.status == "FINISHED") & table.best_val_dice.notna() & table.trial_id.isin(list(configs))]
     scores: dict[str, dict[int, float]] = {}
@@ -48,7 +48,7 @@ def raced_candidates(table: pd.DataFrame, configs: dict[str, dict[str, Any]], k:
 def with_baseline(candidates: list[dict[str, Any]], baseline: dict[str, Any], epochs: int) -> list[dict[str, Any]]:
     """`candidates` and, last, the default U-Net's config `baseline` (marked "baseline": True; its runs are named ...-default),
     unless one of them already trains exactly that configuration at `epochs` (that one is then marked "is_default": True)."""
-    from recipes.params import DEFAULT_UNET_KEY, TrialParams, config_run_name
+    from recipes.params import DEFAULT_UNET_KEY, TrialParams, config_run_name  # deferred: recipes imports torch
 
     target = TrialParams.from_config(final_config(baseline, epochs))
     same = [i for i, c in enumerate(candidates) if TrialParams.from_config(final_config(c["config"], epochs)) == target]

@@ -25,10 +25,10 @@ def say(line: str) -> None:
 
 def _fit(session: SearchSession, total: int, callbacks: tuple):
     """The strategy's Tune phase, fitted (restored when resumed); a Ray failure under it is SearchStopped, resumable."""
-    from search.tracking.callbacks import CloseTrialRuns
+    from search.tracking.callbacks import CloseTrialRuns  # deferred: imports Ray's Callback
 
-    from .progress import ProgressLines
-    from .stopping import StopAtDice
+    from .progress import ProgressLines  # deferred: imports Ray's Callback
+    from .stopping import StopAtDice  # deferred: imports Ray's Stopper
 
     cfg, ctx, space, strategy = session.cfg, session.ctx, session.space, session.strategy
     if not cfg.resume:

@@ -121,7 +121,7 @@ def _open_store(cfg: SearchConfig):
 
 
 def _resumed_ids(cfg: SearchConfig, client, echo) -> tuple[str, str, str, Path, dict[str, Any]]:
-    from ray import tune
+    from ray import tune  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
     path = search_state.unfinished_state(cfg)
     state = search_state.read_state(path)

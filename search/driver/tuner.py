@@ -31,7 +31,7 @@ def trial_dirname(trial) -> str:
 
 def make_searcher(cfg: SearchConfig, limits: SpaceLimits, sampler=None):
     """The searcher of a quick/arch/full search: Optuna (TPE unless `sampler` is given) over the space's define-by-run function."""
-    from ray.tune.search.optuna import OptunaSearch
+    from ray.tune.search.optuna import OptunaSearch  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
     return OptunaSearch(space=define_by_run(cfg, limits), metric=METRIC, mode=MODE, sampler=sampler,
                         seed=cfg.optuna_seed if sampler is None else None,  # a given sampler carries its own seed
@@ -40,7 +40,7 @@ def make_searcher(cfg: SearchConfig, limits: SpaceLimits, sampler=None):
 
 def make_scheduler(cfg: SearchConfig):
     """The scheduler of a quick/arch/full search: ASHA over epochs with the search's grace period and reduction factor."""
-    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.schedulers import ASHAScheduler  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
     max_t = create_space(cfg.space).max_trial_epochs(cfg)
     return ASHAScheduler(time_attr="training_iteration", metric=METRIC, mode=MODE, max_t=max_t,
@@ -50,8 +50,8 @@ def make_scheduler(cfg: SearchConfig):
 
 def tune_config(search_alg=None, scheduler=None, num_samples: int = 1):
     """Tune's settings of a search phase; a scheduler that carries its own metric (ASHA) is given none here."""
-    from ray import tune
-    from ray.tune.schedulers import FIFOScheduler
+    from ray import tune  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
+    from ray.tune.schedulers import FIFOScheduler  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
     own_metric = {} if scheduler is not None else {"metric": METRIC, "mode": MODE}
     return tune.TuneConfig(**own_metric, search_alg=search_alg, scheduler=scheduler or FIFOScheduler(), num_samples=num_samples,
@@ -60,7 +60,7 @@ def tune_config(search_alg=None, scheduler=None, num_samples: int = 1):
 
 def trainable(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, function):
     """`function` (a Tune function trainable) with the search's data and context, at each trial's CPUs and GPUs."""
-    from ray import tune
+    from ray import tune  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
     return tune.with_resources(tune.with_parameters(function, data=data, ctx=ctx), {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
 
@@ -69,14 +69,14 @@ def restored_tuner(path: Path, trainable):
     """The Tuner saved at `path`, continuing its unfinished trials. An errored trial is one whose process died
     max_failures + 1 times or that never reached the tracking store (a trial's own error ends it normally, with a FAILED
     run): it trains again from the start."""
-    from ray import tune
+    from ray import tune  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
     return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=True)
 
 
 def run_config(cfg: SearchConfig, name: str, callbacks: list, stop=None):
     """Tune's run settings of a search phase: its folder under the search's storage, callbacks, quiet output, retries."""
-    from ray import tune
+    from ray import tune  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
     return tune.RunConfig(name=name, storage_path=str(cfg.storage_path), callbacks=callbacks, verbose=0, stop=stop,
                           failure_config=tune.FailureConfig(max_failures=cfg.max_failures))
@@ -84,7 +84,7 @@ def run_config(cfg: SearchConfig, name: str, callbacks: list, stop=None):
 
 def tuner(cfg: SearchConfig, name: str, trainable, param_space: dict[str, Any], config, callbacks: list, stop=None):
     """The Tuner of search phase `name`, or the one a previous session of it saved (restored, its trials kept)."""
-    from ray import tune
+    from ray import tune  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
     path = cfg.storage_path / name
     if tune.Tuner.can_restore(str(path)):

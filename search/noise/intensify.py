@@ -27,7 +27,7 @@ RACE_KEYS = ("fold", "folds", "split_seed", "val_seed", "replay_index")  # where
 
 def configuration_key(config: dict[str, Any]) -> str:
     """What identifies a configuration across its evaluations: its trial parameters without fold, split or seed of the split."""
-    from recipes.params import TrialParams
+    from recipes.params import TrialParams  # deferred: recipes imports torch
 
     try:
         values = TrialParams.from_config(config).to_dict()
@@ -156,7 +156,7 @@ class Intensifier(SearcherWrapper):
     def _budget(self, key: str) -> int:
         """The epochs the configuration trains unstopped: its own (a full-space trial without saliency rounds trains fewer than
         ASHA's max_t), at most full_epochs."""
-        from recipes.params import TrialParams
+        from recipes.params import TrialParams  # deferred: recipes imports torch
 
         config = self.configs.get(key, {})
         try:
@@ -207,7 +207,7 @@ class Intensifier(SearcherWrapper):
     def _name(self, key: str) -> str:
         config = self.configs.get(key, {})
         try:
-            from recipes.params import config_run_name
+            from recipes.params import config_run_name  # deferred: recipes imports torch
 
             return config_run_name(config)
         except (TypeError, ValueError, KeyError):

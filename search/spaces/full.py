@@ -3,9 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from unet_core.layers import BLOCK_TYPES, PADDINGS, UPSAMPLE_MODES
-from unet_core.losses import PIXEL_WEIGHTED
-
 from . import dims
 from .limits import PATCH_STEP, SpaceLimits
 from .registry import Space, register_space
@@ -19,11 +16,15 @@ FULL_PATCHES_PER_EPOCH = 1024
 
 def full_losses(limits: "SpaceLimits") -> list[str]:
     """The full space's losses: the border-weighted ones only where the dataset has separable objects."""
+    from unet_core.losses import PIXEL_WEIGHTED  # deferred: imports torch; --help and bad flags answer without it
+
     return list(FULL_LOSSES) + (list(PIXEL_WEIGHTED) if limits.border_weights else [])
 
 
 def describe_full(limits: SpaceLimits) -> list[dict[str, Any]]:
     """The full space and its constraints, one JSON-ready object per dimension."""
+    from unet_core.layers import BLOCK_TYPES, PADDINGS, UPSAMPLE_MODES  # deferred: imports torch; --help answers without it
+
     return [
         {"name": "depth", "type": "int", "choices": list(limits.depths), "note": "--depths, capped by the dataset fingerprint"},
         {"name": "s1..s{depth}", "type": "int", "low": 0, "high": 1, "note": "one skip bit per level, conditional on depth"},
@@ -69,6 +70,8 @@ class FullSpace(Space):
 
     def define(self, trial, limits: SpaceLimits) -> dict[str, Any]:
         """Depth, conditional skip bits, patch size and stride, saliency percentile/iterations, loss and training knobs."""
+        from unet_core.layers import BLOCK_TYPES, PADDINGS, UPSAMPLE_MODES  # deferred: imports torch; --help answers without it
+
         depth = dims.depth(trial, limits)
         dims.skip_bits(trial, depth)
         patch = dims.patch(trial, depth, 32, min(128, limits.max_patch))

@@ -26,6 +26,7 @@ class Space:
         border_weights: trials may sample a border-weighted loss (the border weight maps are computed where possible).
         samples_width: trials sample the network width and patch (the compute estimate's 8-wide, 64-px speed is its cheap end).
         supernet: --strategy supernet may search this space (one weight-sharing net per depth holds all its skip patterns).
+        options: a dataclass of the settings only this space reads (search.settings.setting fields; SearchConfig inherits them).
     """
 
     name: ClassVar[str] = ""
@@ -38,6 +39,7 @@ class Space:
     border_weights: ClassVar[bool] = False
     samples_width: ClassVar[bool] = False
     supernet: ClassVar[bool] = False
+    options: ClassVar[type | None] = None
 
     def check(self, cfg) -> None:
         """Raise ConfigError where `cfg` asks this space for something it does not take."""

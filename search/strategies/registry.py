@@ -2,7 +2,7 @@
 space into Tune trials, and what it does once they end."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Callable, ClassVar
 
 from search.registry import Registry
@@ -18,7 +18,8 @@ class Strategy:
         trains_default_unet: its final round trains the default U-Net beside the finalists (with --final-baseline).
         takes_folds: --folds applies to it in any space (the ablation's folds apply in every strategy).
         races: --validation reshuffle and race apply to it (its trials train stand-alone configurations).
-        settings: the SearchConfig fields only this strategy reads (logged on the parent run only for it).
+        options: a dataclass of the settings only this strategy reads, declared with search.settings.setting; SearchConfig
+            inherits its fields (so its flags are generated), and they are logged on the parent run only for it.
     """
 
     name: ClassVar[str] = ""
@@ -26,7 +27,12 @@ class Strategy:
     trains_default_unet: ClassVar[bool] = False
     takes_folds: ClassVar[bool] = False
     races: ClassVar[bool] = False
-    settings: ClassVar[tuple[str, ...]] = ()
+    options: ClassVar[type | None] = None
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The SearchConfig fields only this strategy reads."""
+        return tuple(f.name for f in fields(self.options)) if self.options is not None else ()
 
     def check(self, cfg, space: Space) -> None:
         """Raise ConfigError where `cfg` asks this strategy for something it does not do."""

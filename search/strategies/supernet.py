@@ -4,23 +4,28 @@ pattern from it (search.trainable.supernet); each estimate becomes an MLflow run
 (search.driver.final.train_at_final_budget), and the best of those wins."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
-from recipes.params import TrialParams, supernet_run_name
-from recipes.supernet import SupernetSettings
+from unet_core.skips import all_patterns
+
 from search.errors import ConfigError
+from search.settings import setting
 from search.spaces import Space, SpaceLimits
 from search.tracking.schema import ESTIMATE_RANKING_TAG
 from search.tracking.schema import SUPERNET as ROLE
 
 from .registry import Strategy, Tools, register_strategy
 
+if TYPE_CHECKING:
+    from recipes.supernet import SupernetSettings
+
 SAMPLING = ("fair", "uniform")  # --supernet-sampling (recipes.supernet.SupernetSettings)
 
 
 def param_space(fixed: dict[str, Any], depths: tuple[int, ...], folds: int, settings: SupernetSettings) -> dict[str, Any]:
     """The supernet phase's Tune grid: one trial per depth (and fold), the arch space's fixed values and the supernet settings."""
-    from ray import tune
+    from ray import tune  # deferred: Ray loads after quiet_libraries
 
     space = {**fixed, "depth": tune.grid_search(list(depths)), "supernet_sampling": settings.sampling,
              "supernet_warmup": settings.warmup_epochs, "supernet_recalibrate": settings.recalibrate_batches}
@@ -31,7 +36,19 @@ def param_space(fixed: dict[str, Any], depths: tuple[int, ...], folds: int, sett
 
 def supernet_settings(cfg) -> SupernetSettings:
     """The supernet settings of a --strategy supernet search."""
+    from recipes.supernet import SupernetSettings  # deferred: recipes import torch; --help and bad flags answer without it
+
     return SupernetSettings(sampling=cfg.supernet_sampling, warmup_epochs=cfg.supernet_warmup, recalibrate_batches=cfg.supernet_recalibrate)
+
+
+@dataclass
+class SupernetOptions:
+    """The flags only --strategy supernet reads (recipes.supernet.SupernetSettings)."""
+
+    supernet_sampling: str = setting("fair", "supernet: the skip pattern of each batch, fair (every pattern once per cycle) or uniform", "strategy")
+    supernet_warmup: int = setting(0, "supernet: epochs of all-skips training before patterns are sampled", "strategy")
+    supernet_recalibrate: int = setting(0, "supernet: training batches that re-estimate each pattern's batch-norm statistics before it is "
+                                        "scored; 0 = the shared statistics, which ranked better in bench/supernet_rank.py", "strategy")
 
 
 @register_strategy
@@ -42,7 +59,7 @@ class SupernetStrategy(Strategy):
     name = "supernet"
     role = ROLE
     takes_folds = True
-    settings = ("supernet_sampling", "supernet_warmup", "supernet_recalibrate")
+    options = SupernetOptions
 
     def check(self, cfg, space: Space) -> None:
         """Only spaces of skip patterns at a fixed recipe; its settings in range."""
@@ -85,9 +102,7 @@ class SupernetStrategy(Strategy):
 
     def dry_run_lines(self, cfg, space: Space, limits: SpaceLimits) -> list[dict[str, Any]]:
         """Every supernet, with the patterns it estimates."""
-        from dataclasses import asdict
-
-        from unet_core import all_patterns
+        from recipes.params import TrialParams, supernet_run_name  # deferred: recipes import torch; --help answers without it
 
         lines = []
         for depth in limits.depths:

@@ -6,6 +6,7 @@ MLflow client themselves, with `mlflow.parentRunId` set.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -18,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.http_dataset_source import HTTPDatasetSource
+from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
+from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
 
 from search.errors import TrackingError
 from search.tracking.schema import DEFAULT_DB, EXPERIMENT_KIND_TAG, PARENT_TAG, ROLE_TAG, SEARCH, TRIAL_TAG, default_tracking_uri  # noqa: F401 - re-exported
@@ -39,8 +44,6 @@ def is_local_sqlite(uri: str) -> bool:
 
 def quiet_mlflow() -> None:
     """Keep MLflow's INFO chatter (database creation, artifact downloads) off the user's terminal."""
-    import logging
-
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     # a full or read-only SQLite store: MLflow logs the database error's stack before raising it; the caller reports it
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
@@ -133,8 +136,7 @@ class LocalStoreOpener:
 
 def _build_store(path: Path) -> Path:
     """A new SQLite file with MLflow's current schema (a private store instance: MLflow's per-URI cache is untouched)."""
-    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # deferred: SQLAlchemy (about 0.5 s); only a new SQLite file needs it
 
     SqlAlchemyStore(f"sqlite:///{path}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH).engine.dispose()
     return path
@@ -216,10 +218,6 @@ def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float], st
 
 def log_dataset(client: MlflowClient, run_id: str, name: str, source: str, digest: str, context: str = "training") -> None:
     """Record the dataset as the run's input, so the UI shows which data a trial saw."""
-    from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.data.http_dataset_source import HTTPDatasetSource
-    from mlflow.data.code_dataset_source import CodeDatasetSource
-
     src = CodeDatasetSource({"generator": "datasets.synthetic"}) if source == "embedded" else HTTPDatasetSource(Path(source).resolve().as_uri())
     dataset = MetaDataset(source=src, name=name, digest=digest[:36])
     client.log_inputs(run_id, [DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])])

@@ -13,6 +13,7 @@ from recipes.supernet import SupernetSettings, fit_supernet
 from search.tracking import client as tracking
 from search.tracking import schema
 from search.tracking.schema import ESTIMATE_PREFIX
+from unet_core import save_checkpoint
 
 from .context import SearchContext
 from .process import quiet_exit_hook, release_memory, where_am_i
@@ -30,7 +31,7 @@ def run_supernet_trial(config: dict[str, Any], data, ctx: SearchContext) -> None
     """The Tune trainable of a supernet trial (tune.with_parameters(run_supernet_trial, data=..., ctx=...)): trains the
     supernet of config's depth, reports every epoch, and logs each pattern's estimate as a metric of its run
     (ESTIMATE_PREFIX + pattern) and in estimates.json. Its own errors end it with a FAILED run, as run_trial's do."""
-    from ray import tune
+    from ray import tune  # deferred: imports Ray; importing the trainable (the driver, tests) goes without it
 
     release_memory()
     sys.unraisablehook = quiet_exit_hook
@@ -60,8 +61,6 @@ def run_supernet_trial(config: dict[str, Any], data, ctx: SearchContext) -> None
             path.write_text(json.dumps({"depth": params.depth, "fold": params.fold, "estimates": result.estimates,
                                         "batches_per_pattern": result.batches_per_pattern}, indent=2))
             run.outbox.file(path, "estimates")
-            from unet_core import save_checkpoint
-
             ckpt = Path(tmp) / "supernet.pt"
             save_checkpoint(ckpt, result.state, {"depth": params.depth, "params": params.to_dict()})
             run.outbox.file(ckpt, "checkpoints")

@@ -19,6 +19,7 @@ from search.errors import TrackingUnavailable
 from search.tracking import client as tracking
 from search.tracking import outbox, schema
 from search.tracking.pictures import prediction_panel
+from unet_core import save_checkpoint
 
 from .context import SearchContext
 from .process import quiet_exit_hook, release_memory, where_am_i
@@ -68,8 +69,6 @@ class TrialRun:
 
     def log_best(self, state: dict[str, torch.Tensor], meta: dict[str, Any], validator: Validator, title: str) -> None:
         """The best checkpoint so far and its prediction picture."""
-        from unet_core import save_checkpoint
-
         with tracking.temp_dir() as tmp:
             path = Path(tmp) / "best.pt"
             save_checkpoint(path, state, meta)
@@ -123,7 +122,7 @@ def run_trial(config: dict[str, Any], data: SegmentationData, ctx: SearchContext
     without raising: retrying it would fail the same way. Only a lost process or node reaches Tune, whose
     FailureConfig retries the trial elsewhere.
     """
-    from ray import tune
+    from ray import tune  # deferred: imports Ray; importing the trainable (the driver, tests) goes without it
 
     release_memory()  # what the previous trial of this reused process left (here, not at its end: a stopped trial must exit fast)
     sys.unraisablehook = quiet_exit_hook

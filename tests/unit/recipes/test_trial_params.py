@@ -1,0 +1,63 @@
+"""Trial precision, common random numbers across configurations, and k-fold splits."""
+
+import numpy as np
+import pytest
+import torch
+
+from datasets import load_dataset
+from datasets.splits import with_fold
+from recipes.params import TrialParams
+from unet_core import UNet
+
+
+def test_trial_params_validate_fold_and_precision():
+    assert TrialParams(depth=2, skips="11", fold=2, folds=3).run_name.endswith("-f2")
+    with pytest.raises(ValueError, match="fold must be"):
+        TrialParams(fold=3, folds=3)
+    with pytest.raises(ValueError, match="unknown precision"):
+        TrialParams(precision="half")
+
+
+def test_a_trial_starts_from_the_training_masks_class_frequencies():
+    import recipes.train as trial
+
+    data = load_dataset("synthetic", n_train=6, n_test=1, size=64)
+    counts = with_fold(data, 0, 2, seed=0).class_counts()
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def report(metrics):
+        raise Stop
+
+    original = trial.Trainer.__init__
+
+    def capture(self, model, *args, **kwargs):
+        seen["bias"] = float(model.head.bias.detach())
+        original(self, model, *args, **kwargs)
+
+    trial.Trainer.__init__ = capture
+    try:
+        with pytest.raises(Stop):
+            trial.train_and_report(TrialParams(depth=1, skips="1", patch_size=32, patch_stride=32, epochs=1, patches_per_epoch=8, fold=0, folds=2),
+                                   data, report=report)
+    finally:
+        trial.Trainer.__init__ = original
+    assert seen["bias"] == pytest.approx(float(np.log(counts[1] / counts[0])), rel=1e-5)
+
+
+def test_each_fold_draws_its_own_initial_weights_and_configurations_on_one_fold_share_them():
+    from recipes.model import initialised
+
+    data = load_dataset("synthetic", n_train=6, n_test=1, size=64)
+
+    def first_layer(skips: str, fold: int, folds: int = 3, seed: int = 0) -> torch.Tensor:
+        params = TrialParams(depth=2, skips=skips, patch_size=64, fold=fold, folds=folds, seed=seed)
+        return initialised(UNet(3, 1, depth=2, skips=skips, base_channels=4), params, data).state_dict()["encoders.0.0.weight"]
+
+    assert torch.equal(first_layer("11", 1), first_layer("01", 1))  # paired on a fold
+    assert not torch.equal(first_layer("11", 0), first_layer("11", 1))  # a fold's draw is its own, as a rerun's is
+    assert not torch.equal(first_layer("11", 0), first_layer("11", 0, seed=1))
+    seeds = {TrialParams(depth=1, skips="1", patch_size=64, fold=f, folds=3, seed=s).train_seed for f in range(3) for s in range(3)}
+    assert len(seeds) == 9 and TrialParams(depth=1, skips="1", patch_size=64, seed=5).train_seed == 5  # no folds: the seed itself
