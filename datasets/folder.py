@@ -60,12 +60,32 @@ class Cases:
             yield Sample(image_path.stem, image, mask, np.ones(label.shape, bool))
 
 
-def load(root: Path, num_classes: int | None = None) -> dict[str, Cases]:
+def _listed(pairs: list[tuple[Path, Path]], lists: Path) -> dict[str, list[tuple[Path, Path]]]:
+    """The pairs split by the stem lists in `lists`: train.txt, and test.txt (or val.txt: a published split's held-out list)."""
+    folder = require_dir(Path(lists), "the split lists (train.txt, and test.txt or val.txt)")
+    held_out = next((folder / n for n in ("test.txt", "val.txt") if (folder / n).is_file()), None)
+    if not (folder / "train.txt").is_file() or held_out is None:
+        raise DatasetError(f"{folder}: a split-lists folder holds train.txt and test.txt (or val.txt), one image stem a line")
+    by_stem = {image.stem: (image, mask) for image, mask in pairs}
+    out = {}
+    for split, file in (("train", folder / "train.txt"), ("test", held_out)):
+        stems = [line.strip() for line in file.read_text().splitlines() if line.strip()]
+        missing = next((stem for stem in stems if stem not in by_stem), None)
+        if missing is not None:
+            raise DatasetError(f"{file}: {missing} has no image in the images folder")
+        out[split] = [by_stem[stem] for stem in stems]
+    return out
+
+
+def load(root: Path, num_classes: int | None = None, split_lists: str | None = None) -> dict[str, Cases]:
     """Read images/ + masks/ (and test/images + test/masks if present); `num_classes` None detects it (one pass over
-    the masks alone)."""
+    the masks alone); `split_lists` names a folder whose train.txt and test.txt (or val.txt) list the image stems of
+    each split (a published split), instead of test/."""
     root = Path(root)
     splits = {"train": _pairs(root)}
-    if (root / "test").is_dir():
+    if split_lists:
+        splits = _listed(splits["train"], Path(split_lists))
+    elif (root / "test").is_dir():
         splits["test"] = _pairs(root / "test")
     classes = num_classes or detect_classes((mask, read_label(mask)) for pairs in splits.values() for _, mask in pairs)
     return {split: Cases(pairs, classes, num_classes == 2) for split, pairs in splits.items()}

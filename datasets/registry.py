@@ -20,7 +20,7 @@ class DatasetOption:
 
     Attributes:
         name: the loader's keyword and the flag (num_classes -> --num-classes).
-        kind: bool (a switch) or int.
+        kind: bool (a switch), int or str.
         help: the flag's help, without the datasets (they are appended from the registry).
     """
 
@@ -32,6 +32,8 @@ class DatasetOption:
 GREEN = DatasetOption("green", bool, "keep the green channel")
 NUM_CLASSES = DatasetOption("num_classes", int, "the number of classes (default: read from the masks); 2 also thresholds grey-valued "
                             "masks (resized with interpolation, saved as JPEG) at half range")
+SPLIT_LISTS = DatasetOption("split_lists", str, "a folder whose train.txt and test.txt (or val.txt) list the image stems of each "
+                            "split, e.g. Kvasir-SEG's published splits/ (the search validates within train.txt; the other list is the test)")
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ register_dataset(DatasetSpec("isic", isic.load, tuple(isic.CLASS_NAMES), options
 register_dataset(DatasetSpec("pet", pet.load, tuple(pet.CLASS_NAMES), description="Oxford-IIIT Pet trimaps (3 classes)"))
 register_dataset(DatasetSpec("vaihingen", vaihingen.load, tuple(vaihingen.CLASS_NAMES), vaihingen.BACKGROUND,
                              description="ISPRS Vaihingen-style RGB-coded aerial tiles"))
-register_dataset(DatasetSpec("folder", folder.load, None, options=(NUM_CLASSES,), description="your own data: images/ + masks/ matched by file stem"))
+register_dataset(DatasetSpec("folder", folder.load, None, options=(NUM_CLASSES, SPLIT_LISTS), description="your own data: images/ + masks/ matched by file stem"))
 
 
 def dataset_options() -> dict[str, tuple[DatasetOption, tuple[str, ...]]]:

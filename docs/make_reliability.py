@@ -102,7 +102,7 @@ CASES = [
     Case("masks saved as JPEG (grey values, not labels)", (), "not class labels; pass --num-classes 2 to threshold", grey_mask_dataset),
     Case("a dangling symbolic link among the images", (), "img0.png: the image itself cannot be read: a symbolic link to", dangling_link_dataset),
     Case("--num-classes on a dataset with its own classes", ("--dataset", "pet", "--data-root", "/tmp", "--num-classes", "2"),
-         "--num-classes applies to the datasets folder, drive, isic"),
+         "--num-classes applies to the datasets drive, isic, folder"),
 ]
 
 

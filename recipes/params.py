@@ -53,6 +53,9 @@ class TrialParams:
             (reshuffled validation: search.noise.Reshuffled); folds must then be 1.
         head_bias: "prior" (the output layer starts at the training masks' class frequencies: unet_core.prior_bias_init)
             or "default" (PyTorch's own small random bias, as before 2026-11-25).
+        image_side: the working resolution: training images are resized so their longer side is this many pixels (the
+            store keeps the resized copy), validation and test predict at it and score at the original resolution; 0
+            keeps the original resolution. The patch size is in working-resolution pixels.
     """
 
     depth: int = 2
@@ -81,6 +84,7 @@ class TrialParams:
     split_seed: int = 0
     val_seed: int = -1
     head_bias: str = "prior"
+    image_side: int = 0
 
     def __post_init__(self) -> None:
         self.skips = format_skips(parse_skips(str(self.skips), self.depth))
@@ -102,6 +106,8 @@ class TrialParams:
             raise ValueError(f"fold must be in 0..{self.folds - 1} of {self.folds} folds, got {self.fold}")
         if self.val_seed >= 0 and self.folds > 1:
             raise ValueError("a reshuffled validation split (val_seed) and k-fold folds exclude each other")
+        if self.image_side < 0 or 0 < self.image_side < 16:
+            raise ValueError(f"image_side must be 0 (original resolution) or at least 16 pixels, got {self.image_side}")
         if not 0 <= self.saliency_percentile < 100:
             raise ValueError(f"saliency percentile must be in [0, 100), got {self.saliency_percentile}")
 
@@ -143,11 +149,12 @@ class TrialParams:
 
     @property
     def run_name(self) -> str:
-        """The MLflow run name, e.g. d4-s1001-dice_bce-p64 (plus -sal90, -f2 and -seed1 where they apply)."""
+        """The MLflow run name, e.g. d4-s1001-dice_bce-p64 (plus -sal90, -r192, -f2 and -seed1 where they apply)."""
         name = f"{run_key(self.depth, self.skips)}-{self.loss}-p{self.patch_size}"
         if self.saliency_on:
             name += f"-sal{self.saliency_percentile:g}"
         name += "".join(f"-{v}" for v, default in ((self.block, "plain"), (self.padding, "same")) if v != default)
+        name += f"-r{self.image_side}" if self.image_side else ""
         name += f"-f{self.fold}" if self.folds > 1 else ""
         return name + (f"-seed{self.seed}" if self.seed else "")
 

@@ -8,6 +8,7 @@ from typing import Any, Callable, Protocol
 import torch
 
 from datasets import FloatImages, SegmentationData, build_augmentation
+from datasets.resize import at_side
 from datasets.splits import reshuffled, with_fold
 from unet_core import Precision, TrainConfig, Trainer, UNet, build_loss, resolve_precision, saliency_loop, seed_everything
 from unet_core.losses import PIXEL_WEIGHTED
@@ -68,7 +69,8 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
     model = initialised(UNet(**model_kwargs(params, data)), params, data)
     loss = build_loss(params.loss, data.class_weights() if params.loss == "weighted_ce" else None)
     tile = eval_tile_for(params, settings.eval_tile, data)
-    validator = Validator(data, tile, settings.eval_overlap, limit=settings.val_images)
+    validator = Validator(data, tile, settings.eval_overlap, limit=settings.val_images, side=params.image_side)
+    train = at_side(data.train, params.image_side)  # the working resolution's copy (validation stays at the original)
     augment = build_augmentation(params.augment, seed=params.train_seed)
     best = {"val_dice": -1.0}
     meta = {"model": model_kwargs(params, data), "params": params.to_dict(), "dataset": data.name, "class_names": data.class_names,
@@ -91,12 +93,12 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
         report(metrics)
 
     def train_once(keeps, iteration: int) -> dict[str, float]:
-        samples = [replace(s, keep=k, weight=s.weight if weighted else None) for s, k in zip(data.train, keeps or [None] * len(data.train))]
+        samples = [replace(s, keep=k, weight=s.weight if weighted else None) for s, k in zip(train, keeps or [None] * len(train))]
         dataset = patch_dataset(params, samples, augment)
         epochs = params.epochs if iteration == 0 else params.saliency_epochs
         trainer = Trainer(model, loss, train_config(params, epochs, params.train_seed + iteration, settings.threads, precision), validator, on_epoch)
         offset = 0 if iteration == 0 else params.epochs + (iteration - 1) * params.saliency_epochs
         return trainer.fit(dataset, epoch_offset=offset, loader=patch_loader(params, dataset, params.train_seed + iteration)).best_metrics
 
-    saliency_loop(FloatImages(data.train), train_once, model, params.saliency_percentile, params.saliency_iterations, tile)
+    saliency_loop(FloatImages(train), train_once, model, params.saliency_percentile, params.saliency_iterations, tile)
     return dict(best)

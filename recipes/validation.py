@@ -7,7 +7,7 @@ import torch
 from datasets import SegmentationData, as_float, full_images
 from datasets.store import release_pages
 from unet_core import SegmentationMetrics
-from unet_core.inference import image_tensor, sliding_window_predict
+from unet_core.inference import image_tensor, predict_image
 from unet_core.unet import input_size_for
 
 from .params import TrialParams
@@ -16,18 +16,20 @@ PICTURES = 3  # validation predictions a Validator keeps for the trial's picture
 
 
 def eval_tile_for(params: TrialParams, requested: int, data: SegmentationData) -> int:
-    """A validation tile (the network's input): its output at least the patch, no larger than needed for the images."""
+    """A validation tile (the network's input): its output at least the patch, no larger than needed for the images (at
+    the working resolution where the trial has one)."""
     factor = 2**params.depth
-    largest = max(max(s.mask.shape) for s in data.val + data.test)
+    largest = params.image_side or max(max(s.mask.shape) for s in data.val + data.test)
     tile = max(params.patch_size, min(requested, -(-largest // factor) * factor))
     return input_size_for(-(-tile // factor) * factor, params.depth, params.padding)
 
 
 class Validator:
-    """Full-image validation with split-level metrics; keeps a few predictions for the pictures."""
+    """Full-image validation with split-level metrics, at the original resolution (a model trained at working resolution
+    `side` predicts there and its probabilities are upsampled); keeps a few predictions for the pictures."""
 
-    def __init__(self, data: SegmentationData, tile: int, overlap: float, keep: int = PICTURES, limit: int = 0):
-        self.data, self.tile, self.overlap, self.keep = data, tile, overlap, keep
+    def __init__(self, data: SegmentationData, tile: int, overlap: float, keep: int = PICTURES, limit: int = 0, side: int = 0):
+        self.data, self.tile, self.overlap, self.keep, self.side = data, tile, overlap, keep, side
         self.images = data.val[:limit] if limit else data.val  # a fixed subset, the same for every trial
         self.last_probs: list[np.ndarray] = []
 
@@ -35,7 +37,7 @@ class Validator:
         metrics = SegmentationMetrics(self.data.num_classes, self.data.background)
         self.last_probs = []
         for i, (image, mask, valid) in enumerate(full_images(self.images)):  # one image in memory at a time
-            probs = sliding_window_predict(model, image_tensor(image), self.tile, self.overlap)
+            probs = predict_image(model, image_tensor(image), self.tile, self.overlap, side=self.side)
             metrics.update(probs, image_tensor(mask), image_tensor(valid))
             if i < self.keep:
                 self.last_probs.append(probs.numpy())

@@ -11,6 +11,7 @@ from unet_core.precision import PRECISIONS
 from unet_core.sizes import MAX_DEPTH, infeasible
 
 from search.errors import ConfigError, SearchInterrupted, SearchStopped  # noqa: F401 - raised by the search; imported from here too
+from search.plan.budget import parse_budget
 from search.settings import comma_list, setting
 from search.spaces import create_space, space_names
 from search.strategies import create_strategy, strategy_names
@@ -34,6 +35,14 @@ def _owned_settings() -> tuple[type, ...]:
     return tuple(o.options for o in owners if o.options is not None)
 
 
+def _rerank_defaults() -> str:
+    sampled = [k for k in space_names() if create_space(k).sampled]
+    by = {}
+    for k in sampled:
+        by.setdefault(create_space(k).default_rerank, []).append(k)
+    return ", ".join(f"{n} for {' and '.join(ks)}" for n, ks in sorted(by.items(), reverse=True))
+
+
 def _sampled_defaults() -> str:
     return ", ".join(f"{k} {create_space(k).default_samples}" for k in space_names() if create_space(k).sampled)
 
@@ -48,6 +57,11 @@ class SearchConfig(*_owned_settings()):
     dataset: str = setting("synthetic", "the dataset (python -m search.run --help lists them under --dataset's choices)", shown="synthetic, embedded")
     data_root: str | None = setting(None, "the dataset's folder in its official layout")
     num_samples: int | None = setting(None, "trials Optuna samples (quick, arch, full; the ablation runs every configuration)", shown=_sampled_defaults())
+    budget: float | None = setting(None, "plan the search to this wall-clock time, final round and test score included: 45m, 2h, "
+                                   "1h30m (the working resolution, patch, epochs, trials and final round are chosen on a cost model "
+                                   "measured here; --dry-run prints the plan)", parse=parse_budget, shown="no plan: the settings as given")
+    plan: str | None = setting(None, "run this plans file (plan.json, as --dry-run --budget writes it, edited as you like) instead of "
+                               "planning", shown="none")
     max_epochs: int = setting(6, "epochs of each trial's training (ASHA's budget; full-space saliency trials retrain up to twice more for "
                               "half as many epochs each)")
     cpus_per_trial: float = setting(1.0, "CPUs (and PyTorch threads) each trial gets; trials run side by side on the rest", shown="1")
@@ -76,6 +90,8 @@ class SearchConfig(*_owned_settings()):
                                             shown="0 for quick, arch and ablation; 1024 for full")
     loss: str = setting("dice_bce", "ablation and arch: the loss (quick and full search it)", "recipe")
     lr: float = setting(3e-3, "ablation and arch: Adam's learning rate (quick and full search it)", "recipe", shown="3e-3")
+    image_side: int = setting(0, "working resolution: train on images resized so their longer side is this many px (a resized copy "
+                              "in the store), score at the original resolution; 0 = original", "recipe", shown="0, or planned with --budget")
     val_images: int = setting(32, "validation images scored every epoch, the first of the validation split, the same for every trial; "
                               "0 = all", "recipe", shown="32: DRIVE, ISBI 2012 and ISIC hold fewer")
     depths: tuple[int, ...] = setting((), "comma-separated U-Net depths to search, e.g. 2,3", "search", shown="1..4 as the data allows",
@@ -90,7 +106,7 @@ class SearchConfig(*_owned_settings()):
     grace_period: int = setting(2, "quick, arch, full: ASHA's first rung, in epochs", "search")
     reduction_factor: int = setting(2, "quick, arch, full: ASHA keeps 1 in this many trials at each rung", "search")
     rerank_top: int | None = setting(None, "quick, arch, full: before declaring a winner, train the search's best K configurations at "
-                                     "--final-budget epochs and pick among them there; 0 = off", "search", shown="3 for arch and full, 0 for quick")
+                                     "--final-budget epochs and pick among them there; 0 = off", "search", shown=_rerank_defaults())
     final_budget: int | None = setting(None, "epochs of those re-ranking trials: the budget you will train the winner at", "search",
                                        shown="2 x --max-epochs")
     final_baseline: bool = setting(True, "with re-ranking, also train the default U-Net (depth 4, every skip, the arch space's recipe) at "
@@ -160,6 +176,12 @@ class SearchConfig(*_owned_settings()):
         space.check(self)
         strategy.check(self, space)
         self._check_noise(space, strategy)
+        if self.budget is not None and self.plan:
+            raise ConfigError("give --budget (plan now) or --plan FILE (run a plan made before), not both: a plan keeps its own budget")
+        if self.plan:
+            self.plan = str(Path(self.plan).expanduser().resolve())
+        if self.image_side < 0 or 0 < self.image_side < 16:
+            raise ConfigError(f"--image-side must be 0 (original resolution) or at least 16 px, got {self.image_side}")
         if self.final_budget is not None and self.final_budget < 1:
             raise ConfigError(f"--final-budget must be at least 1 epoch, got {self.final_budget}")
         self._check_loss()
@@ -176,6 +198,8 @@ class SearchConfig(*_owned_settings()):
             if self.dataset not in takers:
                 raise ConfigError(f"--{name.replace('_', '-')} applies to the datasets {', '.join(takers)}; {self.dataset} "
                                   + ("has its own classes" if name == "num_classes" else "does not take it"))
+        if self.dataset_options.get("split_lists"):  # trials read it from their own folders
+            self.dataset_options["split_lists"] = str(Path(self.dataset_options["split_lists"]).expanduser().resolve())
         classes = self.dataset_options.get("num_classes")
         if classes is not None and (classes < 2 or (self.dataset != "folder" and classes != 2)):
             raise ConfigError(f"--num-classes {classes}: " + ("give at least 2" if self.dataset == "folder" else f"{self.dataset} masks are binary: use 2"))

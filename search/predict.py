@@ -30,6 +30,7 @@ from search.tracking import client as tracking
 from search.tracking import models as logged
 from search.tracking import schema
 from unet_core import TTA_MODES, load_model, predict_image
+from unet_core.rescale import checkpoint_side
 
 # bench/predict_tta.py (2026-12-06), per-image Dice paired on the same two fold models: flip TTA +0.0103 [+0.0089, +0.0118]
 # on DRIVE's 20 test images and +0.0289 [+0.0099, +0.0479] on Kvasir-SEG's 120; the two-fold ensemble +0.0113 [+0.0098, +0.0129]
@@ -108,7 +109,8 @@ def predict_folder(models, meta: dict, input_dir: Path, output_dir: Path, overla
         start, every = time.monotonic(), max(1, len(paths) // 10)
         for i, path in enumerate(paths, 1):
             with torch.no_grad():
-                probs = predict_image(models, torch.from_numpy(decode(path, meta)), meta["eval_tile"], overlap, tta=tta).numpy()
+                probs = predict_image(models, torch.from_numpy(decode(path, meta)), meta["eval_tile"], overlap, tta=tta,
+                                      side=checkpoint_side(meta)).numpy()
             mask = (probs[0] >= 0.5).astype(np.uint8) * 255 if probs.shape[0] == 1 else probs.argmax(0).astype(np.uint8)
             Image.fromarray(mask).save(partial / f"{path.stem}.png")
             if progress is not None and len(paths) >= 10 and (i % every == 0 or i == len(paths)):

@@ -118,10 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.dry_run:
             from search.driver.dry_run import dry_run  # deferred: torch and the loaders, after the flags are checked
 
-            lines, compute = dry_run(cfg)
+            lines, compute, plan, path = dry_run(cfg)
             for line in lines:
                 print(json.dumps(line))
             print(compute.line(), file=sys.stderr)  # stdout stays one JSON configuration per line
+            for line in plan.lines() + ([f"plan written to {path} (edit it and run it with --plan {path})"] if path else []):
+                print(line, file=sys.stderr)
             return 0
         from search.driver.search import run_search  # deferred: Ray loads after quiet_libraries
 

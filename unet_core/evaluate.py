@@ -4,10 +4,9 @@ from __future__ import annotations
 from typing import Iterable
 
 import numpy as np
-import torch
 from torch import nn
 
-from .inference import dihedral_predict, image_tensor, sliding_window_predict
+from .inference import image_tensor, predict_image
 from .metrics import SegmentationMetrics
 
 
@@ -21,14 +20,23 @@ def evaluate_images(
     amp: bool = True,
     channels_last: bool = False,
     tta: bool = False,
+    side: int = 0,
+    per_image: bool = False,
 ) -> dict[str, float]:
     """Metrics over a split of full images given as (image (C,H,W), mask (H,W), valid (H,W) or None);
-    `tta` averages the predictions of the 8 flips/rotations of each image."""
+    `tta` averages the predictions of the 8 flips/rotations of each image; `side` > 0 predicts at that working
+    resolution and scores at the original one (unet_core.rescale). `per_image` adds `mean_dice`, the mean over images of
+    each image's foreground Dice (the figure Kvasir-SEG's papers publish)."""
     metrics = SegmentationMetrics(num_classes, background)
-    predict = dihedral_predict if tta else sliding_window_predict
+    dices = []
     for image, mask, valid in samples:
-        probs = predict(
-            model, image_tensor(np.asarray(image)), tile, overlap, amp=amp, channels_last=channels_last
-        )
-        metrics.update(probs, image_tensor(np.asarray(mask)), None if valid is None else image_tensor(np.asarray(valid)))
-    return metrics.compute()
+        probs = predict_image(model, image_tensor(np.asarray(image)), tile, overlap, "dihedral" if tta else "none", side,
+                              amp=amp, channels_last=channels_last)
+        target, keep = image_tensor(np.asarray(mask)), None if valid is None else image_tensor(np.asarray(valid))
+        metrics.update(probs, target, keep)
+        if per_image:
+            one = SegmentationMetrics(num_classes, background)
+            one.update(probs, target, keep)
+            dices.append(one.compute()["dice"])
+    out = metrics.compute()
+    return {**out, "mean_dice": float(np.mean(dices))} if per_image and dices else out

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .rescale import to_original, to_working
 from .sizes import tile_starts
 
 
@@ -144,15 +145,19 @@ VIEWS = {"none": [_view(0, ())], "flip": [_view(0, d) for d in ((), (-1,), (-2,)
 TTA_MODES = tuple(VIEWS)
 
 
-def predict_image(models: nn.Module | list[nn.Module], image: Tensor, tile: int, overlap: float = 0.5, tta: str = "none", **kwargs) -> Tensor:
+def predict_image(models: nn.Module | list[nn.Module], image: Tensor, tile: int, overlap: float = 0.5, tta: str = "none", side: int = 0,
+                  **kwargs) -> Tensor:
     """Class probabilities (K, H, W) of one image, averaged over `models` (a fold ensemble) and over the views `tta` names
-    (VIEWS: none, flip, dihedral)."""
+    (VIEWS: none, flip, dihedral); `side` > 0 predicts at that working resolution (the longer side, unet_core.rescale)
+    and returns the probabilities upsampled to the image's own size."""
     if tta not in VIEWS:
         raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    height, width = image.shape[-2:]
+    image = to_working(image, side)
     models = list(models) if isinstance(models, (list, tuple)) else [models]
     total, count = None, 0
     for model in models:
         for there, back in VIEWS[tta]:
             probs = back(sliding_window_predict(model, there(image).contiguous(), tile, overlap, **kwargs))
             total, count = (probs if total is None else total + probs), count + 1
-    return total / count
+    return to_original(total / count, height, width)

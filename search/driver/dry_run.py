@@ -12,6 +12,7 @@ from search.strategies import create_strategy
 from .cluster import start_ray
 from .compute import expected_compute
 from .data import prepared
+from .planning import make_plan, plan_path, write_plan
 
 
 def dry_run_lines(cfg: SearchConfig, limits: SpaceLimits) -> list[dict[str, Any]]:
@@ -38,6 +39,9 @@ def dry_run_compute(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimi
 
 
 def dry_run(cfg: SearchConfig):
-    """(the configuration lines, the expected compute) of the search `cfg`, its data read and its patch settled."""
+    """(the configuration lines, the expected compute, the plan and where it was written) of the search `cfg`, its data
+    read, its patch settled and its plan made (--budget), read (--plan) or its settings timed."""
     cfg, data, limits = prepared(cfg)
-    return dry_run_lines(cfg, limits), dry_run_compute(cfg, data, limits)
+    cfg, plan = make_plan(cfg, data, limits)
+    path = write_plan(plan, plan_path(cfg, data)) if cfg.budget is not None else None
+    return dry_run_lines(cfg, limits), dry_run_compute(cfg, data, limits), plan, path

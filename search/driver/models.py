@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from search.tracking import client as tracking
 from search.tracking import models as logged
 from search.tracking import schema
 
@@ -47,6 +48,7 @@ def _keep(session: SearchSession, best: pd.Series, test_metrics: dict[str, float
         trained = trained_model(client, default.run_id)
         test = test_score(client, default.run_id, session.data, trained)
         _log(session, default, "default", {f"test_{k}": v for k, v in test.items()}, trained)
+        tracking.log_metrics(client, session.ctx.parent_run_id, {f"default_test_{k}": v for k, v in test.items()}, 0)  # beside the choice's
     tags = {"dataset": session.data.name, "configuration": best.run_name, "unet.parent_run_id": ctx.parent_run_id, "unet.run_id": best.run_id}
     tags |= {"test_dice": f"{test_metrics['dice']:.4f}"} if "dice" in test_metrics else {}
     tags |= {schema.FOLD_MODELS_TAG: ",".join(ids.values())} if len(ids) > 1 else {}

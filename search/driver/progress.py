@@ -8,7 +8,10 @@ from ray.tune import Callback
 
 from recipes.params import TrialParams
 
+from . import live
 from .tuner import trial_name
+
+EPOCH_LINE_S = 60.0  # a line for a running trial's epoch at most this often (trial ends always print)
 
 
 def clock(seconds: float) -> str:
@@ -29,17 +32,23 @@ class ProgressLines(Callback):
     epochs a trial reports; `early_stopping`: whether a scheduler may stop trials before that.
     """
 
-    def __init__(self, total: int, epochs_per_trial: int, early_stopping: bool, echo: Callable[[str], None] = print, metric: str = "val_dice"):
+    def __init__(self, total: int, epochs_per_trial: int, early_stopping: bool, echo: Callable[[str], None] = print, metric: str = "val_dice",
+                 search: str | None = None, every_s: float = EPOCH_LINE_S, clock: Callable[[], float] = time.monotonic):
         self.total, self.epochs_per_trial, self.early_stopping = total, epochs_per_trial, early_stopping
-        self.echo, self.metric = echo, metric
-        self.start = time.monotonic()
+        self.echo, self.metric, self.search, self.every_s, self.clock = echo, metric, search, every_s, clock
+        self.start = clock()
+        self.last_line = self.start
         self.best: tuple[float, str] | None = None
         self.epochs_done: dict[str, int] = {}  # trial id -> epochs reported in this session
         self.ended: dict[str, str] = {}  # trial id -> "done" | "stopped" | "failed"
 
     def __setstate__(self, state):  # Tuner.restore brings back the callbacks pickled with the search: time this session anew
+        state.setdefault("search", None)
+        state.setdefault("every_s", EPOCH_LINE_S)
+        state.setdefault("clock", time.monotonic)
         self.__dict__.update(state)
-        self.start, self.epochs_done = time.monotonic(), {}
+        self.start, self.epochs_done = self.clock(), {}
+        self.last_line = self.start
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if result.get("restored"):  # a resumed trial replaying its finished state trained nothing now
@@ -48,26 +57,39 @@ class ProgressLines(Callback):
         value = result.get(self.metric)
         if value is not None and (self.best is None or value > self.best[0]):
             self.best = (float(value), trial_name(trial))
+        if self.clock() - self.last_line >= self.every_s:  # a running trial reports its epochs: no search is minutes of silence
+            epoch = int(result.get("training_iteration", 0))
+            score = f"val Dice {value:.4f}" if value is not None else "no validation Dice"
+            self.say(f"{self.line(trials)} | {trial_name(trial)} epoch {epoch}/{_budget(trial, self.epochs_per_trial)}: {score}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         reported = int((trial.last_result or {}).get("training_iteration", 0))
         self.ended[trial.trial_id] = "stopped" if reported < _budget(trial, self.epochs_per_trial) else "done"
-        self.echo(self.line(trials))
+        self.say(self.line(trials))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.ended[trial.trial_id] = "failed"
-        self.echo(self.line(trials))
+        self.say(self.line(trials))
+
+    def say(self, line: str) -> None:
+        """Print a line; with a budget, keep the time used in the search's state file."""
+        self.last_line = self.clock()
+        self.echo(line)
+        live.note_time(self.search)
 
     def line(self, trials) -> str:
         """The progress line for the trials Tune knows now."""
-        elapsed = time.monotonic() - self.start
+        elapsed = self.clock() - self.start
         ended = [t for t in trials if self._ended(t)]  # Tune calls back before it sets the ending trial's status
         running = sum(t.status == "RUNNING" and not self._ended(t) for t in trials)
         stopped = sum(self.ended.get(t.trial_id) == "stopped" for t in ended)
         failed = sum(self.ended.get(t.trial_id) == "failed" or t.status == "ERROR" for t in ended)
         total = max(self.total, len(trials))
         best = f"best val Dice {self.best[0]:.4f} {self.best[1]}" if self.best else "no validation Dice yet"
-        return f"[{clock(elapsed)}] {len(ended)}/{total} trials done ({stopped} stopped early, {failed} failed), {running} running | {best} | {self.eta(trials, total, elapsed)}"
+        budget = live.budget_of(self.search)
+        budget = f" | budget {budget.line()} used" if budget is not None else ""
+        return (f"[{clock(elapsed)}] {len(ended)}/{total} trials done ({stopped} stopped early, {failed} failed), {running} running | {best} | "
+                f"{self.eta(trials, total, elapsed)}{budget}")
 
     def _ended(self, trial) -> bool:
         return trial.trial_id in self.ended or trial.status in ("TERMINATED", "ERROR")

@@ -12,6 +12,7 @@ from recipes.params import TrialParams
 from search.tracking import client as tracking
 from search.tracking import schema
 from unet_core import evaluate_images, load_model
+from unet_core.rescale import checkpoint_side
 
 # epochs_trained counts every round a trial trained (a saliency trial's retraining rounds too); epoch_budget is what it would train unstopped
 TRIAL_COLUMNS = ["run_name", "run_id", "status", "stopped_early", "depth", "skips", "loss", "patch_size", "best_val_dice", "epochs_trained", "epoch_budget", "error",
@@ -99,7 +100,8 @@ def test_score(client, run_id: str, data: SegmentationData, trained=None) -> dic
     inference."""
     model, meta = trained or trained_model(client, run_id)
     with torch.no_grad():
-        return evaluate_images(model, full_images(data.test), data.num_classes, meta["eval_tile"], 0.5, data.background)
+        return evaluate_images(model, full_images(data.test), data.num_classes, meta["eval_tile"], 0.5, data.background,
+                               side=checkpoint_side(meta), per_image=True)
 
 
 def record_outcome(client, outcome: SearchOutcome, best: pd.Series | None, test_metrics: dict[str, float]) -> None:

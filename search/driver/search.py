@@ -1,6 +1,7 @@
 """Run a search end to end: data, session, the strategy's Tune phase, its final round, the test score and the record."""
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import pandas as pd
@@ -14,7 +15,8 @@ from .models import keep_models
 from .tools import TOOLS
 from .results import SearchOutcome, ended_count, evaluate_best, record_outcome, trials_table
 from .session import SearchSession, open_session
-from .state import resumed_config
+from .state import resumed_config, resumed_plan
+from .budgeting import keep_the_budget, planned, record_phase_times, reserve_seconds, start_budget
 from .tuner import trainable, tuner
 
 
@@ -27,16 +29,23 @@ def _fit(session: SearchSession, total: int, callbacks: tuple):
     """The strategy's Tune phase, fitted (restored when resumed); a Ray failure under it is SearchStopped, resumable."""
     from search.tracking.callbacks import CloseTrialRuns  # deferred: imports Ray's Callback
 
+    from ray.tune.stopper import CombinedStopper  # deferred: Ray loads after quiet_libraries
+
     from .progress import ProgressLines  # deferred: imports Ray's Callback
-    from .stopping import StopAtDice  # deferred: imports Ray's Stopper
+    from .stopping import Deadline, StopAtDice  # deferred: imports Ray's Stopper
 
     cfg, ctx, space, strategy = session.cfg, session.ctx, session.space, session.strategy
     if not cfg.resume:
         session.echo(strategy.start_line(cfg, space, session.search_name, total, parallel_trials(cfg)))
-    progress = ProgressLines(total, space.max_trial_epochs(cfg), early_stopping=strategy.early_stopping(space), echo=session.echo)
+    progress = ProgressLines(total, space.max_trial_epochs(cfg), early_stopping=strategy.early_stopping(space), echo=session.echo,
+                             search=session.search_name)
     closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, session.outbox_dir)
     param_space, config = strategy.phase(cfg, space, session.limits, TOOLS)
-    stop = StopAtDice(cfg.stop_at) if cfg.stop_at is not None else None
+    stoppers = [StopAtDice(cfg.stop_at)] if cfg.stop_at is not None else []
+    if session.budget is not None:  # the Tune phase ends where the final round and the test score still fit the budget
+        session.deadline = Deadline(session.search_name, session.budget.total_s - reserve_seconds(session.plan))
+        stoppers.append(session.deadline)
+    stop = CombinedStopper(*stoppers) if len(stoppers) > 1 else (stoppers[0] if stoppers else None)
     phase = tuner(cfg, session.search_name, trainable(cfg, session.data, ctx, strategy.function()), param_space, config,
                   [closer, progress, *callbacks], stop)
     if cfg.resume:  # what the last session's trials could not send
@@ -63,6 +72,7 @@ def _check_all_ended(session: SearchSession, table: pd.DataFrame, total: int) ->
     """SearchInterrupted when Ctrl-C cut the phase short (not when --stop-at ended it)."""
     cfg = session.cfg
     reached = cfg.stop_at is not None and bool((table.best_val_dice >= cfg.stop_at).any())  # --stop-at ended it early
+    reached = reached or (session.deadline is not None and session.deadline.stop_all())  # the budget's deadline ended it (read anew: a restored stopper is not this one)
     ended = ended_count(table)
     if ended < total and not reached:  # Tune returns normally after Ctrl-C, with trials cut short or never started
         raise SearchInterrupted(f"interrupted: {ended} of {total} trials done, the rest marked KILLED or not started. Continue with: {session.resume}")
@@ -72,27 +82,37 @@ def _search(session: SearchSession, callbacks: tuple) -> SearchOutcome:
     """The search's phases on an open session: the outcome, recorded on its parent run."""
     cfg, ctx = session.cfg, session.ctx
     total = session.strategy.trial_count(cfg, session.space, session.limits)
+    marks = [time.monotonic()]
     results, closer = _fit(session, total, callbacks)
     _check_opened(session, results)
     closer.settle(results)  # trials that ended while the store was unreachable
     table = trials_table(session.client, ctx.experiment_id, ctx.parent_run_id, role=session.strategy.role)
     _check_all_ended(session, table, total)
+    keep_the_budget(session)
+    marks.append(time.monotonic())
     final, estimates = session.strategy.finish(session, results, table, TOOLS)
+    marks.append(time.monotonic())
     pool = table if final is None or final.empty else final[final.chosen] if "chosen" in final and final.chosen.any() else final
     best, test_metrics = evaluate_best(session.client, pool, session.data)
     outcome = SearchOutcome(ctx.experiment_id, ctx.parent_run_id, ctx.tracking_uri, str(cfg.storage_path / session.search_name), table, final=final,
                             final_epochs=cfg.final_epochs if final is not None else None, estimates=estimates)
     record_outcome(session.client, outcome, best, test_metrics)
     keep_models(session, outcome, best, test_metrics)
+    marks.append(time.monotonic())
+    record_phase_times(session, marks)
     return outcome
 
 
 def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: tuple = ()) -> SearchOutcome:
     """Run (or resume) a search end to end and return where its results are; `callbacks`: extra Tune callbacks (e.g. to record every result)."""
+    started, kept, used = time.monotonic(), None, 0.0
     if cfg.resume:
         cfg = resumed_config(cfg)
+        kept, used = resumed_plan(cfg)
     cfg, data, limits = prepared(cfg)
+    cfg, plan = planned(cfg, data, limits, kept, echo)
     session = open_session(cfg, data, limits, echo)
+    start_budget(session, plan, used, started)
     try:
         outcome = _search(session, callbacks)
     except BaseException:

@@ -40,6 +40,7 @@ class SearchSession:
         client: the MLflow client of the tracking store; ctx: what every trial gets (ids, outbox, validation settings).
         search_name: the search's Tune folder and parent run name; state_path / state: its resume state file.
         echo: where the search's lines go.
+        plan / budget: the search's plan (search.plan) and, with a budget, the time it has used and has left.
     """
 
     cfg: SearchConfig
@@ -53,6 +54,15 @@ class SearchSession:
     state_path: Path
     state: dict[str, Any] = field(default_factory=dict)
     echo: Callable[[str], None] = print
+    plan: Any = None
+    budget: Any = None
+    deadline: Any = None  # search.driver.stopping.Deadline of the Tune phase, with a budget
+
+    def note_time(self) -> None:
+        """Keep the budget's used seconds in the state file, so a resumed search goes on with the time it has left."""
+        if self.budget is not None:
+            self.state["budget_used_s"] = round(self.budget.used_s, 1)
+            search_state.write_state(self.state_path, self.state)
 
     @property
     def resume(self) -> str:

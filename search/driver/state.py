@@ -55,3 +55,9 @@ def write_state(path: Path, state: dict[str, Any]) -> None:
 def read_state(path: Path) -> dict[str, Any]:
     """A state file's contents."""
     return json.loads(path.read_text())
+
+
+def resumed_plan(cfg: SearchConfig) -> tuple[dict[str, Any] | None, float]:
+    """(the plan of the newest unfinished search of cfg's experiment, the seconds of its budget its sessions used)."""
+    state = json.loads(unfinished_state(cfg).read_text())
+    return state.get("plan"), float(state.get("budget_used_s", 0.0))

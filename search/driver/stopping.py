@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from ray.tune.stopper import Stopper
 
+from . import live
+
 
 class StopAtDice(Stopper):
     """Stop every trial once any trial reports a validation Dice of at least `target` (the search's `--stop-at`)."""
@@ -17,4 +19,22 @@ class StopAtDice(Stopper):
         return self.reached
 
     def stop_all(self) -> bool:
+        return self.reached
+
+
+class Deadline(Stopper):
+    """Stop starting and running trials once search `search` has used `until_s` seconds of its budget (its live
+    search.plan.Budget, search.driver.live), so the final round and the test score still fit; `reached` tells the driver
+    the phase ended on time, not on Ctrl-C. A restored Deadline reads the resumed session's clock."""
+
+    def __init__(self, search: str, until_s: float):
+        self.search, self.until_s, self.reached = search, until_s, False
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return self.stop_all()
+
+    def stop_all(self) -> bool:
+        budget = live.budget_of(self.search)
+        if budget is not None and budget.used_s >= self.until_s:
+            self.reached = True
         return self.reached

@@ -28,8 +28,8 @@ def parse_help() -> str:
 def test_every_flag_of_the_search_is_a_field_and_help_shows_the_fields_default():
     text = parse_help()
     declared = {flag_name(f.name) for f in fields(SearchConfig) if "group" in f.metadata}
-    listed = set(re.findall(r"^  (--[a-z-]+)", text, re.M)) - {"--help", "--smoke-test", "--green", "--num-classes"}  # + a preset, the loaders'
-    assert listed == declared and len(declared) == 44
+    listed = set(re.findall(r"^  (--[a-z-]+)", text, re.M)) - {"--help", "--smoke-test", "--green", "--num-classes", "--split-lists"}  # + a preset, the loaders'
+    assert listed == declared and len(declared) == 47
     assert "(default 6)" in text and "(default auto)" in text and "--no-final-baseline" in text
 
 

@@ -1,0 +1,256 @@
+"""A search planned to a wall-clock budget against the strongest honest baselines at the same wall time (issue 32).
+
+Parts, each run on its own (they add up to hours), each merging its figures into bench/results/budget_quality.json:
+
+- `search`: `python -m search.run --space arch --budget B` on Kvasir-SEG's published split (trains on splits/train.txt,
+  validates and chooses inside those 880 images; the 120 of splits/val.txt are its test split, scored at the original
+  resolution, mean per-image foreground Dice), in a fresh folder with a fresh cache (the store build, the resized copy
+  and the cost model's measurement count). Records the choice's and the final round's default U-Net's test Dice, the
+  wall time, each phase's predicted against measured time (plan accuracy), and the whole process tree's peak RSS.
+- `plain`: the plain whole-image U-Net recipe with no search (depth 4, 16 wide, every skip, 160 px, Dice+BCE, Adam,
+  flips), trained for the same wall time on the same 880 images, best epoch by its 1/5 held-out images, two seeds side
+  by side on one core each (the search's two trials at a time use the same two cores), scored the same way.
+- `drive`: DRIVE with `--budget` (thin vessels must keep the original resolution), its test Dice.
+- `throughput`: the planned step's fp32 FLOP rate against this CPU's measured fp32 matmul peak, channels_last on and off.
+- `memory`: peak RSS while building the store of the ISIC layout at 40 and at 800 cases (the same images under new ids).
+
+    python bench/budget_quality.py --part search --budget 10m [--seed 0]
+    python bench/budget_quality.py --part plain --minutes 10
+    python bench/budget_quality.py --part throughput
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import RESULTS, matmul_gflops  # noqa: E402
+from bench.predict_tta import dice, kvasir_case, kvasir_split  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+OUT = RESULTS / "budget_quality.json"
+
+
+def merge(key: str, figures: dict) -> None:
+    """Put `figures` under `key` (dotted) of the results file, keeping the other parts' figures."""
+    blob = json.loads(OUT.read_text()) if OUT.is_file() else {"bench": "budget_quality"}
+    node = blob
+    *path, last = key.split(".")
+    for part in path:
+        node = node.setdefault(part, {})
+    node[last] = figures
+    blob["date"] = time.strftime("%Y-%m-%d")
+    OUT.write_text(json.dumps(blob, indent=2) + "\n")
+
+
+class PeakRSS:
+    """The peak resident memory of a process and all its children, sampled every `every` seconds in a thread."""
+
+    def __init__(self, pid: int, every: float = 1.0):
+        import psutil
+
+        self.proc, self.every, self.peak, self._stop = psutil.Process(pid), every, 0, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                procs = [self.proc, *self.proc.children(recursive=True)]
+                total = 0
+                for p in procs:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                return
+            self._stop.wait(self.every)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self.thread.join()
+        return self.peak
+
+
+def run_cli(args: list[str], tmp: Path, log: Path, timeout: float) -> tuple[int, float, int]:
+    """(exit code, wall seconds, peak RSS of the tree) of `python -m search.run ARGS` in `tmp` with a fresh cache."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
+    env.update(UNET_SEARCH_CACHE=str(tmp / "cache"), PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "search.run", "--tracking-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--storage",
+                                 str(tmp / "ray"), *args], cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
+        rss = PeakRSS(proc.pid)
+        try:
+            code = proc.wait(timeout=timeout)
+        finally:
+            peak = rss.stop()
+    return code, time.perf_counter() - start, peak
+
+
+def parent_figures(tmp: Path, experiment: str) -> dict:
+    """The search's parent run: its test and default U-Net metrics, measured phase times and plan."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    parent = next(r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" not in r.data.tags)
+    m = parent.data.metrics
+    plan = json.loads(Path(client.download_artifacts(parent.info.run_id, "plan.json", str(tmp))).read_text())
+    return {"metrics": m, "plan": plan, "best_run": parent.data.tags.get("unet.best_run_name")}
+
+
+def plan_accuracy(plan: dict, metrics: dict) -> dict:
+    """Each phase's predicted and measured seconds and the error as a fraction of the prediction."""
+    out = {}
+    for phase in ("setup", "search", "final", "test", "total"):
+        predicted = plan["predicted_s"].get(phase if phase != "test" else "setup")
+        measured = metrics.get(f"time_{phase}_s")
+        if phase in ("setup", "test"):  # the plan predicts setup and test together ("setup": the budget's fixed part)
+            continue
+        if predicted and measured is not None:
+            out[phase] = {"predicted_s": predicted, "measured_s": round(measured, 1), "error": round((measured - predicted) / predicted, 3)}
+    fixed = metrics.get("time_setup_s", 0) + metrics.get("time_test_s", 0)
+    out["setup_and_test"] = {"predicted_s": plan["predicted_s"]["setup"], "measured_s": round(fixed, 1),
+                             "error": round((fixed - plan["predicted_s"]["setup"]) / plan["predicted_s"]["setup"], 3)}
+    return out
+
+
+def part_search(budget: str, seed: int, key: str) -> dict:
+    """One budgeted arch search on Kvasir-SEG's published split."""
+    root = SHARED / "kvasir"
+    tmp = Path(tempfile.mkdtemp(prefix="budget-"))
+    log = RESULTS / f"budget_quality_{key.replace('.', '_')}.log"
+    args = ["--space", "arch", "--dataset", "folder", "--data-root", str(root), "--num-classes", "2", "--split-lists", str(root / "splits"),
+            "--budget", budget, "--experiment", "kvasir-budget", "--seed", str(seed)]
+    code, wall, peak = run_cli(args, tmp, log, timeout=6 * 3600)
+    figures = {"command": "python -m search.run " + " ".join(args), "exit": code, "wall_s": round(wall, 1), "peak_rss_mb": round(peak / 2**20),
+               "log": str(log.relative_to(REPO)), "seed": seed}
+    if code == 0:
+        p = parent_figures(tmp, "kvasir-budget")
+        m = p["metrics"]
+        figures.update(mean_dice=m.get("test_mean_dice"), global_dice=m.get("test_dice"), best_run=p["best_run"],
+                       default_unet_mean_dice=m.get("default_test_mean_dice"), plan=p["plan"], plan_accuracy=plan_accuracy(p["plan"], m),
+                       budget_s=p["plan"]["budget_s"], within_budget=wall <= 1.1 * p["plan"]["budget_s"])
+    merge(key, figures)
+    return figures
+
+
+def plain_seed(job: tuple) -> dict:
+    """The plain recipe, one seed on one core for `seconds`: bench.predict_tta's resized whole-image U-Net."""
+    from bench.predict_tta import kvasir_fold
+
+    seed, seconds = job
+    return kvasir_fold((seed, str(SHARED / "kvasir"), seconds, False))
+
+
+def part_plain(minutes: float, key: str) -> dict:
+    """Two seeds of the plain recipe side by side, each scored on the 120 test images at original resolution."""
+    import torch
+    import torch.nn.functional as F
+
+    from unet_core import UNet, predict_image
+
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        runs = pool.map(plain_seed, [(s, minutes * 60) for s in (0, 1)])
+    _, names = kvasir_split(SHARED / "kvasir", False)
+    seeds = []
+    for r in runs:
+        model = UNet(3, 1, 4, None, 16)
+        model.load_state_dict(r["state"])
+        model.eval()
+        scores = []
+        for name in names:
+            small, _, truth = kvasir_case(SHARED / "kvasir", name)
+            probs = predict_image(model, torch.from_numpy(small), 160)
+            scores.append(dice(F.interpolate(probs[None], size=truth.shape, mode="bilinear")[0, -1].numpy() >= 0.5, truth))
+        seeds.append({"seed": r["fold"], "mean_dice": float(np.mean(scores)), "val_dice": r["val_dice"], "epochs": r["epochs"]})
+    figures = {"recipe": "whole-image U-Net d4-s1111 16 wide at 160 px, Dice+BCE, Adam 1e-3, flips, best epoch on 1/5 held out",
+               "minutes": minutes, "seeds": seeds, "mean_dice": float(np.mean([s["mean_dice"] for s in seeds])),
+               "spread": [min(s["mean_dice"] for s in seeds), max(s["mean_dice"] for s in seeds)]}
+    merge(key, figures)
+    return figures
+
+
+def part_drive(budget: str, key: str) -> dict:
+    """A budgeted arch search on DRIVE: the plan must keep the original resolution."""
+    tmp = Path(tempfile.mkdtemp(prefix="budget-drive-"))
+    log = RESULTS / f"budget_quality_{key.replace('.', '_')}.log"
+    args = ["--space", "arch", "--dataset", "drive", "--data-root", str(SHARED / "drive"), "--budget", budget, "--experiment", "drive-budget"]
+    code, wall, peak = run_cli(args, tmp, log, timeout=4 * 3600)
+    figures = {"command": "python -m search.run " + " ".join(args), "exit": code, "wall_s": round(wall, 1), "peak_rss_mb": round(peak / 2**20)}
+    if code == 0:
+        p = parent_figures(tmp, "drive-budget")
+        figures.update(test_dice=p["metrics"].get("test_dice"), image_side=p["plan"]["image_side"], plan=p["plan"],
+                       plan_accuracy=plan_accuracy(p["plan"], p["metrics"]))
+    merge(key, figures)
+    return figures
+
+
+def part_throughput(key: str) -> dict:
+    """The planned Kvasir step (depth 4, 8 wide, batch 8, 176-px patches) in fp32 GFLOP/s against the matmul peak, one
+    thread, channels_last on and off (the FLOPs of a step: 3x the forward's, counted by torch's FLOP counter)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from search.plan.cost import time_steps
+    from unet_core.unet import UNet
+
+    torch.set_num_threads(1)
+    depth, width, patch, batch = 4, 8, 176, 8
+    model = UNet(in_channels=3, num_classes=1, depth=depth, base_channels=width)
+    with FlopCounterMode(display=False) as counter:
+        model(torch.randn(batch, 3, patch, patch)).sum().backward()
+    flops = counter.get_total_flops()
+    peak = matmul_gflops()
+    rates = {}
+    for cl in (False, True):
+        seconds = min(time_steps(depth, width, patch, batch, cl, "cpu", 1, steps=5) for _ in range(2))
+        rates[cl] = flops / seconds / 1e9
+    chosen = rates[True] > rates[False]
+    figures = {"step": f"depth {depth}, width {width}, batch {batch}, {patch}-px patches, one thread", "gflop_per_step": round(flops / 1e9, 2),
+               "matmul_peak_gflops": round(peak, 1), "gflops_channels_last": round(rates[True], 1), "gflops_eager": round(rates[False], 1),
+               "channels_last_chosen": chosen, "step_vs_peak_ratio": round(rates[chosen] / peak, 3),
+               "step_vs_peak_ratio_eager": round(rates[False] / peak, 3)}
+    merge(key, figures)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", required=True, choices=["search", "plain", "drive", "throughput"])
+    parser.add_argument("--budget", default="60m")
+    parser.add_argument("--minutes", type=float, default=60)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--key", default=None, help="where the figures go in the results file (default: by part and budget)")
+    a = parser.parse_args()
+    if a.part == "search":
+        out = part_search(a.budget, a.seed, a.key or f"kvasir.search_{a.budget}")
+    elif a.part == "plain":
+        out = part_plain(a.minutes, a.key or f"kvasir.plain_{a.minutes:g}m")
+    elif a.part == "drive":
+        out = part_drive(a.budget, a.key or f"drive.search_{a.budget}")
+    else:
+        out = part_throughput(a.key or "throughput")
+    print(json.dumps({k: v for k, v in out.items() if k not in ("plan",)}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

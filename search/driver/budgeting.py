@@ -1,0 +1,92 @@
+"""A budgeted search keeps its budget: the plan made (or kept on resume) before the session opens, the time used
+recorded as the search goes, the Tune phase's deadline, and a final round shortened where the search ran long."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, replace
+from typing import Any, Callable
+
+from datasets import SegmentationData
+from search.config import SearchConfig
+from search.plan import Budget, Plan, duration
+from search.plan.planner import TRIAL_S
+from search.spaces import SpaceLimits
+from search.tracking import client as tracking
+
+from . import live
+from .planning import make_plan, plan_path, write_plan
+
+
+def planned(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, kept: dict[str, Any] | None,
+            echo: Callable[[str], None]) -> tuple[SearchConfig, Plan | None]:
+    """(cfg as planned, its plan): a resumed search keeps the plan it started with; --budget plans now and --plan reads a
+    plans file (each written beside the store and printed); without either, nothing is planned."""
+    if kept is not None:
+        return cfg, Plan(**kept)
+    if cfg.budget is None and not cfg.plan:
+        return cfg, None
+    cfg, plan = make_plan(cfg, data, limits)
+    for line in plan.lines():
+        echo(line)
+    echo(f"plan written to {write_plan(plan, plan_path(cfg, data))} (edit it and run it with --plan FILE)")
+    return cfg, plan
+
+
+def start_budget(session, plan: Plan | None, used_before_s: float, started: float) -> None:
+    """Give the session its plan and, with a budget, the clock that started at `started` (monotonic) after
+    `used_before_s` seconds of earlier sessions; the plan goes on the parent run (plan.json) and in the state file."""
+    session.plan = plan
+    live.register(session)
+    if plan is None:
+        return
+    if not session.cfg.resume:
+        tracking.log_text(session.client, session.ctx.parent_run_id, plan.to_json(), "plan.json")
+    session.state["plan"] = asdict(plan)
+    if plan.budget_s:
+        session.budget = Budget(plan.budget_s, used_before_s)
+        session.budget.started = started
+    session.note_time()
+
+
+def reserve_seconds(plan: Plan) -> float:
+    """What the budget keeps back from the Tune phase: the final round, the test score and the take-home models."""
+    p = plan.predicted_s
+    return p.get("final", 0.0) + max(0.0, p.get("setup", 0.0) - 30.0)
+
+
+def final_epochs_left(session) -> int:
+    """The final round's epochs that still fit the budget (its plan's, or fewer where the search ran long)."""
+    cfg, plan, budget = session.cfg, session.plan, session.budget
+    if not cfg.final_trials:
+        return cfg.final_epochs
+    waves = math.ceil(cfg.final_trials / max(1, plan.parallel))
+    left = budget.left_s - max(0.0, plan.predicted_s.get("setup", 0.0) - 30.0)
+    return min(cfg.final_epochs, int((left / waves - TRIAL_S) // max(plan.epoch_s, 1e-9)))
+
+
+def keep_the_budget(session) -> None:
+    """Before the final round of a budgeted search: shorten it to the time left, or skip it where not one epoch fits."""
+    if session.budget is None or not session.cfg.rerank_k:
+        return
+    epochs = final_epochs_left(session)
+    if epochs >= session.cfg.final_epochs:
+        return
+    if epochs < 1:
+        session.echo(f"budget: {session.budget.line()} used; no final-round epoch fits what is left: the search's best is the choice")
+        session.cfg = replace(session.cfg, rerank_top=0)
+        return
+    session.echo(f"budget: {session.budget.line()} used; the final round trains {epochs} epochs instead of {session.cfg.final_epochs} "
+                 f"to end within {duration(session.budget.total_s)}")
+    session.cfg = replace(session.cfg, final_budget=epochs)
+
+
+def record_phase_times(session, marks: list[float]) -> None:
+    """Each phase's measured wall seconds on the parent run (time_setup_s, time_search_s, time_final_s, time_test_s and
+    time_total_s, this session's), beside the plan's predictions, so a plan's accuracy can be read back."""
+    started = session.budget.started if session.budget is not None else marks[0]
+    setup, search, final, test = marks[0] - started, marks[1] - marks[0], marks[2] - marks[1], marks[3] - marks[2]
+    times = {"time_setup_s": setup, "time_search_s": search, "time_final_s": final, "time_test_s": test, "time_total_s": marks[3] - started}
+    tracking.log_metrics(session.client, session.ctx.parent_run_id, times, 0)
+    if session.budget is not None:
+        session.note_time()
+        session.echo(f"budget: {session.budget.line()} used (predicted {session.plan.predicted_s.get('total', 0) / 60:.1f} min)")

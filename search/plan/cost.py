@@ -1,0 +1,163 @@
+"""The cost model of a plan: seconds a training step (by depth, width, patch, batch, threads and memory format) and
+seconds a full-image prediction, measured on this machine in a few timed steps and cached per machine, so planning a
+second search costs nothing. channels_last is decided here, by the measurement, not by the CPU's name."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+CACHE_VERSION = 1
+
+
+class CostModel(Protocol):
+    """What a planner needs to know about this machine."""
+
+    def step_s(self, depth: int, width: int, patch: int, batch: int) -> float:
+        """Wall seconds of one training step (forward, backward, optimiser) of `batch` patches."""
+
+    def channels_last(self, depth: int, width: int, patch: int, batch: int) -> bool:
+        """Whether the measured step is faster in channels_last."""
+
+    def predict_s(self, depth: int, width: int, side: int) -> float:
+        """Wall seconds to predict one image whose longer side is `side` px."""
+
+
+def machine_key(device: str, threads: int) -> str:
+    """This machine as the cache knows it: CPU model, core count, torch version, the device and the threads a trial gets."""
+    import torch  # deferred: planning imports torch only once the flags are checked
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if device == "cuda" and torch.cuda.is_available() else ""
+    raw = json.dumps([CACHE_VERSION, cpu, os.cpu_count(), torch.__version__, device, gpu, threads])
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+@dataclass
+class MeasuredCost:
+    """A CostModel that times each (depth, width, patch, batch) once on this machine and keeps the seconds in `cache`."""
+
+    cache: Path
+    device: str = "cpu"
+    threads: int = 1
+    steps: int = 3
+
+    def _entries(self) -> dict[str, float]:
+        try:
+            return json.loads(self.cache.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _measure(self, key: str, run) -> float:
+        entries = self._entries()
+        if key not in entries:
+            entries[key] = run()
+            self.cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
+            os.replace(tmp, self.cache)
+        return float(entries[key])
+
+    def _step(self, depth: int, width: int, patch: int, batch: int, channels_last: bool) -> float:
+        key = f"step-d{depth}-w{width}-p{patch}-b{batch}-cl{int(channels_last)}"
+        return self._measure(key, lambda: time_steps(depth, width, patch, batch, channels_last, self.device, self.threads, self.steps))
+
+    def step_s(self, depth: int, width: int, patch: int, batch: int) -> float:
+        """The faster of the two memory formats' measured step."""
+        return min(self._step(depth, width, patch, batch, False), self._step(depth, width, patch, batch, True))
+
+    def channels_last(self, depth: int, width: int, patch: int, batch: int) -> bool:
+        """channels_last where it measured faster."""
+        return self._step(depth, width, patch, batch, True) < self._step(depth, width, patch, batch, False)
+
+    def predict_s(self, depth: int, width: int, side: int) -> float:
+        """One forward pass over a side x side tile (an image is at most that, padded)."""
+        key = f"predict-d{depth}-w{width}-s{side}"
+        return self._measure(key, lambda: time_predict(depth, width, side, self.device, self.threads))
+
+
+def _model(depth: int, width: int, device: str, channels_last: bool):
+    import torch  # deferred: see machine_key
+
+    from unet_core.unet import UNet  # deferred: imports torch
+
+    model = UNet(in_channels=3, num_classes=1, depth=depth, base_channels=width).to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def time_steps(depth: int, width: int, patch: int, batch: int, channels_last: bool, device: str = "cpu", threads: int = 1, steps: int = 3) -> float:
+    """Seconds of one training step, the mean of `steps` timed after one warm-up step."""
+    import torch  # deferred: see machine_key
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        torch.manual_seed(0)
+        model = _model(depth, width, device, channels_last)
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+        x = torch.randn(batch, 3, patch, patch, device=device)
+        x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        y = torch.randint(0, 2, (batch, 1, patch, patch), device=device).float()
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        for i in range(steps + 1):
+            if i == 1:
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+            opt.zero_grad()
+            loss_fn(model(x), y).backward()
+            opt.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - start) / steps
+    finally:
+        torch.set_num_threads(before)
+
+
+def time_predict(depth: int, width: int, side: int, device: str = "cpu", threads: int = 1) -> float:
+    """Seconds of one forward pass over a side x side input (side rounded up to a multiple of 2**depth)."""
+    import torch  # deferred: see machine_key
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        size = -(-side // 2**depth) * 2**depth
+        model = _model(depth, width, device, False).eval()
+        x = torch.randn(1, 3, size, size, device=device)
+        with torch.no_grad():
+            model(x)
+            start = time.perf_counter()
+            model(x)
+        return time.perf_counter() - start
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclass(frozen=True)
+class PlantedCost:
+    """A cost model with made-up seconds (tests, and what-if plans): a step costs `per_megapixel_step` seconds per
+    million input pixels of a width-8 depth-4 net, scaled by width squared over 64; prediction likewise."""
+
+    per_megapixel_step: float = 4.0
+    per_megapixel_predict: float = 0.5
+
+    def step_s(self, depth: int, width: int, patch: int, batch: int) -> float:
+        """Made-up step seconds, proportional to pixels and width squared."""
+        return self.per_megapixel_step * batch * patch * patch / 1e6 * (width / 8) ** 2
+
+    def channels_last(self, depth: int, width: int, patch: int, batch: int) -> bool:
+        """Never (a planted model measures nothing)."""
+        return False
+
+    def predict_s(self, depth: int, width: int, side: int) -> float:
+        """Made-up prediction seconds."""
+        return self.per_megapixel_predict * side * side / 1e6 * (width / 8) ** 2

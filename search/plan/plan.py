@@ -1,0 +1,121 @@
+"""The plans file (after nnU-Net's): every choice a search makes before it starts, each phase's predicted time, and
+why; written as plan.json beside the store and on the parent run, printed by --dry-run, and run as edited by --plan."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from unet_core.sizes import infeasible
+
+from search.errors import ConfigError
+
+PLAN_VERSION = 1
+# the SearchConfig settings a plan sets (its fields of the same name)
+PLANNED = ("image_side", "patch_size", "batch_size", "patches_per_epoch", "max_epochs", "grace_period", "num_samples", "rerank_top",
+           "final_budget", "final_folds")
+
+
+def data_key(name: str, images: int, shape: list[int], classes: list[str]) -> str:
+    """What identifies the dataset a plan was made for: its name, image count, median shape and classes."""
+    return hashlib.sha256(json.dumps([name, images, list(shape), list(classes)]).encode()).hexdigest()[:12]
+
+
+@dataclass
+class Plan:
+    """One search's plan.
+
+    Attributes:
+        dataset / data_key / images: the dataset it was made for (a plan run on other data is refused).
+        budget_s: the wall-clock budget it plans to (None: today's defaults, timed).
+        parallel: trials at a time; cpus_per_trial / gpus_per_trial: each trial's share.
+        image_side: working resolution, the longer side in px (0: the original); whole_image: the patch covers it.
+        patch_size, patch_stride, batch_size: the patches (at the working resolution); patches_per_epoch: the setting (0:
+            every grid patch, at most 4096), epoch_patches: what that draws an epoch here.
+        max_epochs, grace_period, num_samples: the Tune phase (ASHA's max_t and first rung, Optuna's trials).
+        rerank_top, final_budget, final_folds: the final round (finalists, epochs, folds; the default U-Net beside them).
+        depth, base_channels: the net the cost model timed (the deepest searched).
+        step_s, epoch_s, channels_last: the measured step, one epoch with its validation, and the faster memory format.
+        predicted_s: each phase's predicted wall seconds (setup, search, final, test, total).
+        why: one sentence per decision.
+    """
+
+    dataset: str
+    data_key: str
+    images: int
+    budget_s: float | None
+    parallel: int
+    cpus_per_trial: float
+    gpus_per_trial: float
+    image_side: int
+    whole_image: bool
+    patch_size: int
+    patch_stride: int
+    batch_size: int
+    patches_per_epoch: int
+    epoch_patches: int
+    max_epochs: int
+    grace_period: int
+    num_samples: int
+    rerank_top: int
+    final_budget: int
+    final_folds: int
+    depth: int
+    base_channels: int
+    step_s: float
+    epoch_s: float
+    channels_last: bool
+    predicted_s: dict[str, float] = field(default_factory=dict)
+    why: list[str] = field(default_factory=list)
+    version: int = PLAN_VERSION
+
+    def to_json(self) -> str:
+        """The plans file's text."""
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Plan":
+        """A plans file (ConfigError, one line, where it is missing, not JSON or not a plan)."""
+        try:
+            raw = json.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"--plan {path}: cannot read it ({exc.strerror or exc})") from None
+        except ValueError as exc:
+            raise ConfigError(f"--plan {path}: not JSON ({exc})") from None
+        names = {f.name for f in fields(cls)}
+        if not isinstance(raw, dict) or raw.get("version") != PLAN_VERSION or not names >= set(raw) or not {"dataset", "patch_size"} <= set(raw):
+            raise ConfigError(f"--plan {path}: not a plans file of version {PLAN_VERSION} (write one with --dry-run --budget ...)")
+        try:
+            return cls(**raw)
+        except TypeError as exc:
+            raise ConfigError(f"--plan {path}: {exc}") from None
+
+    def check(self, path: str | Path, dataset: str, key: str, depths: tuple[int, ...]) -> None:
+        """ConfigError where the plan was made for other data, or an edit made it infeasible for the searched depths."""
+        if (self.dataset, self.data_key) != (dataset, key):
+            raise ConfigError(f"--plan {path} was made for another dataset ({self.dataset}, {self.images} images): plan this one with --dry-run")
+        for d in depths:
+            if (why := infeasible(self.patch_size, d)) is not None:
+                raise ConfigError(f"--plan {path}: patch_size {self.patch_size} {why} (depth {d})")
+        for name in ("batch_size", "max_epochs", "grace_period", "num_samples", "final_budget", "final_folds", "patch_stride"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"--plan {path}: {name} must be at least 1, got {getattr(self, name)}")
+        if self.image_side < 0 or 0 < self.image_side < 16:
+            raise ConfigError(f"--plan {path}: image_side must be 0 (original resolution) or at least 16 px, got {self.image_side}")
+
+    def apply(self, cfg):
+        """`cfg` with the planned settings."""
+        return replace(cfg, **{name: getattr(self, name) for name in PLANNED})
+
+    def lines(self) -> list[str]:
+        """The plan for the terminal: one line of choices, one of times, then the reasons."""
+        p = self.predicted_s
+        res = f"{self.image_side} px (longer side)" if self.image_side else "original"
+        head = (f"plan: resolution {res}, {'whole-image ' if self.whole_image else ''}patch {self.patch_size} stride {self.patch_stride}, "
+                f"batch {self.batch_size}, {self.epoch_patches} patches an epoch; {self.num_samples} trials of at most {self.max_epochs} "
+                f"epochs ({self.parallel} at a time, ASHA rung {self.grace_period}); final round: best {self.rerank_top} and the default "
+                f"U-Net, {self.final_budget} epochs on {self.final_folds} fold(s)")
+        times = "predicted: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in p.items())
+        budget = f" of a {self.budget_s / 60:.0f}-min budget" if self.budget_s else " (no --budget: today's defaults, timed)"
+        return [head, times + budget, *(f"  because {w}" for w in self.why)]

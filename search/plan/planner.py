@@ -1,0 +1,271 @@
+"""Turn a dataset's fingerprint, a measured cost model and a wall-clock budget into a Plan (search.plan.plan): the
+working resolution, patch, epochs, trials and final round that fit the budget, largest resolution first.
+
+The rule, in the spirit of nnU-Net's planner (which adds a low-resolution configuration where objects are large against
+the patch the hardware affords): a resolution is kept only if the structures stay at least MIN_STRUCTURE_PX wide there
+(so vessels and membranes keep full resolution), and the plan takes the largest resolution at which the budget still
+gives every search trial MIN_TRIAL_STEPS optimiser steps, the final round's trainings MIN_FINAL_STEPS, and the search
+MIN_TRIALS trials. Half the budget left after setup and test goes to the search, half to the final round."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from datasets.fingerprint import CONTEXT, MIN_PATCH
+from unet_core.sizes import smallest_patch
+
+from search.errors import ConfigError
+
+from .budget import duration
+from .cost import CostModel
+from .plan import Plan
+
+SIDES = (1024, 768, 512, 384, 320, 256, 224, 192, 160, 128)  # working resolutions tried below the original (longer side, px)
+MIN_STRUCTURE_PX = 12  # a structure narrower than this at a working resolution is lost there: keep a larger one
+RF_SHARE = 0.5  # a structure wider than this share of the deepest net's receptive field is seen in pieces: go lower
+WHOLE_IMAGE = 0.75  # a patch of at least this share of the resized image's longer side becomes the whole image
+EPOCH_PATCH_CAP = 4096  # recipes.patches.EPOCH_PATCH_CAP (every grid patch, at most this many an epoch)
+SETUP_S = 30.0  # Ray's start, the session, the parent run
+TRIAL_S = 8.0  # a trial's process, model and MLflow writes, beside its epochs
+EPOCH_S = 0.3  # an epoch's report to Tune and metrics to MLflow, beside its steps and validation
+MODELS_S = 20.0  # logging and registering the take-home models
+SAFETY = 0.92  # the plan fills this share of the budget: the rest absorbs the cost model's error
+SEARCH_SHARE = 0.5  # of the budget left after setup, test scoring and models
+MIN_TRIAL_STEPS, MIN_FINAL_STEPS, MIN_TRIALS = 500, 3000, 8
+MIN_EPOCHS = 4  # a trial's most epochs (ASHA's max_t): fewer leave ASHA no rung to stop a weak trial at
+EPOCH_STEPS = 100  # a patch-mode epoch is at most this many steps (nnU-Net's fixed-length epochs), so ASHA has rungs to use
+MAX_TRIALS = 48
+FINAL_CHOICES = ((2, 2), (1, 2), (1, 1))  # (finalists, folds) the planner tries, most evidence first
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What the planner reads: the fingerprint's figures and the search's fixed settings.
+
+    Attributes:
+        dataset, data_key, images: the data (search.plan.plan.data_key).
+        train_images, val_images, test_images: the search's splits; val_per_epoch: the validation images an epoch scores.
+        median_shape, min_shape: images' median and smallest [h, w]; structure_width: the fingerprint's, px.
+        depth, base_channels, batch_size: the net timed (the deepest searched) and the batch.
+        cpus, cpus_per_trial, gpus, gpus_per_trial: the resources; reduction_factor: ASHA's.
+        sampled: Optuna samples the trials (False: an enumerated ablation of `fixed_trials`).
+        rerank_top, final_folds: the user's choice, or None for the planner's.
+    """
+
+    dataset: str
+    data_key: str
+    images: int
+    train_images: int
+    val_images: int
+    test_images: int
+    val_per_epoch: int
+    median_shape: tuple[int, int]
+    min_shape: tuple[int, int]
+    structure_width: float
+    depth: int = 4
+    base_channels: int = 8
+    batch_size: int = 8
+    cpus: float = 2.0
+    cpus_per_trial: float = 1.0
+    gpus: float = 0.0
+    gpus_per_trial: float = 0.0
+    reduction_factor: int = 2
+    sampled: bool = True
+    fixed_trials: int = 0
+    rerank_top: int | None = None
+    final_folds: int | None = None
+
+    @property
+    def parallel(self) -> int:
+        """Trials at a time: by GPUs where trials take GPUs, else by CPUs."""
+        if self.gpus_per_trial:
+            return max(1, int(self.gpus / self.gpus_per_trial + 1e-9))
+        return max(1, int(self.cpus / self.cpus_per_trial + 1e-9))
+
+
+def asha_epochs(max_t: int, grace: int, rf: int) -> float:
+    """Expected epochs one trial trains under ASHA: everyone to the first rung, 1/rf of them to each next one."""
+    rungs, r = [], grace
+    while r < max_t:
+        rungs.append(r)
+        r *= rf
+    rungs.append(max_t)
+    return sum((b - a) / rf**i for i, (a, b) in enumerate(zip([0, *rungs[:-1]], rungs)))
+
+
+def _ceil16(x: float) -> int:
+    return int(math.ceil(x / 16) * 16)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """One working resolution's patches: side (0: original), patch, stride, whole image, patches an epoch."""
+
+    side: int
+    patch: int
+    stride: int
+    whole: bool
+    per_epoch: int
+
+
+def geometry(inp: PlanInputs, side: int) -> Geometry:
+    """The patch at working resolution `side`: CONTEXT structure widths (at least MIN_PATCH and the depth's smallest), the
+    whole resized image where that is most of it."""
+    long = max(inp.median_shape)
+    scale = side / long if side else 1.0
+    h, w = inp.median_shape[0] * scale, inp.median_shape[1] * scale
+    floor = max(MIN_PATCH, smallest_patch(inp.depth))
+    patch = max(floor, _ceil16(CONTEXT * inp.structure_width * scale))
+    if patch >= WHOLE_IMAGE * max(h, w):
+        patch = max(floor, _ceil16(max(h, w)))
+        return Geometry(side, patch, patch // 2, True, inp.train_images)
+    stride = patch // 2
+    grid = inp.train_images * max(1, math.ceil((h - patch) / stride) + 1) * max(1, math.ceil((w - patch) / stride) + 1)
+    return Geometry(side, patch, stride, False, min(grid, EPOCH_PATCH_CAP, EPOCH_STEPS * inp.batch_size))
+
+
+def receptive_field(depth: int) -> int:
+    """Pixels of input one output pixel of a U-Net of `depth` sees (two 3x3 convolutions a level, 2x2 pooling)."""
+    return 1 + 4 * (2 ** (depth + 1) - 1) + (2**depth - 1) + 4 * (2**depth - 1)
+
+
+def sides(inp: PlanInputs) -> list[int]:
+    """The working resolutions worth trying, largest first: those where structures stay at least MIN_STRUCTURE_PX wide
+    and fit within RF_SHARE of the deepest net's receptive field (the original, 0, where they do)."""
+    long = max(inp.median_shape)
+    fits = RF_SHARE * receptive_field(inp.depth)
+    keep = [s for s in SIDES if s < 0.9 * long and inp.structure_width * s / long >= MIN_STRUCTURE_PX]
+    if inp.structure_width <= fits or not keep:
+        return [0] + keep
+    return [s for s in keep if inp.structure_width * s / long <= fits] or keep[-1:]
+
+
+def epoch_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> tuple[float, float]:
+    """(seconds of one training step, seconds of one epoch with its validation) at geometry `g`."""
+    step = cost.step_s(inp.depth, inp.base_channels, g.patch, inp.batch_size)
+    side = g.side or max(inp.median_shape)
+    steps = math.ceil(g.per_epoch / inp.batch_size)
+    return step, EPOCH_S + steps * step + inp.val_per_epoch * cost.predict_s(inp.depth, inp.base_channels, side)
+
+
+def fixed_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> float:
+    """Setup, test scoring (one prediction per test image) and the take-home models: the budget's part no trial uses."""
+    return SETUP_S + MODELS_S + inp.test_images * cost.predict_s(inp.depth, inp.base_channels, g.side or max(inp.median_shape))
+
+
+def _final_choices(inp: PlanInputs) -> tuple[tuple[int, int], ...]:
+    if inp.rerank_top is not None or inp.final_folds is not None:
+        return ((inp.rerank_top if inp.rerank_top is not None else 2, inp.final_folds or 2),)
+    return FINAL_CHOICES
+
+
+def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: float, budget: float, k: int, folds: int) -> dict | None:
+    """The plan at one geometry and final round within `budget`, or None where it cannot hold one epoch of each."""
+    steps = math.ceil(g.per_epoch / inp.batch_size)
+    p = inp.parallel
+    avail = budget * SAFETY - fixed
+    waves = math.ceil((k + 1) * folds / p) if k else 0
+    final_epochs = int(((1 - SEARCH_SHARE) * avail / waves - TRIAL_S) // epoch) if waves else 0
+    if waves and final_epochs < 1:
+        return None
+    search_wall = avail - (waves * (final_epochs * epoch + TRIAL_S) if waves else 0)
+    if inp.sampled:
+        max_t = max(1, final_epochs // 2) if waves else max(1, int(search_wall * p / (MIN_TRIALS * epoch) // 2))
+        max_t = min(max_t, 64)
+        grace = max(1, max_t // 4)
+        trials = min(MAX_TRIALS, int(search_wall * p // (asha_epochs(max_t, grace, inp.reduction_factor) * epoch + TRIAL_S)))
+        if trials < 2:
+            return None
+        search_s = math.ceil(trials / p) * (asha_epochs(max_t, grace, inp.reduction_factor) * epoch + TRIAL_S)
+    else:
+        trials, grace = inp.fixed_trials, 1
+        max_t = int((search_wall * p / trials - TRIAL_S) // epoch)
+        if max_t < 1:
+            return None
+        search_s = math.ceil(trials / p) * (max_t * epoch + TRIAL_S)
+    final_s = waves * (final_epochs * epoch + TRIAL_S)
+    good = (max_t * steps >= MIN_TRIAL_STEPS and (not waves or final_epochs * steps >= MIN_FINAL_STEPS)
+            and (not inp.sampled or (trials >= MIN_TRIALS and max_t >= MIN_EPOCHS)))
+    return {"geometry": g, "step": step, "epoch": epoch, "max_t": max_t, "grace": grace, "trials": trials, "k": k, "folds": folds,
+            "final_epochs": max(final_epochs, 1), "good": good, "predicted": {"setup": fixed, "search": search_s, "final": final_s}}
+
+
+def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
+    """The plan that fits `budget_s` (ConfigError naming the minimum where even the smallest plan does not)."""
+    found = []
+    for side in sides(inp):
+        g = geometry(inp, side)
+        step, epoch = epoch_seconds(inp, cost, g)
+        fixed = fixed_seconds(inp, cost, g)
+        for k, folds in _final_choices(inp):
+            c = _candidate(inp, g, step, epoch, fixed, budget_s, k, folds)
+            if c is not None:
+                found.append(c)
+                if c["good"]:
+                    return _plan(inp, cost, c, budget_s, f"at {_res(g)} the budget gives each trial {c['max_t']} epochs "
+                                 f"({c['max_t'] * math.ceil(g.per_epoch / inp.batch_size)} steps), {c['trials']} trials, and the final round "
+                                 f"{c['final_epochs']} epochs: the largest resolution that holds at least {MIN_TRIAL_STEPS} steps a trial, "
+                                 f"{MIN_FINAL_STEPS} a final training and {MIN_TRIALS} trials")
+    if found:  # none holds the minimum steps: the cheapest resolution, most final epochs
+        c = max(found, key=lambda c: (c["final_epochs"] * math.ceil(c["geometry"].per_epoch / inp.batch_size), c["trials"]))
+        return _plan(inp, cost, c, budget_s, f"no resolution gives {MIN_FINAL_STEPS} steps a final training in this budget: "
+                     f"{_res(c['geometry'])} gives the most ({c['final_epochs']} epochs); a longer --budget trains models worth more")
+    raise ConfigError(f"--budget {duration(budget_s)} is below the smallest plan's {duration(minimum_seconds(inp, cost))} "
+                      f"(2 trials and a final round of one epoch each at the lowest resolution): give at least that")
+
+
+def minimum_seconds(inp: PlanInputs, cost: CostModel) -> float:
+    """The shortest budget any plan fits: the lowest resolution, 2 trials of one epoch, one final epoch of one finalist."""
+    g = geometry(inp, sides(inp)[-1])
+    _, epoch = epoch_seconds(inp, cost, g)
+    p = inp.parallel
+    trials = 2 if inp.sampled else inp.fixed_trials
+    return (fixed_seconds(inp, cost, g) + math.ceil(trials / p) * (epoch + TRIAL_S) + math.ceil(2 / p) * (epoch + TRIAL_S)) / (SAFETY * 0.999)
+
+
+def _res(g: Geometry) -> str:
+    return f"{g.side} px" if g.side else "the original resolution"
+
+
+def _plan(inp: PlanInputs, cost: CostModel, c: dict, budget_s: float | None, reason: str) -> Plan:
+    g = c["geometry"]
+    why = [reason]
+    if g.side:
+        why.append(f"structures {inp.structure_width:.0f} px wide at {max(inp.median_shape)} px become "
+                   f"{inp.structure_width * g.side / max(inp.median_shape):.0f} px at {g.side} px: at least {MIN_STRUCTURE_PX}, and within "
+                   f"{RF_SHARE:g} of a depth-{inp.depth} U-Net's {receptive_field(inp.depth)}-px receptive field")
+    elif len(sides(inp)) == 1:
+        why.append(f"structures {inp.structure_width:.1f} px wide would fall below {MIN_STRUCTURE_PX} px at any smaller resolution")
+    if g.whole:
+        why.append(f"a patch of {CONTEXT} structure widths covers most of the resized image: whole-image training")
+    predicted = dict(c["predicted"])
+    predicted["total"] = sum(predicted.values())
+    return Plan(inp.dataset, inp.data_key, inp.images, budget_s, inp.parallel, inp.cpus_per_trial, inp.gpus_per_trial, g.side, g.whole,
+                g.patch, g.stride, inp.batch_size, 0 if g.whole or g.per_epoch >= EPOCH_PATCH_CAP else g.per_epoch, g.per_epoch, c["max_t"], c["grace"],
+                c["trials"], c["k"], c["final_epochs"], c["folds"], inp.depth, inp.base_channels, round(c["step"], 5),
+                round(c["epoch"], 3), cost.channels_last(inp.depth, inp.base_channels, g.patch, inp.batch_size),
+                {k: round(v, 1) for k, v in predicted.items()}, why)
+
+
+def plan_defaults(inp: PlanInputs, cost: CostModel, cfg, trials: int, patch: int) -> Plan:
+    """No --budget: today's settings as a plan, with their predicted time (nothing changes)."""
+    side = cfg.image_side
+    scale = side / max(inp.median_shape) if side else 1.0
+    h, w = inp.median_shape[0] * scale, inp.median_shape[1] * scale
+    stride = max(1, patch // 2)
+    grid = inp.train_images * max(1, math.ceil((h - patch) / stride) + 1) * max(1, math.ceil((w - patch) / stride) + 1)
+    per_epoch = cfg.patches_per_epoch or min(grid, EPOCH_PATCH_CAP)
+    g = Geometry(side, patch, stride, patch >= max(h, w), per_epoch)
+    inp = replace(inp, batch_size=cfg.batch_size)
+    step, epoch = epoch_seconds(inp, cost, g)
+    p = inp.parallel
+    epochs = asha_epochs(cfg.max_epochs, cfg.grace_period, cfg.reduction_factor) if inp.sampled else cfg.max_epochs
+    k, folds, final_epochs = cfg.rerank_k, cfg.final_folds, cfg.final_epochs
+    waves = math.ceil(cfg.final_trials / p) if k else 0
+    c = {"geometry": g, "step": step, "epoch": epoch, "max_t": cfg.max_epochs, "grace": cfg.grace_period, "trials": trials, "k": k,
+         "folds": folds, "final_epochs": final_epochs,
+         "predicted": {"setup": fixed_seconds(inp, cost, g), "search": math.ceil(trials / p) * (epochs * epoch + TRIAL_S),
+                       "final": waves * (final_epochs * epoch + TRIAL_S)}}
+    plan = _plan(inp, cost, c, None, "no --budget was given: the settings stand as given, timed")
+    plan.patches_per_epoch = cfg.patches_per_epoch
+    return plan

@@ -1,0 +1,91 @@
+"""A search planned to a budget: the plan a planted cost model gives, a budget too small for any plan, the plans file's
+checks, and the budget's clock across a resumed search."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from search.errors import ConfigError
+from search.plan import Budget, Plan, PlanInputs, PlantedCost, asha_epochs, minimum_seconds, parse_budget, plan_for_budget
+from search.plan.planner import MIN_FINAL_STEPS, sides
+
+KVASIR = PlanInputs("folder", "k1", 1000, 704, 176, 120, 32, (530, 620), (332, 487), 139.0)
+DRIVE = PlanInputs("drive", "k2", 40, 16, 4, 20, 4, (584, 565), (584, 565), 6.0)
+COST = PlantedCost(per_megapixel_step=1.4, per_megapixel_predict=0.3)
+
+
+@pytest.mark.parametrize("text, seconds", [("45m", 2700), ("2h", 7200), ("1h30m", 5400), ("90s", 90), ("0.5h", 1800)])
+def test_a_budget_is_read_as_users_write_it(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "1x", "", "0m", "-5m", "ten minutes"])
+def test_a_budget_that_is_no_duration_is_one_line(text):
+    with pytest.raises(ConfigError, match="--budget") as raised:
+        parse_budget(text)
+    assert "\n" not in str(raised.value)
+
+
+def test_large_objects_train_at_a_reduced_resolution_and_thin_ones_keep_the_original():
+    assert sides(DRIVE) == [0]  # 6-px vessels would vanish below the original
+    assert 0 not in sides(KVASIR) and max(sides(KVASIR)) == 384  # 139-px polyps exceed half a depth-4 receptive field at 620 px
+    hour = plan_for_budget(KVASIR, COST, 3600)
+    assert hour.image_side == 256 and hour.patch_size == 176 and not hour.whole_image
+    assert hour.final_budget * hour.epoch_patches / hour.batch_size >= MIN_FINAL_STEPS
+    assert plan_for_budget(DRIVE, COST, 1800).image_side == 0
+
+
+def test_a_longer_budget_buys_resolution_trials_and_epochs_and_every_plan_fits_its_budget():
+    plans = [plan_for_budget(KVASIR, COST, b) for b in (600, 3600, 8 * 3600)]
+    assert [p.image_side for p in plans] == sorted(p.image_side for p in plans)
+    assert plans[0].final_budget <= plans[1].final_budget
+    for budget, p in zip((600, 3600, 8 * 3600), plans):
+        assert p.predicted_s["total"] <= budget
+        assert p.predicted_s["total"] == pytest.approx(sum(v for k, v in p.predicted_s.items() if k != "total"), abs=0.2)
+
+
+def test_a_budget_the_smallest_plan_cannot_meet_is_refused_with_its_minimum():
+    least = minimum_seconds(KVASIR, COST)
+    with pytest.raises(ConfigError, match=r"--budget 30s is below the smallest plan's \d+m\d+s .*give at least that"):
+        plan_for_budget(KVASIR, COST, 30)
+    plan_for_budget(KVASIR, COST, least)  # the minimum itself is a plan
+
+
+def test_asha_epochs_by_hand():
+    assert asha_epochs(8, 2, 2) == pytest.approx(2 + 2 / 2 + 4 / 4)  # rungs 2, 4, 8
+    assert asha_epochs(1, 1, 2) == 1
+
+
+def test_a_plans_file_round_trips_and_refuses_other_data_and_infeasible_edits(tmp_path):
+    plan = plan_for_budget(KVASIR, COST, 3600)
+    path = tmp_path / "plan.json"
+    path.write_text(plan.to_json())
+    assert Plan.read(path) == plan
+    Plan.read(path).check(path, "folder", "k1", (1, 2, 3, 4))
+    with pytest.raises(ConfigError, match="was made for another dataset"):
+        Plan.read(path).check(path, "folder", "other", (1, 2))
+    path.write_text(json.dumps({**json.loads(plan.to_json()), "patch_size": 100}))
+    with pytest.raises(ConfigError, match=r"patch_size 100 .*depth 3"):
+        Plan.read(path).check(path, "folder", "k1", (1, 2, 3))
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match="not JSON"):
+        Plan.read(path)
+
+
+def test_the_budget_clock_goes_on_with_the_time_an_interrupted_search_left():
+    now = [100.0]
+    first = Budget(600, clock=lambda: now[0])
+    now[0] += 250  # the first session ran 250 s, then was interrupted
+    used = first.used_s
+    now[0] += 1000  # the machine stood still before --resume: that time is not the search's
+    resumed = Budget(600, used_before_s=used, clock=lambda: now[0])
+    assert (resumed.used_s, resumed.left_s) == (250, 350)
+    now[0] += 400
+    assert resumed.left_s == 0 and resumed.line() == "10m50s of 10m00s"
+
+
+def test_plan_inputs_respect_a_users_final_round():
+    plan = plan_for_budget(replace(KVASIR, rerank_top=3, final_folds=2), COST, 8 * 3600)
+    assert (plan.rerank_top, plan.final_folds) == (3, 2)
