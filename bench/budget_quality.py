@@ -55,31 +55,40 @@ def merge(key: str, figures: dict) -> None:
     OUT.write_text(json.dumps(blob, indent=2) + "\n")
 
 
+def tree_rss(pid: int) -> int:
+    """Resident bytes of process `pid` and all its descendants, read from /proc (0 where it has ended)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        kids = [c for c, p in parents.items() if p in frontier and c not in tree]
+        tree.update(kids)
+        frontier = kids
+    total = 0
+    for p in tree:
+        try:
+            total += int(next(line.split()[1] for line in Path(f"/proc/{p}/status").read_text().splitlines() if line.startswith("VmRSS"))) * 1024
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
 class PeakRSS:
     """The peak resident memory of a process and all its children, sampled every `every` seconds in a thread."""
 
     def __init__(self, pid: int, every: float = 1.0):
-        import psutil
-
-        self.proc, self.every, self.peak, self._stop = psutil.Process(pid), every, 0, threading.Event()
+        self.pid, self.every, self.peak, self._stop = pid, every, 0, threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        import psutil
-
         while not self._stop.is_set():
-            try:
-                procs = [self.proc, *self.proc.children(recursive=True)]
-                total = 0
-                for p in procs:
-                    try:
-                        total += p.memory_info().rss
-                    except psutil.Error:
-                        pass
-                self.peak = max(self.peak, total)
-            except psutil.Error:
-                return
+            self.peak = max(self.peak, tree_rss(self.pid))
             self._stop.wait(self.every)
 
     def stop(self) -> int:
@@ -132,6 +141,19 @@ def plan_accuracy(plan: dict, metrics: dict) -> dict:
     return out
 
 
+def search_figures(tmp: Path, figures: dict) -> dict:
+    """`figures` with the finished search's test scores, plan and plan accuracy read from its MLflow store in `tmp`."""
+    p = parent_figures(tmp, "kvasir-budget")
+    m = p["metrics"]
+    figures.update(mean_dice=m.get("test_mean_dice"), global_dice=m.get("test_dice"), best_run=p["best_run"],
+                   default_unet_mean_dice=m.get("default_test_mean_dice"), default_unet_global_dice=m.get("default_test_dice"),
+                   plan=p["plan"], plan_accuracy=plan_accuracy(p["plan"], m), budget_s=p["plan"]["budget_s"],
+                   measured_total_s=m.get("time_total_s"))
+    if "wall_s" in figures:
+        figures["within_budget"] = figures["wall_s"] <= 1.1 * p["plan"]["budget_s"]
+    return figures
+
+
 def part_search(budget: str, seed: int, key: str) -> dict:
     """One budgeted arch search on Kvasir-SEG's published split."""
     root = SHARED / "kvasir"
@@ -143,11 +165,7 @@ def part_search(budget: str, seed: int, key: str) -> dict:
     figures = {"command": "python -m search.run " + " ".join(args), "exit": code, "wall_s": round(wall, 1), "peak_rss_mb": round(peak / 2**20),
                "log": str(log.relative_to(REPO)), "seed": seed}
     if code == 0:
-        p = parent_figures(tmp, "kvasir-budget")
-        m = p["metrics"]
-        figures.update(mean_dice=m.get("test_mean_dice"), global_dice=m.get("test_dice"), best_run=p["best_run"],
-                       default_unet_mean_dice=m.get("default_test_mean_dice"), plan=p["plan"], plan_accuracy=plan_accuracy(p["plan"], m),
-                       budget_s=p["plan"]["budget_s"], within_budget=wall <= 1.1 * p["plan"]["budget_s"])
+        search_figures(tmp, figures)
     merge(key, figures)
     return figures
 

@@ -3,7 +3,7 @@
 Its names load on first use (PEP 562), so `from datasets.x import y` does not import the whole package."""
 from __future__ import annotations
 
-from importlib import import_module
+from unet_core.lazy import lazy_exports
 
 _EXPORTS = {  # name -> the module that defines it
     "PRESETS": ".augment",
@@ -26,12 +26,4 @@ _EXPORTS = {  # name -> the module that defines it
     "full_images": ".types",
 }
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    """A package-level name, imported from its module on first use."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -56,6 +56,8 @@ class TrialParams:
         image_side: the working resolution: training images are resized so their longer side is this many pixels (the
             store keeps the resized copy), validation and test predict at it and score at the original resolution; 0
             keeps the original resolution. The patch size is in working-resolution pixels.
+        channels_last: the memory format a budget's plan measured faster on this machine (None: the precision's own,
+            unet_core.resolve_precision).
     """
 
     depth: int = 2
@@ -85,6 +87,7 @@ class TrialParams:
     val_seed: int = -1
     head_bias: str = "prior"
     image_side: int = 0
+    channels_last: bool | None = None
 
     def __post_init__(self) -> None:
         self.skips = format_skips(parse_skips(str(self.skips), self.depth))

@@ -3,7 +3,7 @@
 Its names load on first use (PEP 562), so `from unet_core.x import y` does not import the whole package."""
 from __future__ import annotations
 
-from importlib import import_module
+from .lazy import lazy_exports
 
 _EXPORTS = {  # name -> the module that defines it
     "BudgetConfig": ".budget",
@@ -48,12 +48,4 @@ _EXPORTS = {  # name -> the module that defines it
     "UNet": ".unet",
 }
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    """A package-level name, imported from its module on first use."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

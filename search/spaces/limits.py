@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from datasets.fingerprint import Fingerprint
-from unet_core.sizes import smallest_patch
+from unet_core.sizes import MAX_DEPTH, smallest_patch
 
 PATCH_STEP = 16
 
@@ -27,13 +27,16 @@ class SpaceLimits:
         """Depths capped at `cap_depth` (or the `requested` ones) and by the fingerprint; the largest patch a PATCH_STEP multiple."""
         max_patch = (min(fp.min_shape) // PATCH_STEP) * PATCH_STEP
         fits = [d for d in fp.feasible_depths if smallest_patch(d) <= max_patch]
+        if not fits:  # a few small images among larger ones: the patcher pads them, so the typical image decides
+            max_patch = (min(fp.image_shape) // PATCH_STEP) * PATCH_STEP
+            fits = [d for d in range(1, MAX_DEPTH + 1) if smallest_patch(d) <= max_patch]
         too_deep = [d for d in requested if d not in fits]
         if too_deep:
             raise ValueError(f"depth {too_deep[0]} needs patches of at least {smallest_patch(too_deep[0])} pixels, "
                              f"but images of {fp.min_shape[0]}x{fp.min_shape[1]} allow depths {', '.join(map(str, fits)) or 'none'}")
         depths = list(requested) or [d for d in fits if d <= cap_depth]
         if not depths:
-            raise ValueError(f"images of {fp.min_shape[0]}x{fp.min_shape[1]} are too small for any U-Net depth")
+            raise ValueError(f"images of {fp.image_shape[0]}x{fp.image_shape[1]} (the median) are too small for any U-Net depth")
         return cls(depths=tuple(sorted(depths)), max_patch=max_patch)
 
 

@@ -53,7 +53,8 @@ class Space:
     def fixed_params(self, cfg) -> dict[str, Any]:
         """Values every trial of the space shares."""
         return {"epochs": cfg.max_epochs, "patches_per_epoch": cfg.patches_per_epoch, "seed": cfg.seed, "precision": cfg.precision,
-                **({"image_side": cfg.image_side} if cfg.image_side else {})}
+                **({"image_side": cfg.image_side} if cfg.image_side else {}),
+                **({"channels_last": cfg.channels_last} if cfg.channels_last is not None else {})}
 
     def max_trial_epochs(self, cfg) -> int:
         """The most epochs any trial of the space can report (ASHA's max_t)."""

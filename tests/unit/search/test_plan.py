@@ -89,3 +89,13 @@ def test_the_budget_clock_goes_on_with_the_time_an_interrupted_search_left():
 def test_plan_inputs_respect_a_users_final_round():
     plan = plan_for_budget(replace(KVASIR, rerank_top=3, final_folds=2), COST, 8 * 3600)
     assert (plan.rerank_top, plan.final_folds) == (3, 2)
+
+
+def test_one_small_image_among_larger_ones_is_padded_instead_of_refusing_the_dataset():
+    from datasets.fingerprint import Fingerprint
+    from search.spaces import SpaceLimits
+
+    fp = Fingerprint("folder", 11, 8, 2, 1, [96, 80], [16, 16], [96, 80], 3, [0.5] * 3, [0.2] * 3, ["bg", "fg"], {"fg": 0.2}, 1.0,
+                     [], [], 10.0, 64)
+    limits = SpaceLimits.from_fingerprint(fp)
+    assert limits.max_patch == 80 and limits.depths == (1, 2, 3, 4)
