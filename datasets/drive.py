@@ -10,18 +10,18 @@ from pathlib import Path
 
 from . import preprocess
 from .io import check_image_file, image_files, read_binary_mask, read_image, require_dir
-from .types import DatasetError, Sample
+from .types import DatasetError, Sample, Streamed
 
 CLASS_NAMES = ["background", "vessel"]
 
 
-def _load_split(root: Path, split: str, green: bool, clahe: bool, gamma: float | None, threshold: bool = False) -> list[Sample]:
+def _load_split(root: Path, split: str, green: bool, clahe: bool, gamma: float | None, threshold: bool = False) -> Streamed:
     base = require_dir(root / split, f"DRIVE expects {split}/images, {split}/1st_manual, {split}/mask")
     images = image_files(require_dir(base / "images", "the fundus .tif images"))
     if not images:
         raise DatasetError(f"{base / 'images'}: no images found")
-    samples = []
-    for path in images:
+    files = {}
+    for path in images:  # every file checked before anything is decoded
         check_image_file(path)
         number = path.stem.split("_")[0]
         manual = base / "1st_manual" / f"{number}_manual1.gif"
@@ -29,12 +29,17 @@ def _load_split(root: Path, split: str, green: bool, clahe: bool, gamma: float |
         for needed, what in ((manual, "vessel annotation"), (fov, "field-of-view mask")):
             if not needed.is_file():
                 raise DatasetError(f"{path}: no {what} (expected {needed})")
+        files[path] = (manual, fov)
+
+    def decode(path: Path) -> Sample:
+        manual, fov = files[path]
         image = preprocess.apply(read_image(path, "RGB"), green, clahe, gamma)
-        samples.append(Sample(path.stem, image, read_binary_mask(manual, threshold), read_binary_mask(fov, threshold).astype(bool)))
-    return samples
+        return Sample(path.stem, image, read_binary_mask(manual, threshold), read_binary_mask(fov, threshold).astype(bool))
+
+    return Streamed(images, decode)
 
 
-def load(root: Path, green: bool = False, clahe: bool = False, gamma: float | None = None, num_classes: int | None = None) -> dict[str, list[Sample]]:
+def load(root: Path, green: bool = False, clahe: bool = False, gamma: float | None = None, num_classes: int | None = None) -> dict[str, Streamed]:
     """Read DRIVE's training and test splits (20 + 20 images, 565x584) with field-of-view masks.
 
     Args:

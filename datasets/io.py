@@ -154,10 +154,14 @@ def require_dir(path: Path, what: str) -> Path:
 
 
 def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resize image (bilinear) and mask (nearest) to size x size."""
-    chans = [np.asarray(Image.fromarray(c).resize((size, size), Image.BILINEAR)) for c in image]
+    """Resize image (bilinear) and mask (nearest) to size x size; an image decoded from an 8-bit file (values k / 255) is
+    resized in uint8 and stays uint8 (a quarter of float32's bytes in the store)."""
+    u8 = image if image.dtype == np.uint8 else np.rint(np.asarray(image, np.float32) * 255).clip(0, 255).astype(np.uint8)
+    eight_bit = image.dtype == np.uint8 or np.array_equal(u8.astype(np.float32) / 255.0, image)
+    source = u8 if eight_bit else np.asarray(image, np.float32)
+    chans = [np.asarray(Image.fromarray(c).resize((size, size), Image.BILINEAR)) for c in source]
     m = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize((size, size), Image.NEAREST))
-    return np.stack(chans).astype(np.float32), m.astype(np.uint8)
+    return np.stack(chans).astype(np.uint8 if eight_bit else np.float32), m.astype(np.uint8)
 
 
 def image_files(folder: Path) -> list[Path]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import image_files, read_image, read_label, require_dir, resize_pair
-from .types import DatasetError, Sample
+from .types import DatasetError, Sample, Streamed
 
 CLASS_NAMES = ["background", "pet", "border"]
 _TRIMAP_TO_CLASS = {1: 1, 2: 0, 3: 2}
@@ -25,18 +25,22 @@ def _official_lists(root: Path) -> dict[str, set[str]]:
     return lists if len(lists) == 2 else {}
 
 
-def load(root: Path, size: int = 256) -> dict[str, list[Sample]]:
+def load(root: Path, size: int = 256) -> dict[str, Streamed]:
     """Read images and trimaps; splits from the official lists, else everything is training data."""
     root = Path(root)
     paths = [p for p in image_files(require_dir(root / "images", "the pet .jpg images")) if p.suffix.lower() in (".jpg", ".jpeg")]
     trimaps = require_dir(root / "annotations" / "trimaps", "one trimap PNG per image")
     if not paths:
         raise DatasetError(f"{root / 'images'}: no .jpg images found")
-    samples = {}
-    for path in paths:
+    by_stem = {}
+    for path in paths:  # every pair checked before anything is decoded
         tri = trimaps / f"{path.stem}.png"
         if not tri.is_file():
             raise DatasetError(f"{path}: no trimap (expected {tri})")
+        by_stem[path.stem] = (path, tri)
+
+    def decode(stem: str) -> Sample:
+        path, tri = by_stem[stem]
         raw = read_label(tri)
         bad = sorted(set(np.unique(raw).tolist()) - set(_TRIMAP_TO_CLASS))
         if bad:
@@ -48,8 +52,9 @@ def load(root: Path, size: int = 256) -> dict[str, list[Sample]]:
         if image.shape[1:] != mask.shape:
             raise DatasetError(f"{tri}: size {mask.shape[1]}x{mask.shape[0]} differs from its image {image.shape[2]}x{image.shape[1]}")
         image, mask = resize_pair(image, mask, size)
-        samples[path.stem] = Sample(path.stem, image, mask, np.ones(mask.shape, bool))
+        return Sample(path.stem, image, mask, np.ones(mask.shape, bool))
+
     lists = _official_lists(root)
     if not lists:
-        return {"train": list(samples.values())}
-    return {split: [s for k, s in samples.items() if k in names] for split, names in lists.items()}
+        return {"train": Streamed(list(by_stem), decode)}
+    return {split: Streamed([k for k in by_stem if k in names], decode) for split, names in lists.items()}

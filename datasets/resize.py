@@ -63,11 +63,10 @@ def at_side(samples: list[Sample], side: int) -> list[Sample]:
     recipe = resized_recipe(where[0], side)
     if not is_complete(Path(recipe.path)):
         build_once(Path(recipe.path), lambda: recipe.loader(Path(recipe.root), **dict(recipe.options)), f"resizing {where[0].name} to {side} px")
-    by_name = {c["name"]: i for i, c in enumerate(open_recipe(recipe).cases)}
-    store = open_recipe(recipe)
+    store = open_recipe(recipe)  # the same cases in the same order as the base store: a case's index finds its copy
     out = []
     for s in samples:
-        r = store.sample(by_name[s.name])
+        r = store.sample(s.image._where[1])
         out.append(Sample(s.name, r.image, r.mask, r.valid, None if s.weight is None else resize_labels(np.asarray(s.weight), side),
                           None if s.keep is None else resize_sample(s, side).keep))
     return out

@@ -42,6 +42,27 @@ def full_images(samples: list["Sample"]) -> Iterator[tuple[np.ndarray, np.ndarra
         yield as_float(s.image), np.asarray(s.mask), np.asarray(s.valid)
 
 
+class Streamed:
+    """A split's cases decoded one at a time as they are iterated (len() without decoding), so a loader streams into the
+    store instead of holding every decoded case: `decode(key)` makes the Sample of each of `keys`."""
+
+    def __init__(self, keys: list, decode):
+        self.keys, self.decode = list(keys), decode
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __iter__(self) -> Iterator["Sample"]:
+        for key in self.keys:
+            yield self.decode(key)
+
+    def __getitem__(self, i):
+        """Case `i` decoded (a slice: a list of them)."""
+        if isinstance(i, slice):
+            return [self.decode(k) for k in self.keys[i]]
+        return self.decode(self.keys[i])
+
+
 @dataclass
 class Sample:
     """One image: image (C, H, W), float32 in [0, 1] or uint8 0..255 (read through `as_float`), mask (H, W) uint8 class

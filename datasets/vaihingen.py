@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import image_files, read_image, read_rgb_label
-from .types import DatasetError, Sample
+from .types import DatasetError, Sample, Streamed
 
 CLASS_NAMES = ["impervious_surfaces", "building", "low_vegetation", "tree", "car", "clutter"]
 COLOURS = [(255, 255, 255), (0, 0, 255), (0, 255, 255), (0, 255, 0), (255, 255, 0), (255, 0, 0)]
@@ -30,7 +30,7 @@ def decode_colours(rgb: np.ndarray, path: Path) -> np.ndarray:
     return mask
 
 
-def load(root: Path) -> dict[str, list[Sample]]:
+def load(root: Path) -> dict[str, Streamed]:
     """Read every tile and its colour-coded label."""
     root = Path(root)
     for images_dir, labels_dir in (("top", "gts_for_participants"), ("images", "labels")):
@@ -42,12 +42,14 @@ def load(root: Path) -> dict[str, list[Sample]]:
     paths = image_files(root / images_dir)
     if not paths:
         raise DatasetError(f"{root / images_dir}: no image tiles found")
-    samples = []
-    for path in paths:
+    for path in paths:  # every pair checked before anything is decoded
         if path.stem not in labels:
             raise DatasetError(f"{path}: no label (expected {root / labels_dir / path.stem}.*)")
+
+    def decode(path: Path) -> Sample:
         image, mask = read_image(path, "RGB"), decode_colours(read_rgb_label(labels[path.stem]), labels[path.stem])
         if image.shape[1:] != mask.shape:
             raise DatasetError(f"{labels[path.stem]}: size {mask.shape[1]}x{mask.shape[0]} differs from its image {image.shape[2]}x{image.shape[1]}")
-        samples.append(Sample(path.stem, image, mask, np.ones(mask.shape, bool)))
-    return {"train": samples}
+        return Sample(path.stem, image, mask, np.ones(mask.shape, bool))
+
+    return {"train": Streamed(paths, decode)}

@@ -4,7 +4,9 @@ that runs without this project (ONNX Runtime, or PyTorch's TorchScript loader).
 The file takes (B, C, T, T) float32 images in [0, 1] (any batch; T is the tile the model was evaluated with, printed
 and stored in the ONNX file's metadata as eval_tile) and gives (B, K, T', T') logits: a sigmoid (one class) or a
 softmax over K gives probabilities, and larger images are cut into overlapping tiles as `search.predict` does. Before
-the file is kept, its output on a real-sized input is checked against PyTorch's (within 1e-4).
+the file is kept, its output on a real-sized input is checked against PyTorch's (within 1e-4). A model trained at a
+working resolution (metadata image_side > 0) takes images resized so their longer side is image_side px, and its
+probabilities are upsampled back to the image's size, as `search.predict` does.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import torch
 from search.predict import load_trial_model
 from search.tracking import client as tracking
 from search.tracking import models as logged
+from unet_core.rescale import checkpoint_side
 
 FORMATS = ("onnx", "torchscript")
 TOLERANCE = 1e-4
@@ -92,7 +95,8 @@ def export(model, meta: dict, fmt: str, out: Path) -> float:
     tile = int(meta["eval_tile"])
     info = {"eval_tile": tile, "in_channels": model.in_channels, "num_classes": model.num_classes, "depth": model.depth, "skips": model.skips,
             "block": model.block, "padding": model.padding, "upsample": model.upsample, "output_tile": model.output_size(tile),
-            "dataset": meta.get("dataset"), "class_names": meta.get("class_names"), "dataset_options": meta.get("dataset_options", {})}
+            "dataset": meta.get("dataset"), "class_names": meta.get("class_names"), "dataset_options": meta.get("dataset_options", {}),
+            "image_side": checkpoint_side(meta)}  # > 0: resize inputs so their longer side is this many px, upsample the output
     model = model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)

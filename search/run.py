@@ -30,7 +30,8 @@ def _dataset_flags(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The command line, generated from SearchConfig's declared settings (search.settings) and the datasets' options."""
-    p = argparse.ArgumentParser(prog="python -m search.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m search.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)  # a prefix must not pick a flag the second pass (the loaders' options) adds
     add_flags(p, SearchConfig)
     p.add_argument("--smoke-test", action="store_true", help="a seconds-long run: quick space, 2 trials, 2 epochs, no re-ranking")
     return p

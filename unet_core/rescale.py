@@ -30,12 +30,13 @@ def resize_image(image: np.ndarray, side: int) -> np.ndarray:
 
 
 def resize_labels(labels: np.ndarray, side: int) -> np.ndarray:
-    """An (H, W) mask or valid map at working resolution `side`, nearest neighbour (labels stay labels)."""
+    """An (H, W) mask, valid map or weight map at working resolution `side`, nearest neighbour, in its own dtype (labels
+    stay labels, weights keep their fractions)."""
     h, w = labels.shape
     size = scaled_shape(h, w, side)
     if size == (h, w):
         return labels
-    x = torch.from_numpy(np.ascontiguousarray(labels).astype(np.uint8))[None, None].float()
+    x = torch.from_numpy(np.ascontiguousarray(labels).astype(np.float32))[None, None]
     out = F.interpolate(x, size=size, mode="nearest-exact")[0, 0].numpy()
     return out.astype(labels.dtype)
 

@@ -14,6 +14,7 @@ from search.spaces import SpaceLimits
 from search.tracking import client as tracking
 
 from . import live
+from . import state as search_state
 from .planning import make_plan, plan_path, write_plan
 
 
@@ -46,6 +47,7 @@ def start_budget(session, plan: Plan | None, used_before_s: float, started: floa
         session.budget = Budget(plan.budget_s, used_before_s)
         session.budget.started = started
     session.note_time()
+    search_state.write_state(session.state_path, session.state)  # a resume keeps this plan, even one with no budget
 
 
 def reserve_seconds(plan: Plan) -> float:

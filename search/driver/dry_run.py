@@ -11,7 +11,7 @@ from search.strategies import create_strategy
 
 from .cluster import start_ray
 from .compute import expected_compute
-from .data import prepared
+from .data import prepared, space_limits
 from .planning import make_plan, plan_path, write_plan
 
 
@@ -43,5 +43,6 @@ def dry_run(cfg: SearchConfig):
     read, its patch settled and its plan made (--budget), read (--plan) or its settings timed."""
     cfg, data, limits = prepared(cfg)
     cfg, plan = make_plan(cfg, data, limits)
+    limits = space_limits(cfg, data) if cfg.image_side else limits  # what the working resolution allows
     path = write_plan(plan, plan_path(cfg, data)) if cfg.budget is not None else None
     return dry_run_lines(cfg, limits), dry_run_compute(cfg, data, limits), plan, path

@@ -19,6 +19,13 @@ def budget_of(search_name: str | None):
     return getattr(session, "budget", None)
 
 
+def mark_deadline(search_name: str) -> None:
+    """Record that the budget's deadline ended the search's Tune phase (not Ctrl-C)."""
+    session = LIVE.get(search_name)
+    if session is not None:
+        session.deadline_reached = True
+
+
 def note_time(search_name: str | None) -> None:
     """Keep the time a live budgeted search has used in its state file."""
     session = LIVE.get(search_name) if search_name else None

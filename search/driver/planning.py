@@ -26,7 +26,7 @@ def plan_inputs(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, 
         base_channels=cfg.base_channels, batch_size=8 if cfg.budget else cfg.batch_size, cpus=float(cpus or os.cpu_count() or 1),
         cpus_per_trial=cfg.cpus_per_trial, gpus=float(_gpus()), gpus_per_trial=cfg.gpus_per_trial, reduction_factor=cfg.reduction_factor,
         sampled=space.sampled, fixed_trials=0 if space.sampled else create_strategy(cfg.strategy).trial_count(cfg, space, limits),
-        rerank_top=cfg.rerank_top, final_folds=cfg.final_folds if cfg.budget is None else None)
+        rerank_top=cfg.rerank_top if space.sampled else 0, final_folds=cfg.final_folds if cfg.budget is None else None)
 
 
 def _gpus() -> int:

@@ -10,7 +10,7 @@ from search.config import SearchConfig
 from search.errors import SearchInterrupted, SearchStopped, TrackingUnavailable, find_cause
 
 from .cluster import parallel_trials
-from .data import prepared
+from .data import prepared, space_limits
 from .models import keep_models
 from .tools import TOOLS
 from .results import SearchOutcome, ended_count, evaluate_best, record_outcome, trials_table
@@ -72,7 +72,7 @@ def _check_all_ended(session: SearchSession, table: pd.DataFrame, total: int) ->
     """SearchInterrupted when Ctrl-C cut the phase short (not when --stop-at ended it)."""
     cfg = session.cfg
     reached = cfg.stop_at is not None and bool((table.best_val_dice >= cfg.stop_at).any())  # --stop-at ended it early
-    reached = reached or (session.deadline is not None and session.deadline.stop_all())  # the budget's deadline ended it (read anew: a restored stopper is not this one)
+    reached = reached or session.deadline_reached  # the budget's deadline ended it (marked by the stopper Tune used, restored or not)
     ended = ended_count(table)
     if ended < total and not reached:  # Tune returns normally after Ctrl-C, with trials cut short or never started
         raise SearchInterrupted(f"interrupted: {ended} of {total} trials done, the rest marked KILLED or not started. Continue with: {session.resume}")
@@ -111,6 +111,7 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
         kept, used = resumed_plan(cfg)
     cfg, data, limits = prepared(cfg)
     cfg, plan = planned(cfg, data, limits, kept, echo)
+    limits = space_limits(cfg, data) if cfg.image_side else limits  # what the working resolution allows
     session = open_session(cfg, data, limits, echo)
     start_budget(session, plan, used, started)
     try:

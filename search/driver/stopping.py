@@ -37,4 +37,5 @@ class Deadline(Stopper):
         budget = live.budget_of(self.search)
         if budget is not None and budget.used_s >= self.until_s:
             self.reached = True
+            live.mark_deadline(self.search)
         return self.reached

@@ -86,6 +86,10 @@ class Plan:
         names = {f.name for f in fields(cls)}
         if not isinstance(raw, dict) or raw.get("version") != PLAN_VERSION or not names >= set(raw) or not {"dataset", "patch_size"} <= set(raw):
             raise ConfigError(f"--plan {path}: not a plans file of version {PLAN_VERSION} (write one with --dry-run --budget ...)")
+        for f in fields(cls):  # an edit that wrote "256" or null where a number belongs
+            value, kind = raw.get(f.name), f.type
+            if f.name in raw and kind in ("int", "float", "bool") and not (isinstance(value, (int, float)) and not isinstance(value, bool) or kind == "bool" and isinstance(value, bool)):
+                raise ConfigError(f"--plan {path}: {f.name} must be a {'number' if kind != 'bool' else 'true or false'}, got {value!r}")
         try:
             return cls(**raw)
         except TypeError as exc:

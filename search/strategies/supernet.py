@@ -69,6 +69,9 @@ class SupernetStrategy(Strategy):
             raise ConfigError("--strategy supernet trains its best estimates stand-alone before it picks one: --rerank-top must be at least 1")
         if cfg.stop_at is not None:
             raise ConfigError("--stop-at applies to --strategy trials: a supernet scores every pattern at once")
+        if cfg.budget is not None or cfg.plan or cfg.image_side:
+            raise ConfigError("--budget, --plan and --image-side apply to --strategy trials: the supernet's recipe trains at the original "
+                              "resolution and is not planned")
         if cfg.supernet_sampling not in SAMPLING:
             raise ConfigError(f"unknown --supernet-sampling {cfg.supernet_sampling!r}: choose one of {', '.join(SAMPLING)}")
         if not 0 <= cfg.supernet_warmup < cfg.max_epochs:

@@ -133,3 +133,20 @@ def test_real_isbi2012_fingerprint(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["total_images"] == 30 and out["image_shape"] == [512, 512]
     assert 0.20 <= out["class_fraction"]["membrane"] <= 0.24
+
+
+@pytest.mark.parametrize("name, write", [("isic", layouts.write_isic), ("pet", layouts.write_pet), ("drive", layouts.write_drive),
+                                         ("vaihingen", layouts.write_vaihingen)])
+def test_an_official_layout_streams_its_cases_into_the_store_decoding_none_up_front(tmp_path, monkeypatch, name, write):
+    import importlib
+
+    module = importlib.import_module(f"datasets.{name}")
+    calls = []
+    real = module.read_image
+    monkeypatch.setattr(module, "read_image", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    splits = module.load(write(tmp_path / name))
+    assert calls == []  # checked, counted, not decoded
+    first = next(iter(splits["train"]))
+    assert len(calls) == 1 and len(splits["train"]) >= 2
+    if name in ("isic", "pet"):  # resized from 8-bit files: stored as uint8, a quarter of float32
+        assert first.image.dtype == np.uint8

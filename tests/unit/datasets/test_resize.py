@@ -51,3 +51,9 @@ def test_a_model_at_a_working_resolution_predicts_the_original_size():
     assert probs.shape[-2:] == (90, 120)
     assert probs[-1, :, :55].max() < 0.05 and probs[-1, :, 65:].min() > 0.95  # the right half, upsampled back
     assert to_original(torch.ones(2, 5, 5) / 2, 10, 10).sum(0).allclose(torch.ones(10, 10))
+
+
+def test_a_border_weight_map_keeps_its_fractions_when_resized():
+    weight = np.full((40, 80), 0.64, np.float32)
+    s = resize_sample(Sample("a", np.zeros((1, 40, 80), np.uint8), np.zeros((40, 80), np.uint8), np.ones((40, 80), bool), weight), 20)
+    assert s.weight.dtype == np.float32 and np.allclose(s.weight, 0.64)

@@ -99,3 +99,23 @@ def test_one_small_image_among_larger_ones_is_padded_instead_of_refusing_the_dat
                      [], [], 10.0, 64)
     limits = SpaceLimits.from_fingerprint(fp)
     assert limits.max_patch == 80 and limits.depths == (1, 2, 3, 4)
+
+
+def test_an_ablation_is_planned_without_a_final_round_and_its_every_configuration_fits():
+    plan = plan_for_budget(replace(KVASIR, sampled=False, fixed_trials=30, rerank_top=0), COST, 8 * 3600)
+    assert plan.rerank_top == 0 and plan.predicted_s["final"] == 0 and plan.num_samples == 30
+    assert plan.predicted_s["total"] <= 8 * 3600
+
+
+def test_a_plans_file_edited_to_text_where_a_number_belongs_is_one_line(tmp_path):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({**json.loads(plan_for_budget(KVASIR, COST, 3600).to_json()), "image_side": "256"}))
+    with pytest.raises(ConfigError, match="image_side must be a number, got '256'"):
+        Plan.read(path)
+
+
+def test_the_supernet_strategy_is_not_planned_and_says_so():
+    from search.config import SearchConfig
+
+    with pytest.raises(ConfigError, match="--budget, --plan and --image-side apply to --strategy trials"):
+        SearchConfig(space="arch", strategy="supernet", budget=600)
