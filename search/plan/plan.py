@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from unet_core.sizes import infeasible
@@ -86,6 +86,10 @@ class Plan:
         names = {f.name for f in fields(cls)}
         if not isinstance(raw, dict) or raw.get("version") != PLAN_VERSION or not names >= set(raw) or not {"dataset", "patch_size"} <= set(raw):
             raise ConfigError(f"--plan {path}: not a plans file of version {PLAN_VERSION} (write one with --dry-run --budget ...)")
+        missing = [f.name for f in fields(cls) if f.name not in raw and f.default is MISSING and f.default_factory is MISSING]
+        if missing:
+            raise ConfigError(f"--plan {path}: not a complete plans file (no {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); "
+                              "write one with --dry-run --budget ...")
         for f in fields(cls):  # an edit that wrote "256" or null where a number belongs
             value, kind = raw.get(f.name), f.type
             if f.name in raw and kind in ("int", "float", "bool") and not (isinstance(value, (int, float)) and not isinstance(value, bool) or kind == "bool" and isinstance(value, bool)):
