@@ -27,7 +27,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, matmul_gflops  # noqa: E402
 from bench.predict_tta import dice, kvasir_case, kvasir_split  # noqa: E402
+from bench.scale import TreeMemory  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -55,61 +55,19 @@ def merge(key: str, figures: dict) -> None:
     OUT.write_text(json.dumps(blob, indent=2) + "\n")
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of process `pid` and all its descendants, read from /proc (0 where it has ended)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents[int(stat.parent.name)] = int(fields[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        kids = [c for c, p in parents.items() if p in frontier and c not in tree]
-        tree.update(kids)
-        frontier = kids
-    total = 0
-    for p in tree:
-        try:
-            total += int(next(line.split()[1] for line in Path(f"/proc/{p}/status").read_text().splitlines() if line.startswith("VmRSS"))) * 1024
-        except (OSError, StopIteration, ValueError):
-            continue
-    return total
-
-
-class PeakRSS:
-    """The peak resident memory of a process and all its children, sampled every `every` seconds in a thread."""
-
-    def __init__(self, pid: int, every: float = 1.0):
-        self.pid, self.every, self.peak, self._stop = pid, every, 0, threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.pid))
-            self._stop.wait(self.every)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self.thread.join()
-        return self.peak
-
-
-def run_cli(args: list[str], tmp: Path, log: Path, timeout: float) -> tuple[int, float, int]:
-    """(exit code, wall seconds, peak RSS of the tree) of `python -m search.run ARGS` in `tmp` with a fresh cache."""
+def run_cli(args: list[str], tmp: Path, log: Path, timeout: float) -> tuple[int, float, dict]:
+    """(exit code, wall seconds, the tree's peak RSS and PSS in GiB: bench.scale.TreeMemory) of `python -m search.run ARGS` in `tmp` with a fresh cache."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
     env.update(UNET_SEARCH_CACHE=str(tmp / "cache"), PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     start = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "search.run", "--tracking-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--storage",
                                  str(tmp / "ray"), *args], cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
-        rss = PeakRSS(proc.pid)
+        memory = TreeMemory(proc.pid, every_s=1.0)
         try:
             code = proc.wait(timeout=timeout)
         finally:
-            peak = rss.stop()
+            peak = memory.close()
     return code, time.perf_counter() - start, peak
 
 
@@ -162,7 +120,7 @@ def part_search(budget: str, seed: int, key: str) -> dict:
     args = ["--space", "arch", "--dataset", "folder", "--data-root", str(root), "--num-classes", "2", "--split-lists", str(root / "splits"),
             "--budget", budget, "--experiment", "kvasir-budget", "--seed", str(seed)]
     code, wall, peak = run_cli(args, tmp, log, timeout=6 * 3600)
-    figures = {"command": "python -m search.run " + " ".join(args), "exit": code, "wall_s": round(wall, 1), "peak_rss_mb": round(peak / 2**20),
+    figures = {"command": "python -m search.run " + " ".join(args), "exit": code, "wall_s": round(wall, 1), **peak,
                "log": str(log.relative_to(REPO)), "seed": seed}
     if code == 0:
         search_figures(tmp, figures)
@@ -212,7 +170,7 @@ def part_drive(budget: str, key: str) -> dict:
     log = RESULTS / f"budget_quality_{key.replace('.', '_')}.log"
     args = ["--space", "arch", "--dataset", "drive", "--data-root", str(SHARED / "drive"), "--budget", budget, "--experiment", "drive-budget"]
     code, wall, peak = run_cli(args, tmp, log, timeout=4 * 3600)
-    figures = {"command": "python -m search.run " + " ".join(args), "exit": code, "wall_s": round(wall, 1), "peak_rss_mb": round(peak / 2**20)}
+    figures = {"command": "python -m search.run " + " ".join(args), "exit": code, "wall_s": round(wall, 1), **peak}
     if code == 0:
         p = parent_figures(tmp, "drive-budget")
         figures.update(test_dice=p["metrics"].get("test_dice"), image_side=p["plan"]["image_side"], plan=p["plan"],

@@ -11,7 +11,8 @@ import numpy as np
 
 from unet_core.rescale import resize_image, resize_labels
 
-from .store import Recipe, StoredArray, build_once, is_complete, open_recipe
+from .pages import release_pages
+from .store import Recipe, StoredArray, open_recipe
 from .types import Sample
 
 
@@ -39,6 +40,7 @@ class _Resized:
     def __iter__(self) -> Iterator[Sample]:
         for s in self.samples:
             yield resize_sample(s, self.side)
+            release_pages()  # the base store's pages leave the process as each case is read: memory stays flat with the case count
 
 
 def _from_store(base: Recipe, root: Path | None = None, side: int = 0) -> dict[str, _Resized]:
@@ -60,10 +62,7 @@ def at_side(samples: list[Sample], side: int) -> list[Sample]:
     where = getattr(samples[0].image, "_where", None) if isinstance(samples[0].image, StoredArray) else None
     if where is None:
         return [resize_sample(s, side) for s in samples]
-    recipe = resized_recipe(where[0], side)
-    if not is_complete(Path(recipe.path)):
-        build_once(Path(recipe.path), lambda: recipe.loader(Path(recipe.root), **dict(recipe.options)), f"resizing {where[0].name} to {side} px")
-    store = open_recipe(recipe)  # the same cases in the same order as the base store: a case's index finds its copy
+    store = open_recipe(resized_recipe(where[0], side))  # built on first use; the base store's cases in its order: an index finds a copy
     out = []
     for s in samples:
         r = store.sample(s.image._where[1])

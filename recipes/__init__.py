@@ -13,7 +13,7 @@ _EXPORTS = {  # name -> the module that defines it
     "TrialParams": ".params",
     "config_run_name": ".params",
     "supernet_run_name": ".params",
-    "EPOCH_PATCH_CAP": ".patches",
+    "EPOCH_PATCH_CAP": ".settings",
     "patch_dataset": ".patches",
     "patch_loader": ".patches",
     "train_input_size": ".patches",

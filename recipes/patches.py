@@ -8,10 +8,8 @@ from datasets import PatchDataset
 from unet_core.unet import input_size_for, output_size
 
 from .params import TrialParams
+from .settings import EPOCH_PATCH_CAP
 
-# "every grid patch" (patches_per_epoch 0) stops at this many patches an epoch, drawn at random from the grid anew each
-# epoch: a 1000-image folder has about a million 32-px patches at a 16-px stride, and an epoch of them took hours
-EPOCH_PATCH_CAP = 4096
 
 
 def train_input_size(params: TrialParams) -> tuple[int, int]:

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# "every grid patch" (patches_per_epoch 0) stops at this many patches an epoch, drawn at random from the grid anew each
+# epoch: a 1000-image folder has about a million 32-px patches at a 16-px stride, and an epoch of them took hours
+EPOCH_PATCH_CAP = 4096
+
 
 @dataclass(frozen=True)
 class RecipeSettings:

@@ -1,19 +1,16 @@
 """What a search will cost before it runs: trials, epochs, patches, and a time measured on this machine."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-
-import torch
 
 from datasets import SegmentationData
 from datasets.patching import grid_positions
 
-from recipes.patches import EPOCH_PATCH_CAP
+from recipes.settings import EPOCH_PATCH_CAP
 from search.config import SearchConfig
+from search.plan.cost import time_steps
 from search.spaces import create_space
 from search.strategies import create_strategy
-from unet_core import UNet
 
 
 @dataclass
@@ -60,27 +57,9 @@ def grid_patches(data: SegmentationData, patch: int) -> int:
 
 
 def seconds_per_patch(base_channels: int, patch: int, depth: int = 4, threads: int = 1, batch: int = 16, steps: int = 3) -> float:
-    """Training seconds per patch of a U-Net at this width and patch on this machine with a trial's `threads` (a few timed fp32 steps)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads))
-    try:
-        return _time_steps(UNet(in_channels=3, num_classes=2, depth=depth, base_channels=base_channels), patch, batch, steps)
-    finally:
-        torch.set_num_threads(before)
-
-
-def _time_steps(model, patch: int, batch: int, steps: int) -> float:
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-    x, y = torch.randn(batch, 3, patch, patch), torch.randint(0, 2, (batch, patch, patch))
-    loss_fn = torch.nn.CrossEntropyLoss()
-    for i in range(steps + 1):
-        if i == 1:  # the first step warms up
-            start = time.perf_counter()
-        opt.zero_grad()
-        loss_fn(model(x), y).backward()
-        opt.step()
-    return (time.perf_counter() - start) / (steps * batch)
+    """Training seconds per patch of a U-Net at this width and patch on this machine with a trial's `threads` (a few timed
+    fp32 steps: the plan's cost model's timing, search.plan.cost.time_steps)."""
+    return time_steps(depth, base_channels, patch, batch, False, "cpu", threads, steps) / batch
 
 
 def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epochs_per_trial: int, cpus: float) -> Compute:

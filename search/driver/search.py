@@ -43,8 +43,7 @@ def _fit(session: SearchSession, total: int, callbacks: tuple):
     param_space, config = strategy.phase(cfg, space, session.limits, TOOLS)
     stoppers = [StopAtDice(cfg.stop_at)] if cfg.stop_at is not None else []
     if session.budget is not None:  # the Tune phase ends where the final round and the test score still fit the budget
-        session.deadline = Deadline(session.search_name, session.budget.total_s - reserve_seconds(session.plan))
-        stoppers.append(session.deadline)
+        stoppers.append(Deadline(session.search_name, session.budget.total_s - reserve_seconds(session.plan)))
     stop = CombinedStopper(*stoppers) if len(stoppers) > 1 else (stoppers[0] if stoppers else None)
     phase = tuner(cfg, session.search_name, trainable(cfg, session.data, ctx, strategy.function()), param_space, config,
                   [closer, progress, *callbacks], stop)

@@ -56,8 +56,7 @@ class SearchSession:
     echo: Callable[[str], None] = print
     plan: Any = None
     budget: Any = None
-    deadline: Any = None  # search.driver.stopping.Deadline of the Tune phase, with a budget
-    deadline_reached: bool = False  # set by that Deadline (search.driver.live) when it ended the phase
+    deadline_reached: bool = False  # set by the Tune phase's Deadline (search.driver.live) when it ended the phase
 
     def note_time(self) -> None:
         """Keep the budget's used seconds in the state file, so a resumed search goes on with the time it has left."""

@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from unet_core.sizes import infeasible
 
@@ -20,6 +21,11 @@ PLANNED = ("image_side", "patch_size", "batch_size", "patches_per_epoch", "max_e
 def data_key(name: str, images: int, shape: list[int], classes: list[str]) -> str:
     """What identifies the dataset a plan was made for: its name, image count, median shape and classes."""
     return hashlib.sha256(json.dumps([name, images, list(shape), list(classes)]).encode()).hexdigest()[:12]
+
+
+def _fits(kind: str, value: Any) -> bool:
+    """Whether a JSON value is of the plan field's kind (a bool is not a number)."""
+    return isinstance(value, bool) if kind == "bool" else isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass
@@ -91,9 +97,8 @@ class Plan:
             raise ConfigError(f"--plan {path}: not a complete plans file (no {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); "
                               "write one with --dry-run --budget ...")
         for f in fields(cls):  # an edit that wrote "256" or null where a number belongs
-            value, kind = raw.get(f.name), f.type
-            if f.name in raw and kind in ("int", "float", "bool") and not (isinstance(value, (int, float)) and not isinstance(value, bool) or kind == "bool" and isinstance(value, bool)):
-                raise ConfigError(f"--plan {path}: {f.name} must be a {'number' if kind != 'bool' else 'true or false'}, got {value!r}")
+            if f.name in raw and f.type in ("int", "float", "bool") and not _fits(f.type, raw[f.name]):
+                raise ConfigError(f"--plan {path}: {f.name} must be {'true or false' if f.type == 'bool' else 'a number'}, got {raw[f.name]!r}")
         try:
             return cls(**raw)
         except TypeError as exc:

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, replace
 
 from datasets.fingerprint import CONTEXT, MIN_PATCH
+from recipes.settings import EPOCH_PATCH_CAP
 from unet_core.sizes import smallest_patch
 
 from search.errors import ConfigError
@@ -24,7 +25,6 @@ SIDES = (1024, 768, 512, 384, 320, 256, 224, 192, 160, 128)  # working resolutio
 MIN_STRUCTURE_PX = 12  # a structure narrower than this at a working resolution is lost there: keep a larger one
 RF_SHARE = 0.5  # a structure wider than this share of the deepest net's receptive field is seen in pieces: go lower
 WHOLE_IMAGE = 0.75  # a patch of at least this share of the resized image's longer side becomes the whole image
-EPOCH_PATCH_CAP = 4096  # recipes.patches.EPOCH_PATCH_CAP (every grid patch, at most this many an epoch)
 SETUP_S = 30.0  # Ray's start, the session, the parent run
 TRIAL_S = 8.0  # a trial's process, model and MLflow writes, beside its epochs
 EPOCH_S = 0.3  # an epoch's report to Tune and metrics to MLflow, beside its steps and validation
@@ -108,6 +108,11 @@ class Geometry:
     per_epoch: int
 
 
+def grid_count(inp: PlanInputs, h: float, w: float, patch: int, stride: int) -> int:
+    """Grid patches of the training images at a median size of h x w (at least one an image: the patcher pads)."""
+    return inp.train_images * max(1, math.ceil((h - patch) / stride) + 1) * max(1, math.ceil((w - patch) / stride) + 1)
+
+
 def geometry(inp: PlanInputs, side: int) -> Geometry:
     """The patch at working resolution `side`: CONTEXT structure widths (at least MIN_PATCH and the depth's smallest), the
     whole resized image where that is most of it."""
@@ -120,8 +125,7 @@ def geometry(inp: PlanInputs, side: int) -> Geometry:
         patch = max(floor, _ceil16(max(h, w)))
         return Geometry(side, patch, patch // 2, True, inp.train_images)
     stride = patch // 2
-    grid = inp.train_images * max(1, math.ceil((h - patch) / stride) + 1) * max(1, math.ceil((w - patch) / stride) + 1)
-    return Geometry(side, patch, stride, False, min(grid, EPOCH_PATCH_CAP, EPOCH_STEPS * inp.batch_size))
+    return Geometry(side, patch, stride, False, min(grid_count(inp, h, w, patch, stride), EPOCH_PATCH_CAP, EPOCH_STEPS * inp.batch_size))
 
 
 def receptive_field(depth: int) -> int:
@@ -253,8 +257,7 @@ def plan_defaults(inp: PlanInputs, cost: CostModel, cfg, trials: int, patch: int
     scale = side / max(inp.median_shape) if side else 1.0
     h, w = inp.median_shape[0] * scale, inp.median_shape[1] * scale
     stride = max(1, patch // 2)
-    grid = inp.train_images * max(1, math.ceil((h - patch) / stride) + 1) * max(1, math.ceil((w - patch) / stride) + 1)
-    per_epoch = cfg.patches_per_epoch or min(grid, EPOCH_PATCH_CAP)
+    per_epoch = cfg.patches_per_epoch or min(grid_count(inp, h, w, patch, stride), EPOCH_PATCH_CAP)
     g = Geometry(side, patch, stride, patch >= max(h, w), per_epoch)
     inp = replace(inp, batch_size=cfg.batch_size)
     step, epoch = epoch_seconds(inp, cost, g)
