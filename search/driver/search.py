@@ -17,7 +17,7 @@ from .results import SearchOutcome, ended_count, evaluate_best, record_outcome, 
 from .session import SearchSession, open_session
 from .state import resumed_config, resumed_plan
 from .budgeting import keep_the_budget, planned, record_phase_times, reserve_seconds, start_budget
-from .tuner import trainable, tuner
+from .tuner import restored_tuner, trainable, tuner
 
 
 def say(line: str) -> None:
@@ -45,18 +45,44 @@ def _fit(session: SearchSession, total: int, callbacks: tuple):
     if session.budget is not None:  # the Tune phase ends where the final round and the test score still fit the budget
         stoppers.append(Deadline(session.search_name, session.budget.total_s - reserve_seconds(session.plan)))
     stop = CombinedStopper(*stoppers) if len(stoppers) > 1 else (stoppers[0] if stoppers else None)
-    phase = tuner(cfg, session.search_name, trainable(cfg, session.data, ctx, strategy.function()), param_space, config,
-                  [closer, progress, *callbacks], stop)
+    phase_trainable = trainable(cfg, session.data, ctx, strategy.function())
+    phase = tuner(cfg, session.search_name, phase_trainable, param_space, config, [closer, progress, *callbacks], stop)
     if cfg.resume:  # what the last session's trials could not send
         session.send_kept_writes()
+    results = _fitted(session, phase)
+    lost = lost_trials(results)
+    # trials Tune gave up on because their process or node died where it retries none: trained again once (not in a loop:
+    # Ray's memory monitor killing one trial's process again and again must end), and never after Ctrl-C or a deadline
+    if lost and cfg.max_failures and _all_ended(results, total):
+        session.echo(f"{len(lost)} trial(s) lost their process or node where Ray does not retry (e.g. a reused process on a node "
+                     "that died): training them again")
+        results = _fitted(session, restored_tuner(cfg.storage_path / session.search_name, phase_trainable))
+    session.send_kept_writes()
+    return results, closer
+
+
+def lost_trials(results) -> list:
+    """The results of trials that errored because their Ray actor died (a process or node lost): a trial's own error
+    ends it normally, with a FAILED run, so an errored trial is one the machine, not the trial, ended."""
+    from ray.exceptions import RayActorError  # deferred: Ray loads after quiet_libraries
+
+    return [r for r in results if r.error is not None and find_cause(r.error, RayActorError) is not None]
+
+
+def _all_ended(results, total: int) -> bool:
+    """Tune ran every trial to an end (finished or errored): not cut short by Ctrl-C or a deadline."""
+    return len(results) >= total and results.num_terminated + results.num_errors == len(results)
+
+
+def _fitted(session: SearchSession, phase):
+    """`phase` fitted; a Ray failure under it is SearchStopped, resumable."""
+    ctx = session.ctx
     try:
-        results = phase.fit()
+        return phase.fit()
     except Exception as exc:  # noqa: BLE001 - Ray failing under the search (e.g. its memory monitor killed a trial's process)
         done = ended_count(trials_table(session.client, ctx.experiment_id, ctx.parent_run_id))
         cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300].rstrip(".")
         raise SearchStopped(f"the search stopped: {cause}. Its {done} finished trials are kept; continue with: {session.resume}") from None
-    session.send_kept_writes()
-    return results, closer
 
 
 def _check_opened(session: SearchSession, results) -> None:

@@ -31,9 +31,9 @@ def trial_dirname(trial) -> str:
 
 def make_searcher(cfg: SearchConfig, limits: SpaceLimits, sampler=None):
     """The searcher of a quick/arch/full search: Optuna (TPE unless `sampler` is given) over the space's define-by-run function."""
-    from ray.tune.search.optuna import OptunaSearch  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
+    from .searcher import RestorableOptunaSearch  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
-    return OptunaSearch(space=define_by_run(cfg, limits), metric=METRIC, mode=MODE, sampler=sampler,
+    return RestorableOptunaSearch(space=define_by_run(cfg, limits), metric=METRIC, mode=MODE, sampler=sampler,
                         seed=cfg.optuna_seed if sampler is None else None,  # a given sampler carries its own seed
                         points_to_evaluate=cfg.points_to_evaluate or None)
 

@@ -59,7 +59,7 @@ def test_search_on_a_two_node_cluster_runs_on_both_nodes_and_survives_losing_one
         if driver is not None and driver.poll() is None:
             driver.kill()
         cluster.shutdown()
-    assert driver.returncode == 0, err[-3000:]
+    assert driver.returncode == 0, f"{out[-2000:]}\n{err[-3000:]}"
     assert "cut short (Ctrl-C, or a lost process or node) and run again" in out
     _, parents, children = runs(tmp_path, "cluster")
     assert parents[0].info.status == "FINISHED"

@@ -162,3 +162,44 @@ def test_ray_failing_under_the_search_is_one_line_exit_1_and_resumable(tmp_path)
     assert [p.info.status for p in parents] == ["KILLED"]
     (state,) = (tmp_path / "ray" / "dies").glob("*.search.json")
     assert '"status": "running"' in state.read_text()  # --resume finds it
+
+
+DIES_TWICE = """
+import os, pathlib, sys
+import search.driver.search as driver
+from search.config import SearchConfig
+from search.driver.search import run_search
+
+MARK, LR = pathlib.Path(sys.argv[3]), 0.00511
+
+def wrap(function):
+    def dying(config, **kw):  # the chosen trial's process dies on its first two attempts, as on a lost node
+        if abs(config.get("lr", 0) - LR) < 1e-9:
+            n = int(MARK.read_text()) if MARK.exists() else 0
+            if n < 2:
+                MARK.write_text(str(n + 1))
+                os._exit(1)
+        return function(config, **kw)
+    return dying
+
+real = driver.trainable
+driver.trainable = lambda cfg, data, ctx, function: real(cfg, data, ctx, wrap(function))
+cfg = SearchConfig(num_samples=3, max_epochs=2, experiment="lost", tracking_uri=sys.argv[1], storage=sys.argv[2], max_failures=1,
+                   points_to_evaluate=[{"depth": 1, "s1": 1, "patch_size": 32, "loss": "dice", "lr": LR}])
+out = run_search(cfg)
+print("BEST", out.best_run_name)
+"""
+
+
+@pytest.mark.slow  # real processes
+def test_a_trial_ray_gave_up_on_after_its_process_died_is_trained_again_and_the_search_completes(tmp_path):
+    mark = tmp_path / "deaths"
+    proc = subprocess.run([sys.executable, "-c", DIES_TWICE, f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "ray"), str(mark)],
+                          cwd=tmp_path, env=search_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert mark.read_text() == "2"  # Tune retried once (--max-failures 1), then gave up on the trial
+    assert "1 trial(s) lost their process or node where Ray does not retry" in proc.stdout
+    _, parents, children = runs(tmp_path, "lost")
+    assert parents[0].info.status == "FINISHED"
+    finished = Counter(r.data.tags["unet.trial_id"] for r in children if r.info.status == "FINISHED")
+    assert len(finished) == 3 and set(finished.values()) == {1}

@@ -1,0 +1,23 @@
+"""Optuna's Tune searcher, kept working for trials Tune trains again after restoring a search (--resume, or a trial whose
+process or node died where Tune retries none): the restored searcher does not know them."""
+from __future__ import annotations
+
+from ray.tune.search.optuna import OptunaSearch
+
+
+class RestorableOptunaSearch(OptunaSearch):
+    """OptunaSearch that ignores results of trials it did not suggest in this study (a restored search's restarted
+    trials): their reruns are recorded in MLflow and chosen among as any trial, only TPE does not learn from them."""
+
+    def _known(self, trial_id: str) -> bool:
+        return trial_id in self._ot_trials or trial_id in self._completed_trials
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Report an intermediate result to Optuna (ASHA's pruning view) where the trial is one it suggested."""
+        if self._known(trial_id):
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        """Tell Optuna a trial's final value where the trial is one it suggested."""
+        if self._known(trial_id):
+            super().on_trial_complete(trial_id, result, error)
