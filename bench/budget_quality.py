@@ -17,6 +17,7 @@ Parts, each run on its own (they add up to hours), each merging its figures into
     python bench/budget_quality.py --part search --budget 10m [--seed 0]
     python bench/budget_quality.py --part plain --minutes 10
     python bench/budget_quality.py --part throughput
+    python bench/budget_quality.py --part memory
 """
 from __future__ import annotations
 
@@ -93,6 +94,9 @@ def plan_accuracy(plan: dict, metrics: dict) -> dict:
             continue
         if predicted and measured is not None:
             out[phase] = {"predicted_s": predicted, "measured_s": round(measured, 1), "error": round((measured - predicted) / predicted, 3)}
+    fitted, final = metrics.get("plan_final_fitted_s"), metrics.get("time_final_s")
+    if fitted and final is not None:  # the final round as re-fitted to the time left at the search's measured epoch time
+        out["final_fitted"] = {"predicted_s": round(fitted, 1), "measured_s": round(final, 1), "error": round((final - fitted) / fitted, 3)}
     fixed = metrics.get("time_setup_s", 0) + metrics.get("time_test_s", 0)
     out["setup_and_test"] = {"predicted_s": plan["predicted_s"]["setup"], "measured_s": round(fixed, 1),
                              "error": round((fixed - plan["predicted_s"]["setup"]) / plan["predicted_s"]["setup"], 3)}
@@ -208,9 +212,41 @@ def part_throughput(key: str) -> dict:
     return figures
 
 
+def isic_layout(root: Path, cases: int) -> Path:
+    """The ISIC 2017 layout with `cases` cases: the shared 40 images and masks again and again under new ids (links)."""
+    src = SHARED / "isic"
+    images = sorted((src / "ISIC-2017_Validation_Data").glob("ISIC_*.jpg"))
+    data, truth = root / "ISIC-2017_Training_Data", root / "ISIC-2017_Training_Part1_GroundTruth"
+    data.mkdir(parents=True)
+    truth.mkdir(parents=True)
+    for i in range(cases):
+        image, new = images[i % len(images)], f"ISIC_{9000000 + i:07d}"
+        (data / f"{new}.jpg").symlink_to(image)
+        (truth / f"{new}_segmentation.png").symlink_to(src / "ISIC-2017_Validation_Part1_GroundTruth" / f"{image.stem}_segmentation.png")
+    return root
+
+
+def part_memory(key: str) -> dict:
+    """The whole process tree's peak RSS while `--dry-run` builds the store of the ISIC layout at 40 and at 800 cases
+    (decoding, the fingerprint and the cost model's measurement included), and the progress lines it printed meanwhile."""
+    figures = {}
+    for cases in (40, 800):
+        tmp = Path(tempfile.mkdtemp(prefix=f"isic{cases}-"))
+        log = RESULTS / f"budget_quality_memory_isic{cases}.log"
+        args = ["--space", "arch", "--dataset", "isic", "--data-root", str(isic_layout(tmp / "data", cases)), "--dry-run"]
+        code, wall, peak = run_cli(args, tmp, log, timeout=3600)
+        lines = log.read_text().splitlines()
+        figures[f"isic_{cases}"] = {"exit": code, "wall_s": round(wall, 1), **peak,
+                                    "progress_lines": [ln for ln in lines if ln.startswith("preprocessing")][:12]}
+    figures["rss_growth_mb"] = round((figures["isic_800"]["peak_rss_gib"] - figures["isic_40"]["peak_rss_gib"]) * 1024)
+    figures["target_growth_mb"] = 200
+    merge(key, figures)
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", required=True, choices=["search", "plain", "drive", "throughput"])
+    parser.add_argument("--part", required=True, choices=["search", "plain", "drive", "throughput", "memory"])
     parser.add_argument("--budget", default="60m")
     parser.add_argument("--minutes", type=float, default=60)
     parser.add_argument("--seed", type=int, default=0)
@@ -222,6 +258,8 @@ def main() -> int:
         out = part_plain(a.minutes, a.key or f"kvasir.plain_{a.minutes:g}m")
     elif a.part == "drive":
         out = part_drive(a.budget, a.key or f"drive.search_{a.budget}")
+    elif a.part == "memory":
+        out = part_memory(a.key or "memory.store_build")
     else:
         out = part_throughput(a.key or "throughput")
     print(json.dumps({k: v for k, v in out.items() if k not in ("plan",)}, indent=1, default=str))

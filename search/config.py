@@ -77,7 +77,8 @@ class SearchConfig(*_owned_settings()):
                             "this machine), then exit")
     seed: int = setting(0, "seeds Optuna's sampler, the data split and folds, and every trial's initialisation and patch order: the "
                         "same command with the same --seed samples the same trials again", "recipe")
-    base_channels: int = setting(8, "ablation and arch: width of the first level's convolutions (quick keeps 8, full searches 4/8/16)", "recipe")
+    base_channels: int = setting(8, "ablation and arch: width of the first level's convolutions (quick keeps 8, full searches 4/8/16; "
+                                 "with --budget the plan chooses 16 or 8)", "recipe", shown="8, or planned with --budget")
     batch_size: int = setting(16, "ablation and arch: patches per training step; with large patches (ISIC's 192 px) a smaller batch keeps "
                               "the number of steps up at the same compute (quick keeps 16, full searches 8/16/32)", "recipe")
     patch_size: int = setting(0, "ablation and arch: training patch side, a number or auto = the dataset fingerprint's recommendation "

@@ -1,8 +1,10 @@
 """A budgeted search keeps its budget: the plan made (or kept on resume) before the session opens, the time used
-recorded as the search goes, the Tune phase's deadline, and a final round shortened where the search ran long."""
+recorded as the search goes, the Tune phase's deadline, and a final round fitted to the time left at the epoch time the
+search measured."""
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import asdict, replace
 from typing import Any, Callable
 
@@ -56,30 +58,53 @@ def reserve_seconds(plan: Plan) -> float:
     return p.get("final", 0.0) + max(0.0, p.get("setup", 0.0) - 30.0)
 
 
-def final_epochs_left(session) -> int:
-    """The final round's epochs that still fit the budget (its plan's, or fewer where the search ran long)."""
+FINAL_SAFETY = 0.95  # the final round fills this share of the time left: the rest absorbs its epochs' spread
+MAX_STRETCH = 3  # the final round trains at most this many times its planned epochs where the search measured faster epochs
+
+
+def measured_epoch_s(results, depth: int) -> float | None:
+    """The median wall seconds an epoch took in the search's trials of `depth` (the depth the plan timed), their start
+    counted in; None where none of that depth reported."""
+    times = []
+    for r in results or ():
+        m, config = getattr(r, "metrics", None) or {}, getattr(r, "config", None) or {}
+        iterations, total = m.get("training_iteration"), m.get("time_total_s")
+        if iterations and total and config.get("depth") == depth:
+            times.append(total / iterations)
+    return statistics.median(times) if times else None
+
+
+def final_epochs_left(session, epoch_s: float) -> int:
+    """The final round's epochs that fit the time left at `epoch_s` seconds an epoch, at most MAX_STRETCH times its plan's."""
     cfg, plan, budget = session.cfg, session.plan, session.budget
-    if not cfg.final_trials:
-        return cfg.final_epochs
     waves = math.ceil(cfg.final_trials / max(1, plan.parallel))
-    left = budget.left_s - max(0.0, plan.predicted_s.get("setup", 0.0) - 30.0)
-    return min(cfg.final_epochs, int((left / waves - TRIAL_S) // max(plan.epoch_s, 1e-9)))
+    left = FINAL_SAFETY * (budget.left_s - max(0.0, plan.predicted_s.get("setup", 0.0) - 30.0))
+    return min(MAX_STRETCH * cfg.final_epochs, int((left / waves - TRIAL_S) // max(epoch_s, 1e-9)))
 
 
-def keep_the_budget(session) -> None:
-    """Before the final round of a budgeted search: shorten it to the time left, or skip it where not one epoch fits."""
+def keep_the_budget(session, results=None) -> float | None:
+    """Before the final round of a budgeted search: fit it to the time left at the epoch time the search measured (the
+    plan's where it measured none): longer where epochs ran faster than planned, shorter where the search ran long,
+    skipped where not one epoch fits. Returns the final round's predicted seconds as fitted (None: no budget or round)."""
     if session.budget is None or not session.cfg.rerank_k:
-        return
-    epochs = final_epochs_left(session)
-    if epochs >= session.cfg.final_epochs:
-        return
+        return None
+    measured = measured_epoch_s(results, session.plan.depth)
+    epoch_s = measured if measured is not None else session.plan.epoch_s
+    epochs = final_epochs_left(session, epoch_s)
+    planned_epochs = session.cfg.final_epochs
     if epochs < 1:
         session.echo(f"budget: {session.budget.line()} used; no final-round epoch fits what is left: the search's best is the choice")
         session.cfg = replace(session.cfg, rerank_top=0)
-        return
-    session.echo(f"budget: {session.budget.line()} used; the final round trains {epochs} epochs instead of {session.cfg.final_epochs} "
-                 f"to end within {duration(session.budget.total_s)}")
+        return 0.0
+    fitted_s = math.ceil(session.cfg.final_trials / max(1, session.plan.parallel)) * (epochs * epoch_s + TRIAL_S)
+    if epochs == planned_epochs:
+        return fitted_s
+    why = (f"epochs took {epoch_s:.1f} s in the search against {session.plan.epoch_s:.1f} s planned" if measured is not None
+           else "the search ran long")
+    session.echo(f"budget: {session.budget.line()} used; the final round trains {epochs} epochs instead of {planned_epochs} "
+                 f"({why}) to end within {duration(session.budget.total_s)}")
     session.cfg = replace(session.cfg, final_budget=epochs)
+    return fitted_s
 
 
 def record_phase_times(session, marks: list[float]) -> None:

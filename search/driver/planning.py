@@ -11,6 +11,7 @@ from datasets.store import cache_dir
 from search.config import SearchConfig
 from search.plan import MeasuredCost, Plan, PlanInputs, data_key, plan_defaults, plan_for_budget
 from search.plan.cost import machine_key
+from search.plan.planner import WIDTHS
 from search.spaces import SpaceLimits, create_space
 from search.strategies import create_strategy
 
@@ -26,7 +27,8 @@ def plan_inputs(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, 
         base_channels=cfg.base_channels, batch_size=8 if cfg.budget else cfg.batch_size, cpus=float(cpus or os.cpu_count() or 1),
         cpus_per_trial=cfg.cpus_per_trial, gpus=float(_gpus()), gpus_per_trial=cfg.gpus_per_trial, reduction_factor=cfg.reduction_factor,
         sampled=space.sampled, fixed_trials=0 if space.sampled else create_strategy(cfg.strategy).trial_count(cfg, space, limits),
-        rerank_top=cfg.rerank_top if space.sampled else 0, final_folds=cfg.final_folds if cfg.budget is None else None)
+        rerank_top=cfg.rerank_top if space.sampled else 0, final_folds=cfg.final_folds if cfg.budget is None else None,
+        widths=WIDTHS if cfg.budget is not None and space.fixed_recipe else ())
 
 
 def _gpus() -> int:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from search.config import SearchConfig
 from search.errors import SearchInterrupted, SearchStopped, TrackingUnavailable, find_cause
+from search.tracking import client as tracking
 
 from .cluster import parallel_trials
 from .data import prepared, space_limits
@@ -113,7 +114,9 @@ def _search(session: SearchSession, callbacks: tuple) -> SearchOutcome:
     closer.settle(results)  # trials that ended while the store was unreachable
     table = trials_table(session.client, ctx.experiment_id, ctx.parent_run_id, role=session.strategy.role)
     _check_all_ended(session, table, total)
-    keep_the_budget(session)
+    fitted_final_s = keep_the_budget(session, results)
+    if fitted_final_s is not None:  # the final round's prediction as fitted to the time left, beside the plan's (plan.json)
+        tracking.log_metrics(session.client, ctx.parent_run_id, {"plan_final_fitted_s": fitted_final_s}, 0)
     marks.append(time.monotonic())
     final, estimates = session.strategy.finish(session, results, table, TOOLS)
     marks.append(time.monotonic())

@@ -15,7 +15,7 @@ from search.errors import ConfigError
 PLAN_VERSION = 1
 # the SearchConfig settings a plan sets (its fields of the same name)
 PLANNED = ("image_side", "patch_size", "batch_size", "patches_per_epoch", "max_epochs", "grace_period", "num_samples", "rerank_top",
-           "final_budget", "final_folds", "channels_last")
+           "final_budget", "final_folds", "channels_last", "base_channels")
 
 
 def data_key(name: str, images: int, shape: list[int], classes: list[str]) -> str:

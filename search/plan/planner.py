@@ -3,9 +3,9 @@ working resolution, patch, epochs, trials and final round that fit the budget, l
 
 The rule, in the spirit of nnU-Net's planner (which adds a low-resolution configuration where objects are large against
 the patch the hardware affords): a resolution is kept only if the structures stay at least MIN_STRUCTURE_PX wide there
-(so vessels and membranes keep full resolution), and the plan takes the largest resolution at which the budget still
-gives every search trial MIN_TRIAL_STEPS optimiser steps, the final round's trainings MIN_FINAL_STEPS, and the search
-MIN_TRIALS trials. Half the budget left after setup and test goes to the search, half to the final round."""
+(so vessels and membranes keep full resolution), and the plan takes the largest resolution, then the widest net, at which
+the budget still gives every search trial MIN_TRIAL_STEPS optimiser steps, the final round's trainings MIN_FINAL_STEPS,
+and the search MIN_TRIALS trials. Half the budget left after setup and test goes to the search, half to the final round."""
 from __future__ import annotations
 
 import math
@@ -23,7 +23,10 @@ from .plan import Plan
 
 SIDES = (1024, 768, 512, 384, 320, 256, 224, 192, 160, 128)  # working resolutions tried below the original (longer side, px)
 MIN_STRUCTURE_PX = 12  # a structure narrower than this at a working resolution is lost there: keep a larger one
-RF_SHARE = 0.5  # a structure wider than this share of the deepest net's receptive field is seen in pieces: go lower
+RF_SHARE = 0.25  # a structure wider than this share of the deepest net's receptive field is seen in pieces: go lower
+# (Kvasir, measured: polyps at 0.42 of a depth-4 net's field, 384 px, scored test Dice 0.64 in a 60-min search; at 0.18,
+# 160 px, 0.68 in 10 min: the larger resolution bought fewer steps, not better models)
+WIDTHS = (16, 8)  # first-level widths a budget plans, widest first, where the space does not sample the width itself
 WHOLE_IMAGE = 0.75  # a patch of at least this share of the resized image's longer side becomes the whole image
 SETUP_S = 30.0  # Ray's start, the session, the parent run
 TRIAL_S = 8.0  # a trial's process, model and MLflow writes, beside its epochs
@@ -47,6 +50,7 @@ class PlanInputs:
         train_images, val_images, test_images: the search's splits; val_per_epoch: the validation images an epoch scores.
         median_shape, min_shape: images' median and smallest [h, w]; structure_width: the fingerprint's, px.
         depth, base_channels, batch_size: the net timed (the deepest searched) and the batch.
+        widths: the first-level widths the plan may choose among, widest first (empty: base_channels only).
         cpus, cpus_per_trial, gpus, gpus_per_trial: the resources; reduction_factor: ASHA's.
         sampled: Optuna samples the trials (False: an enumerated ablation of `fixed_trials`).
         rerank_top, final_folds: the user's choice, or None for the planner's.
@@ -74,6 +78,7 @@ class PlanInputs:
     fixed_trials: int = 0
     rerank_top: int | None = None
     final_folds: int | None = None
+    widths: tuple[int, ...] = ()
 
     @property
     def parallel(self) -> int:
@@ -198,28 +203,32 @@ def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
     """The plan that fits `budget_s` (ConfigError naming the minimum where even the smallest plan does not)."""
     found = []
     for side in sides(inp):
-        g = geometry(inp, side)
-        step, epoch = epoch_seconds(inp, cost, g)
-        fixed = fixed_seconds(inp, cost, g)
-        for k, folds in _final_choices(inp):
-            c = _candidate(inp, g, step, epoch, fixed, budget_s, k, folds)
-            if c is not None:
-                found.append(c)
-                if c["good"]:
-                    return _plan(inp, cost, c, budget_s, f"at {_res(g)} the budget gives each trial {c['max_t']} epochs "
-                                 f"({c['max_t'] * math.ceil(g.per_epoch / inp.batch_size)} steps), {c['trials']} trials, and the final round "
-                                 f"{c['final_epochs']} epochs: the largest resolution that holds at least {MIN_TRIAL_STEPS} steps a trial, "
-                                 f"{MIN_FINAL_STEPS} a final training and {MIN_TRIALS} trials")
-    if found:  # none holds the minimum steps: the cheapest resolution, most final epochs
-        c = max(found, key=lambda c: (c["final_epochs"] * math.ceil(c["geometry"].per_epoch / inp.batch_size), c["trials"]))
-        return _plan(inp, cost, c, budget_s, f"no resolution gives {MIN_FINAL_STEPS} steps a final training in this budget: "
-                     f"{_res(c['geometry'])} gives the most ({c['final_epochs']} epochs); a longer --budget trains models worth more")
+        for width in inp.widths or (inp.base_channels,):
+            at = replace(inp, base_channels=width)
+            g = geometry(at, side)
+            step, epoch = epoch_seconds(at, cost, g)
+            fixed = fixed_seconds(at, cost, g)
+            for k, folds in _final_choices(at):
+                c = _candidate(at, g, step, epoch, fixed, budget_s, k, folds)
+                if c is not None:
+                    found.append((at, c))
+                    if c["good"]:
+                        return _plan(at, cost, c, budget_s, f"at {_res(g)} and width {width} the budget gives each trial {c['max_t']} epochs "
+                                     f"({c['max_t'] * math.ceil(g.per_epoch / at.batch_size)} steps), {c['trials']} trials, and the final round "
+                                     f"{c['final_epochs']} epochs: the largest resolution, then the widest net, that holds at least "
+                                     f"{MIN_TRIAL_STEPS} steps a trial, {MIN_FINAL_STEPS} a final training and {MIN_TRIALS} trials")
+    if found:  # none holds the minimum steps: the cheapest resolution and width, most final epochs
+        at, c = max(found, key=lambda f: (f[1]["final_epochs"] * math.ceil(f[1]["geometry"].per_epoch / f[0].batch_size), f[1]["trials"]))
+        return _plan(at, cost, c, budget_s, f"no resolution gives {MIN_FINAL_STEPS} steps a final training in this budget: "
+                     f"{_res(c['geometry'])} at width {at.base_channels} gives the most ({c['final_epochs']} epochs); a longer --budget "
+                     "trains models worth more")
     raise ConfigError(f"--budget {duration(budget_s)} is below the smallest plan's {duration(minimum_seconds(inp, cost))} "
                       f"(2 trials and a final round of one epoch each at the lowest resolution): give at least that")
 
 
 def minimum_seconds(inp: PlanInputs, cost: CostModel) -> float:
     """The shortest budget any plan fits: the lowest resolution, 2 trials of one epoch, one final epoch of one finalist."""
+    inp = replace(inp, base_channels=min(inp.widths or (inp.base_channels,)))
     g = geometry(inp, sides(inp)[-1])
     _, epoch = epoch_seconds(inp, cost, g)
     p = inp.parallel

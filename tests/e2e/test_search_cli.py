@@ -43,7 +43,7 @@ def test_help_states_every_default_and_which_spaces_a_flag_applies_to():
             lines[flag] = line
         elif flag and line.startswith("    "):
             lines[flag] += " " + line.strip()
-    for flag, default in (("--num-samples", "quick 8, arch 16, full 16"), ("--max-epochs", "6"), ("--patches-per-epoch", "0 for quick, arch and ablation; 1024 for full"), ("--base-channels", "8"),
+    for flag, default in (("--num-samples", "quick 8, arch 16, full 16"), ("--max-epochs", "6"), ("--patches-per-epoch", "0 for quick, arch and ablation; 1024 for full"), ("--base-channels", "8, or planned with --budget"),
                           ("--seed", "0"), ("--cpus-per-trial", "1"), ("--grace-period", "2"), ("--reduction-factor", "2"),
                           ("--rerank-top", "2 for arch and full, 0 for quick"), ("--final-budget", "2 x --max-epochs"),
                           ("--final-folds", "2 for arch and full, 1 for quick and --strategy supernet"), ("--default-margin", "1")):

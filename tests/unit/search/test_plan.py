@@ -11,7 +11,7 @@ from search.errors import ConfigError
 from search.plan import Budget, Plan, PlanInputs, PlantedCost, asha_epochs, minimum_seconds, parse_budget, plan_for_budget
 from search.plan.planner import MIN_FINAL_STEPS, sides
 
-KVASIR = PlanInputs("folder", "k1", 1000, 704, 176, 120, 32, (530, 620), (332, 487), 139.0)
+KVASIR = PlanInputs("folder", "k1", 1000, 704, 176, 120, 32, (530, 620), (332, 487), 136.0)
 DRIVE = PlanInputs("drive", "k2", 40, 16, 4, 20, 4, (584, 565), (584, 565), 6.0)
 COST = PlantedCost(per_megapixel_step=1.4, per_megapixel_predict=0.3)
 
@@ -30,9 +30,9 @@ def test_a_budget_that_is_no_duration_is_one_line(text):
 
 def test_large_objects_train_at_a_reduced_resolution_and_thin_ones_keep_the_original():
     assert sides(DRIVE) == [0]  # 6-px vessels would vanish below the original
-    assert 0 not in sides(KVASIR) and max(sides(KVASIR)) == 384  # 139-px polyps exceed half a depth-4 receptive field at 620 px
+    assert 0 not in sides(KVASIR) and max(sides(KVASIR)) == 224  # 136-px polyps exceed a quarter of a depth-4 receptive field at 620 px
     hour = plan_for_budget(KVASIR, COST, 3600)
-    assert hour.image_side == 256 and hour.patch_size == 176 and not hour.whole_image
+    assert hour.image_side == 224 and hour.patch_size == 160 and not hour.whole_image
     assert hour.final_budget * hour.epoch_patches / hour.batch_size >= MIN_FINAL_STEPS
     assert plan_for_budget(DRIVE, COST, 1800).image_side == 0
 
@@ -44,6 +44,15 @@ def test_a_longer_budget_buys_resolution_trials_and_epochs_and_every_plan_fits_i
     for budget, p in zip((600, 3600, 8 * 3600), plans):
         assert p.predicted_s["total"] <= budget
         assert p.predicted_s["total"] == pytest.approx(sum(v for k, v in p.predicted_s.items() if k != "total"), abs=0.2)
+
+
+def test_a_long_budget_buys_a_wider_net_once_the_resolution_is_as_large_as_the_structures_ask():
+    widths = replace(KVASIR, widths=(16, 8))
+    short, day = plan_for_budget(widths, COST, 3600), plan_for_budget(widths, COST, 8 * 3600)
+    assert (short.image_side, short.base_channels) == (224, 8)  # 16 wide at 224 px would not hold the minimum steps in an hour
+    assert (day.image_side, day.base_channels) == (224, 16)
+    assert day.final_budget * day.epoch_patches / day.batch_size >= MIN_FINAL_STEPS
+    assert plan_for_budget(KVASIR, COST, 8 * 3600).base_channels == 8  # a space that samples its width, or a user's: kept
 
 
 def test_a_budget_the_smallest_plan_cannot_meet_is_refused_with_its_minimum():

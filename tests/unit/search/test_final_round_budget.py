@@ -1,0 +1,49 @@
+"""Before its final round, a budgeted search fits that round to the time left at the epoch time its trials measured:
+longer where epochs ran faster than planned, shorter where the search ran long, none where not one epoch fits."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from search.config import SearchConfig
+from search.driver.budgeting import keep_the_budget, measured_epoch_s
+from search.plan import Budget, Plan
+
+
+def _plan(epoch_s: float) -> Plan:
+    return Plan("synthetic", "k", 10, 3600, 2, 1.0, 0.0, 0, False, 64, 32, 8, 0, 800, 20, 5, 8, 1, 40, 1, 4, 8, 0.1, epoch_s, False,
+                {"setup": 60.0, "search": 1600.0, "final": 1600.0, "total": 3260.0}, [])
+
+
+def _session(left_s: float, plan_epoch_s: float):
+    now = [0.0]
+    budget = Budget(3600, used_before_s=3600 - left_s, clock=lambda: now[0])
+    lines: list[str] = []
+    cfg = SearchConfig(space="arch", budget=3600, rerank_top=1, final_budget=40, final_folds=1)
+    return SimpleNamespace(cfg=cfg, plan=_plan(plan_epoch_s), budget=budget, echo=lines.append, lines=lines)
+
+
+def _trials(depth: int, epoch_s: float, n: int = 3) -> list:
+    return [SimpleNamespace(config={"depth": depth}, metrics={"training_iteration": 10, "time_total_s": 10 * epoch_s})] * n
+
+
+def test_the_epoch_time_is_read_from_the_trials_of_the_planned_depth():
+    assert measured_epoch_s(_trials(4, 20.0) + _trials(2, 5.0, n=5), depth=4) == 20.0
+    assert measured_epoch_s(_trials(2, 5.0), depth=4) is None
+
+
+def test_epochs_faster_than_planned_lengthen_the_final_round_within_the_time_left():
+    session = _session(left_s=1700, plan_epoch_s=40.0)
+    fitted_s = keep_the_budget(session, _trials(4, 30.0))
+    epochs = session.cfg.final_epochs
+    assert fitted_s <= 1700 - 30  # the round as fitted, predicted within the time left beside the test score's share
+    assert 40 < epochs <= 1700 / 30  # the planned 40 epochs, stretched to what 30-s epochs fit
+    assert "30.0 s in the search against 40.0 s planned" in session.lines[0]
+
+
+def test_a_search_that_ran_long_shortens_the_final_round_and_one_with_no_time_left_skips_it():
+    session = _session(left_s=800, plan_epoch_s=40.0)
+    keep_the_budget(session, [])
+    assert 1 <= session.cfg.final_epochs < 20 and "the search ran long" in session.lines[0]
+    spent = _session(left_s=20, plan_epoch_s=40.0)
+    keep_the_budget(spent, _trials(4, 40.0))
+    assert spent.cfg.rerank_top == 0 and "no final-round epoch fits" in spent.lines[0]
