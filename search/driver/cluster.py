@@ -75,6 +75,15 @@ def start_ray(cfg: SearchConfig) -> None:
         raise ConfigError(f"--cpus-per-trial {cfg.cpus_per_trial:g} but the cluster has {cpus:g} CPU(s)")
 
 
+def cluster_capacity(cfg: SearchConfig) -> tuple[float, float]:
+    """(CPUs, GPUs) of the cluster at --address (connected here, as the search will be), for planning trials at a time."""
+    import ray  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
+
+    start_ray(cfg)
+    resources = ray.cluster_resources()
+    return float(resources.get("CPU", 1)), float(resources.get("GPU", 0))
+
+
 def cluster_hosts() -> set[str]:
     """The IP addresses of the live nodes of the connected Ray cluster."""
     import ray  # deferred: Ray loads after quiet_libraries (search.driver.quiet)

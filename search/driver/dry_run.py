@@ -9,7 +9,7 @@ from search.config import SearchConfig
 from search.spaces import SpaceLimits, create_space
 from search.strategies import create_strategy
 
-from .cluster import start_ray
+from .cluster import cluster_capacity
 from .compute import expected_compute
 from .data import prepared, space_limits
 from .planning import make_plan, plan_path, write_plan
@@ -29,12 +29,7 @@ def trial_count(cfg: SearchConfig, limits: SpaceLimits) -> int:
 
 def dry_run_compute(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits):
     """What --dry-run says the search will cost (search.driver.compute), for the CPUs of this machine or of --address's cluster."""
-    cpus = float(os.cpu_count() or 1)
-    if cfg.address:
-        start_ray(cfg)
-        import ray  # deferred: Ray; only --address needs it, and it loads after quiet_libraries
-
-        cpus = ray.cluster_resources().get("CPU", cpus)
+    cpus = cluster_capacity(cfg)[0] if cfg.address else float(os.cpu_count() or 1)
     return expected_compute(cfg, data, trial_count(cfg, limits), create_space(cfg.space).max_trial_epochs(cfg), cpus)
 
 

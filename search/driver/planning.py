@@ -15,9 +15,12 @@ from search.plan.planner import WIDTHS
 from search.spaces import SpaceLimits, create_space
 from search.strategies import create_strategy
 
+from .cluster import cluster_capacity
 
-def plan_inputs(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, cpus: float | None = None) -> PlanInputs:
-    """What the planner reads of this search and its data."""
+
+def plan_inputs(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, cpus: float | None = None,
+                gpus: float | None = None) -> PlanInputs:
+    """What the planner reads of this search and its data; `cpus` and `gpus` default to this machine's."""
     fp = compute_fingerprint(data)
     space = create_space(cfg.space)
     val = min(cfg.val_images or fp.val_images, fp.val_images) if fp.val_images else 0
@@ -25,7 +28,7 @@ def plan_inputs(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, 
         data.name, data_key(data.name, fp.total_images, fp.image_shape, fp.class_names), fp.total_images, fp.train_images, fp.val_images,
         fp.test_images, val, tuple(fp.image_shape), tuple(fp.min_shape), fp.structure_width, depth=limits.max_depth,
         base_channels=cfg.base_channels, batch_size=8 if cfg.budget else cfg.batch_size, cpus=float(cpus or os.cpu_count() or 1),
-        cpus_per_trial=cfg.cpus_per_trial, gpus=float(_gpus()), gpus_per_trial=cfg.gpus_per_trial, reduction_factor=cfg.reduction_factor,
+        cpus_per_trial=cfg.cpus_per_trial, gpus=float(_gpus() if gpus is None else gpus), gpus_per_trial=cfg.gpus_per_trial, reduction_factor=cfg.reduction_factor,
         sampled=space.sampled, fixed_trials=0 if space.sampled else create_strategy(cfg.strategy).trial_count(cfg, space, limits),
         rerank_top=cfg.rerank_top if space.sampled else 0, final_folds=cfg.final_folds if cfg.budget is None else None,
         widths=WIDTHS if cfg.budget is not None and space.fixed_recipe else ())
@@ -46,9 +49,11 @@ def cost_model(cfg: SearchConfig) -> MeasuredCost:
     return MeasuredCost(cache_dir() / "cost" / f"{machine_key(device, threads)}.json", device, threads)
 
 
-def make_plan(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, cpus: float | None = None) -> tuple[SearchConfig, Plan]:
-    """(cfg with the plan applied, the plan): --plan's file checked against this data, --budget's plan, or cfg timed."""
-    inp = plan_inputs(cfg, data, limits, cpus)
+def make_plan(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits) -> tuple[SearchConfig, Plan]:
+    """(cfg with the plan applied, the plan): --plan's file checked against this data, --budget's plan, or cfg timed.
+    Trials at a time follow from this machine's CPUs and GPUs, or from the cluster's at --address."""
+    cpus, gpus = cluster_capacity(cfg) if cfg.address and not cfg.plan else (None, None)
+    inp = plan_inputs(cfg, data, limits, cpus, gpus)
     if cfg.plan:
         plan = Plan.read(cfg.plan)
         plan.check(cfg.plan, data.name, inp.data_key, limits.depths)

@@ -3,6 +3,7 @@ checks, and the budget's clock across a resumed search."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 
 import pytest
@@ -128,3 +129,18 @@ def test_the_supernet_strategy_is_not_planned_and_says_so():
 
     with pytest.raises(ConfigError, match="--budget, --plan and --image-side apply to --strategy trials"):
         SearchConfig(space="arch", strategy="supernet", budget=600)
+
+
+def test_a_search_on_a_cluster_plans_trials_at_a_time_by_the_clusters_cpus_not_the_drivers(tmp_path, monkeypatch):
+    import search.driver.planning as planning
+    from search.driver.data import load_data, space_limits
+    from search.run import parse_args
+
+    monkeypatch.setenv("UNET_SEARCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(planning, "cost_model", lambda cfg: COST)
+    monkeypatch.setattr(planning, "cluster_capacity", lambda cfg: (16.0, 0.0))
+    local = parse_args(["--space", "arch", "--budget", "20m", "--storage", str(tmp_path / "ray")])
+    data = load_data(local)
+    on_cluster = replace(local, address="10.0.0.1:6379")
+    assert planning.make_plan(on_cluster, data, space_limits(on_cluster, data))[1].parallel == 16
+    assert planning.make_plan(local, data, space_limits(local, data))[1].parallel == (os.cpu_count() or 1)  # no --address: this machine
