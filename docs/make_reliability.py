@@ -185,8 +185,9 @@ FAULTS = [
     ("a trial's process dies on more attempts than `--max-failures` allows, or where Ray retries none (a reused process "
      "on a node that just died: Ray 2.60 errors the next trial it hands that process, unretried)",
      "`N trial(s) lost their process or node where Ray does not retry (...): training them again`, then the search goes on to its "
-     "normal end, exit 0", "every trial: the lost one trained once more from the start (once, so a trial the memory monitor kills "
-     "every time still ends the search); its dead attempts FAILED", "test_search_failures.py::test_a_trial_ray_gave_up_on..."),
+     "normal end, exit 0", "every trial: the lost one trained once more from the start under its own trial id (once, so a trial the "
+     "memory monitor kills every time still ends the search; not with `--max-failures 0`, nor after Ctrl-C, `--stop-at` or the "
+     "budget's deadline); its dead attempts FAILED", "test_search_failures.py::test_a_trial_ray_gave_up_on..."),
     ("the `mlflow server` killed (SIGKILL) mid-search for 15 s, then restarted (4-trial ablation, 8 epochs each)",
      "nothing while it is down; trials keep training. At the end the normal summary plus `tracking: the store was unreachable for a while; "
      "N trial runs kept their writes and sent them late`, exit 0",

@@ -64,33 +64,37 @@ MAX_STRETCH = 3  # the final round trains at most this many times its planned ep
 
 def measured_epoch_s(results, depth: int) -> float | None:
     """The median wall seconds an epoch took in the search's trials of `depth` (the depth the plan timed), their start
-    counted in; None where none of that depth reported."""
+    counted in; None where none of that depth reported two epochs or more (a resumed trial's one report is no measure)."""
     times = []
     for r in results or ():
         m, config = getattr(r, "metrics", None) or {}, getattr(r, "config", None) or {}
         iterations, total = m.get("training_iteration"), m.get("time_total_s")
-        if iterations and total and config.get("depth") == depth:
+        if iterations and iterations >= 2 and total and config.get("depth") == depth:
             times.append(total / iterations)
     return statistics.median(times) if times else None
 
 
-def final_epochs_left(session, epoch_s: float) -> int:
-    """The final round's epochs that fit the time left at `epoch_s` seconds an epoch, at most MAX_STRETCH times its plan's."""
+def final_epochs_left(session, epoch_s: float, stretch: bool) -> int:
+    """The final round's epochs that fit the time left at `epoch_s` seconds an epoch: at most MAX_STRETCH times its
+    plan's where `stretch`, else at most its plan's."""
     cfg, plan, budget = session.cfg, session.plan, session.budget
     waves = math.ceil(cfg.final_trials / max(1, plan.parallel))
     left = FINAL_SAFETY * (budget.left_s - max(0.0, plan.predicted_s.get("setup", 0.0) - 30.0))
-    return min(MAX_STRETCH * cfg.final_epochs, int((left / waves - TRIAL_S) // max(epoch_s, 1e-9)))
+    return min((MAX_STRETCH if stretch else 1) * cfg.final_epochs, int((left / waves - TRIAL_S) // max(epoch_s, 1e-9)))
 
 
 def keep_the_budget(session, results=None) -> float | None:
     """Before the final round of a budgeted search: fit it to the time left at the epoch time the search measured (the
     plan's where it measured none): longer where epochs ran faster than planned, shorter where the search ran long,
-    skipped where not one epoch fits. Returns the final round's predicted seconds as fitted (None: no budget or round)."""
+    skipped where not one epoch fits. The measure counts only where every trial trains the net the plan timed (a space
+    with one recipe: arch, ablation), and a plans file's final round is never made longer (the user's edit stands).
+    Returns the final round's predicted seconds as fitted (None: no budget or no final round)."""
     if session.budget is None or not session.cfg.rerank_k:
         return None
-    measured = measured_epoch_s(results, session.plan.depth)
+    one_recipe = getattr(session.space, "fixed_recipe", False)
+    measured = measured_epoch_s(results, session.plan.depth) if one_recipe else None
     epoch_s = measured if measured is not None else session.plan.epoch_s
-    epochs = final_epochs_left(session, epoch_s)
+    epochs = final_epochs_left(session, epoch_s, stretch=measured is not None and not session.cfg.plan)
     planned_epochs = session.cfg.final_epochs
     if epochs < 1:
         session.echo(f"budget: {session.budget.line()} used; no final-round epoch fits what is left: the search's best is the choice")
@@ -99,8 +103,8 @@ def keep_the_budget(session, results=None) -> float | None:
     fitted_s = math.ceil(session.cfg.final_trials / max(1, session.plan.parallel)) * (epochs * epoch_s + TRIAL_S)
     if epochs == planned_epochs:
         return fitted_s
-    why = (f"epochs took {epoch_s:.1f} s in the search against {session.plan.epoch_s:.1f} s planned" if measured is not None
-           else "the search ran long")
+    why = (f"{epoch_s:.1f}-s epochs measured in the search, {session.plan.epoch_s:.1f} s planned" if measured is not None
+           else f"{session.plan.epoch_s:.1f}-s epochs as planned")
     session.echo(f"budget: {session.budget.line()} used; the final round trains {epochs} epochs instead of {planned_epochs} "
                  f"({why}) to end within {duration(session.budget.total_s)}")
     session.cfg = replace(session.cfg, final_budget=epochs)

@@ -14,7 +14,7 @@ from .cluster import parallel_trials
 from .data import prepared, space_limits
 from .models import keep_models
 from .tools import TOOLS
-from .results import SearchOutcome, ended_count, evaluate_best, record_outcome, trials_table
+from .results import SearchOutcome, ended_count, evaluate_best, final_attempts, record_outcome, trials_table
 from .session import SearchSession, open_session
 from .state import resumed_config, resumed_plan
 from .budgeting import keep_the_budget, planned, record_phase_times, reserve_seconds, start_budget
@@ -51,28 +51,41 @@ def _fit(session: SearchSession, total: int, callbacks: tuple):
     if cfg.resume:  # what the last session's trials could not send
         session.send_kept_writes()
     results = _fitted(session, phase)
-    lost = lost_trials(results)
-    # trials Tune gave up on because their process or node died where it retries none: trained again once (not in a loop:
-    # Ray's memory monitor killing one trial's process again and again must end), and never after Ctrl-C or a deadline
-    if lost and cfg.max_failures and _all_ended(results, total):
+    lost = _lost_to_retrain(session, results, total)
+    if lost:  # once, not in a loop: Ray's memory monitor killing one trial's process again and again must end the search
         session.echo(f"{len(lost)} trial(s) lost their process or node where Ray does not retry (e.g. a reused process on a node "
                      "that died): training them again")
-        results = _fitted(session, restored_tuner(cfg.storage_path / session.search_name, phase_trainable))
+        results = _fitted(session, restored_tuner(cfg.storage_path / session.search_name, phase_trainable, errored="resume"))
     session.send_kept_writes()
     return results, closer
 
 
 def lost_trials(results) -> list:
-    """The results of trials that errored because their Ray actor died (a process or node lost): a trial's own error
-    ends it normally, with a FAILED run, so an errored trial is one the machine, not the trial, ended."""
+    """The results of trials that errored because their Ray actor died (a process or node lost), not by their own error
+    (which ends a trial normally, with a FAILED run) nor because the tracking store took no writes."""
     from ray.exceptions import RayActorError  # deferred: Ray loads after quiet_libraries
 
-    return [r for r in results if r.error is not None and find_cause(r.error, RayActorError) is not None]
+    return [r for r in results if r.error is not None and find_cause(r.error, TrackingUnavailable) is None
+            and find_cause(r.error, RayActorError) is not None]
 
 
-def _all_ended(results, total: int) -> bool:
-    """Tune ran every trial to an end (finished or errored): not cut short by Ctrl-C or a deadline."""
-    return len(results) >= total and results.num_terminated + results.num_errors == len(results)
+def _lost_to_retrain(session: SearchSession, results, total: int) -> list:
+    """The lost trials (lost_trials) to train again: none unless every errored trial is one, Tune created every trial,
+    and nothing else cut the phase short (Ctrl-C leaves its trials' runs RUNNING; --stop-at or the deadline ended it)."""
+    lost = lost_trials(results)
+    if not lost or not session.cfg.max_failures or len(lost) != results.num_errors or len(results) < total:
+        return []
+    if session.deadline_reached:
+        return []
+    table = trials_table(session.client, session.ctx.experiment_id, session.ctx.parent_run_id, role=session.strategy.role)
+    if _stop_at_reached(session.cfg, table) or (not table.empty and (final_attempts(table).status == "RUNNING").any()):
+        return []
+    return lost
+
+
+def _stop_at_reached(cfg: SearchConfig, table: pd.DataFrame) -> bool:
+    """--stop-at ended the phase: a trial reached its validation Dice."""
+    return cfg.stop_at is not None and not table.empty and bool((table.best_val_dice >= cfg.stop_at).any())
 
 
 def _fitted(session: SearchSession, phase):
@@ -96,8 +109,7 @@ def _check_opened(session: SearchSession, results) -> None:
 
 def _check_all_ended(session: SearchSession, table: pd.DataFrame, total: int) -> None:
     """SearchInterrupted when Ctrl-C cut the phase short (not when --stop-at ended it)."""
-    cfg = session.cfg
-    reached = cfg.stop_at is not None and bool((table.best_val_dice >= cfg.stop_at).any())  # --stop-at ended it early
+    reached = _stop_at_reached(session.cfg, table)  # --stop-at ended it early
     reached = reached or session.deadline_reached  # the budget's deadline ended it (marked by the stopper Tune used, restored or not)
     ended = ended_count(table)
     if ended < total and not reached:  # Tune returns normally after Ctrl-C, with trials cut short or never started

@@ -6,18 +6,19 @@ from ray.tune.search.optuna import OptunaSearch
 
 
 class RestorableOptunaSearch(OptunaSearch):
-    """OptunaSearch that ignores results of trials it did not suggest in this study (a restored search's restarted
-    trials): their reruns are recorded in MLflow and chosen among as any trial, only TPE does not learn from them."""
+    """OptunaSearch that passes on only the results of trials it suggested and has not been told the end of: a restored
+    search's restarted trials (new Tune ids it never saw) and trials trained again under their id (told as errored)
+    are recorded in MLflow and chosen among as any trial; only TPE does not learn from them."""
 
-    def _known(self, trial_id: str) -> bool:
-        return trial_id in self._ot_trials or trial_id in self._completed_trials
+    def _open(self, trial_id: str) -> bool:
+        return trial_id in self._ot_trials and trial_id not in self._completed_trials
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        """Report an intermediate result to Optuna (ASHA's pruning view) where the trial is one it suggested."""
-        if self._known(trial_id):
+        """Report an intermediate result to the Optuna trial (its pruners' view) where the trial is open."""
+        if self._open(trial_id):
             super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        """Tell Optuna a trial's final value where the trial is one it suggested."""
-        if self._known(trial_id):
+        """Tell Optuna a trial's final value where the trial is open."""
+        if self._open(trial_id):
             super().on_trial_complete(trial_id, result, error)

@@ -65,13 +65,16 @@ def trainable(cfg: SearchConfig, data: SegmentationData, ctx: SearchContext, fun
     return tune.with_resources(tune.with_parameters(function, data=data, ctx=ctx), {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial})
 
 
-def restored_tuner(path: Path, trainable):
+def restored_tuner(path: Path, trainable, errored: str = "restart"):
     """The Tuner saved at `path`, continuing its unfinished trials. An errored trial is one whose process died
     max_failures + 1 times or that never reached the tracking store (a trial's own error ends it normally, with a FAILED
-    run): it trains again from the start."""
+    run): it trains again from the start, as a new Tune trial (errored="restart", --resume) or under its own trial id,
+    so its runs count as attempts of one trial (errored="resume": the trials a search trains again in the same session;
+    this trainable keeps no Tune checkpoint to resume from)."""
     from ray import tune  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
-    return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=True)
+    return tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=errored == "resume",
+                              restart_errored=errored == "restart")
 
 
 def run_config(cfg: SearchConfig, name: str, callbacks: list, stop=None):

@@ -41,7 +41,8 @@ class Plan:
             every grid patch, at most 4096), epoch_patches: what that draws an epoch here.
         max_epochs, grace_period, num_samples: the Tune phase (ASHA's max_t and first rung, Optuna's trials).
         rerank_top, final_budget, final_folds: the final round (finalists, epochs, folds; the default U-Net beside them).
-        depth, base_channels: the net the cost model timed (the deepest searched).
+        depth: the depth the cost model timed (the deepest searched); base_channels: the first level's width it timed, and
+            the width the search trains (arch and ablation; the full space samples its own).
         step_s, epoch_s, channels_last: the measured step, one epoch with its validation, and the faster memory format.
         predicted_s: each phase's predicted wall seconds (setup, search, final, test, total).
         why: one sentence per decision.
@@ -111,7 +112,7 @@ class Plan:
         for d in depths:
             if (why := infeasible(self.patch_size, d)) is not None:
                 raise ConfigError(f"--plan {path}: patch_size {self.patch_size} {why} (depth {d})")
-        for name in ("batch_size", "max_epochs", "grace_period", "num_samples", "final_budget", "final_folds", "patch_stride"):
+        for name in ("batch_size", "max_epochs", "grace_period", "num_samples", "final_budget", "final_folds", "patch_stride", "base_channels"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"--plan {path}: {name} must be at least 1, got {getattr(self, name)}")
         if self.image_side < 0 or 0 < self.image_side < 16:
@@ -126,7 +127,7 @@ class Plan:
         p = self.predicted_s
         res = f"{self.image_side} px (longer side)" if self.image_side else "original"
         head = (f"plan: resolution {res}, {'whole-image ' if self.whole_image else ''}patch {self.patch_size} stride {self.patch_stride}, "
-                f"batch {self.batch_size}, {self.epoch_patches} patches an epoch; {self.num_samples} trials of at most {self.max_epochs} "
+                f"batch {self.batch_size}, width {self.base_channels}, {self.epoch_patches} patches an epoch; {self.num_samples} trials of at most {self.max_epochs} "
                 f"epochs ({self.parallel} at a time, ASHA rung {self.grace_period}); final round: best {self.rerank_top} and the default "
                 f"U-Net, {self.final_budget} epochs on {self.final_folds} fold(s)")
         times = "predicted: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in p.items())

@@ -19,7 +19,7 @@ def _session(left_s: float, plan_epoch_s: float):
     budget = Budget(3600, used_before_s=3600 - left_s, clock=lambda: now[0])
     lines: list[str] = []
     cfg = SearchConfig(space="arch", budget=3600, rerank_top=1, final_budget=40, final_folds=1)
-    return SimpleNamespace(cfg=cfg, plan=_plan(plan_epoch_s), budget=budget, echo=lines.append, lines=lines)
+    return SimpleNamespace(cfg=cfg, plan=_plan(plan_epoch_s), budget=budget, echo=lines.append, lines=lines, space=SimpleNamespace(fixed_recipe=True))
 
 
 def _trials(depth: int, epoch_s: float, n: int = 3) -> list:
@@ -37,13 +37,17 @@ def test_epochs_faster_than_planned_lengthen_the_final_round_within_the_time_lef
     epochs = session.cfg.final_epochs
     assert fitted_s <= 1700 - 30  # the round as fitted, predicted within the time left beside the test score's share
     assert 40 < epochs <= 1700 / 30  # the planned 40 epochs, stretched to what 30-s epochs fit
-    assert "30.0 s in the search against 40.0 s planned" in session.lines[0]
+    assert "30.0-s epochs measured in the search, 40.0 s planned" in session.lines[0]
+    edited = _session(left_s=1700, plan_epoch_s=40.0)
+    edited.cfg = SearchConfig(space="arch", plan="plan.json", rerank_top=1, final_budget=40, final_folds=1)
+    keep_the_budget(edited, _trials(4, 30.0))
+    assert edited.cfg.final_epochs == 40  # a plans file's final round is never made longer
 
 
 def test_a_search_that_ran_long_shortens_the_final_round_and_one_with_no_time_left_skips_it():
     session = _session(left_s=800, plan_epoch_s=40.0)
     keep_the_budget(session, [])
-    assert 1 <= session.cfg.final_epochs < 20 and "the search ran long" in session.lines[0]
+    assert 1 <= session.cfg.final_epochs < 20 and "40.0-s epochs as planned" in session.lines[0]
     spent = _session(left_s=20, plan_epoch_s=40.0)
     keep_the_budget(spent, _trials(4, 40.0))
     assert spent.cfg.rerank_top == 0 and "no final-round epoch fits" in spent.lines[0]

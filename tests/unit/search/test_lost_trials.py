@@ -1,35 +1,73 @@
-"""Trials Ray gave up on because their process or node died (not their own error) are trained again once, and only when
-Tune ran every trial to an end (never after Ctrl-C)."""
+"""Trials Ray gave up on because their process or node died (not their own error, not a store that took no writes)
+are trained again once, and only when nothing else cut the phase short (Ctrl-C, --stop-at, the budget's deadline)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pandas as pd
+import pytest
 from ray.exceptions import ActorDiedError, RayTaskError
 
-from search.driver.search import _all_ended, lost_trials
+import search.driver.search as driver
+from search.config import SearchConfig
+from search.driver.search import _lost_to_retrain, lost_trials
+from search.errors import TrackingUnavailable
 
 
 class Grid(list):
     """A ResultGrid's parts the decision reads."""
 
-    def __init__(self, results, terminated: int, errors: int):
+    def __init__(self, results, errors: int):
         super().__init__(results)
-        self.num_terminated, self.num_errors = terminated, errors
+        self.num_errors = errors
 
 
 def _result(error=None):
     return SimpleNamespace(error=error, metrics={}, config={})
 
 
-def test_a_trial_whose_process_died_is_lost_and_one_that_raised_is_not():
+def test_a_trial_whose_process_died_is_lost_and_one_that_raised_or_found_no_store_is_not():
     died = _result(ActorDiedError())
     wrapped = _result(RuntimeError("trial failed"))
     wrapped.error.__cause__ = ActorDiedError()
     own = _result(RayTaskError("train", "Traceback ...", ValueError("bad config")))
-    assert lost_trials([_result(), died, wrapped, own]) == [died, wrapped]
+    no_store = _result(RuntimeError("could not open its run"))
+    no_store.error.__cause__ = TrackingUnavailable("the store took no writes")
+    no_store.error.__cause__.__cause__ = ActorDiedError()
+    assert lost_trials([_result(), died, wrapped, own, no_store]) == [died, wrapped]
 
 
-def test_lost_trials_are_trained_again_only_when_every_trial_reached_an_end():
-    assert _all_ended(Grid([_result()] * 8, terminated=7, errors=1), total=8)
-    assert not _all_ended(Grid([_result()] * 8, terminated=5, errors=1), total=8)  # Ctrl-C left two unfinished
-    assert not _all_ended(Grid([_result()] * 6, terminated=5, errors=1), total=8)  # a deadline started no more
+def _table(*statuses: str, dice: float = 0.5) -> pd.DataFrame:
+    return pd.DataFrame({"trial_id": [f"t{i}" for i in range(len(statuses))], "attempt": 1, "start_time": range(len(statuses)),
+                         "status": list(statuses), "best_val_dice": dice})
+
+
+@pytest.fixture
+def session(monkeypatch):
+    table = {"now": _table(*["FINISHED"] * 7, "FAILED")}
+    monkeypatch.setattr(driver, "trials_table", lambda *a, **k: table["now"])
+    s = SimpleNamespace(cfg=SearchConfig(), deadline_reached=False, client=None, ctx=SimpleNamespace(experiment_id="1", parent_run_id="p"),
+                        strategy=SimpleNamespace(role="trial"), table=table)
+    return s
+
+
+def test_a_lost_trial_is_trained_again_when_every_other_trial_ended(session):
+    results = Grid([_result()] * 7 + [_result(ActorDiedError())], errors=1)
+    assert len(_lost_to_retrain(session, results, total=8)) == 1
+
+
+def test_nothing_is_trained_again_after_ctrl_c_a_deadline_stop_at_or_beside_another_error(session):
+    results = Grid([_result()] * 7 + [_result(ActorDiedError())], errors=1)
+    session.table["now"] = _table(*["FINISHED"] * 5, "RUNNING", "RUNNING", "FAILED")  # Ctrl-C left two runs cut short
+    assert _lost_to_retrain(session, results, total=8) == []
+    session.table["now"] = _table(*["FINISHED"] * 7, "FAILED")
+    session.deadline_reached = True
+    assert _lost_to_retrain(session, results, total=8) == []
+    session.deadline_reached = False
+    session.cfg = SearchConfig(stop_at=0.4)  # a trial reached 0.5: --stop-at ended the phase
+    assert _lost_to_retrain(session, results, total=8) == []
+    session.cfg = SearchConfig()
+    assert _lost_to_retrain(session, Grid(list(results), errors=2), total=8) == []  # another trial errored otherwise
+    assert _lost_to_retrain(session, Grid(list(results)[:6], errors=1), total=8) == []  # Tune created only 6 of 8
+    session.cfg = SearchConfig(max_failures=0)
+    assert _lost_to_retrain(session, results, total=8) == []
