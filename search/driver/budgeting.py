@@ -74,33 +74,35 @@ def measured_epoch_s(results, depth: int) -> float | None:
     return statistics.median(times) if times else None
 
 
-def final_epochs_left(session, epoch_s: float, stretch: bool) -> int:
-    """The final round's epochs that fit the time left at `epoch_s` seconds an epoch: at most MAX_STRETCH times its
-    plan's where `stretch`, else at most its plan's."""
+def final_epochs_left(session, epoch_s: float, stretch: bool, parallel: int) -> int:
+    """The final round's epochs that fit the time left at `epoch_s` seconds an epoch, `parallel` trainings at a time:
+    at most MAX_STRETCH times its plan's where `stretch`, else at most its plan's."""
     cfg, plan, budget = session.cfg, session.plan, session.budget
-    waves = math.ceil(cfg.final_trials / max(1, plan.parallel))
+    waves = math.ceil(cfg.final_trials / max(1, parallel))
     left = FINAL_SAFETY * (budget.left_s - max(0.0, plan.predicted_s.get("setup", 0.0) - 30.0))
     return min((MAX_STRETCH if stretch else 1) * cfg.final_epochs, int((left / waves - TRIAL_S) // max(epoch_s, 1e-9)))
 
 
-def keep_the_budget(session, results=None) -> float | None:
+def keep_the_budget(session, results=None, parallel: int | None = None) -> float | None:
     """Before the final round of a budgeted search: fit it to the time left at the epoch time the search measured (the
     plan's where it measured none): longer where epochs ran faster than planned, shorter where the search ran long,
     skipped where not one epoch fits. The measure counts only where every trial trains the net the plan timed (a space
     with one recipe: arch, ablation), and a plans file's final round is never made longer (the user's edit stands).
+    `parallel`: trainings the cluster runs at once now (at most the plan's; fewer where a node was lost).
     Returns the final round's predicted seconds as fitted (None: no budget or no final round)."""
     if session.budget is None or not session.cfg.rerank_k:
         return None
     one_recipe = getattr(session.space, "fixed_recipe", False)
     measured = measured_epoch_s(results, session.plan.depth) if one_recipe else None
     epoch_s = measured if measured is not None else session.plan.epoch_s
-    epochs = final_epochs_left(session, epoch_s, stretch=measured is not None and not session.cfg.plan)
+    parallel = min(session.plan.parallel, parallel or session.plan.parallel)
+    epochs = final_epochs_left(session, epoch_s, stretch=measured is not None and not session.cfg.plan, parallel=parallel)
     planned_epochs = session.cfg.final_epochs
     if epochs < 1:
         session.echo(f"budget: {session.budget.line()} used; no final-round epoch fits what is left: the search's best is the choice")
         session.cfg = replace(session.cfg, rerank_top=0)
         return 0.0
-    fitted_s = math.ceil(session.cfg.final_trials / max(1, session.plan.parallel)) * (epochs * epoch_s + TRIAL_S)
+    fitted_s = math.ceil(session.cfg.final_trials / max(1, parallel)) * (epochs * epoch_s + TRIAL_S)
     if epochs == planned_epochs:
         return fitted_s
     why = (f"{epoch_s:.1f}-s epochs measured in the search, {session.plan.epoch_s:.1f} s planned" if measured is not None

@@ -70,15 +70,20 @@ def lost_trials(results) -> list:
 
 
 def _lost_to_retrain(session: SearchSession, results, total: int) -> list:
-    """The lost trials (lost_trials) to train again: none unless every errored trial is one, Tune created every trial,
-    and nothing else cut the phase short (Ctrl-C leaves its trials' runs RUNNING; --stop-at or the deadline ended it)."""
+    """The lost trials (lost_trials) to train again: none unless every errored trial is one, Tune created and ended every
+    trial, every other trial's last run FINISHED or FAILED (Ctrl-C leaves runs RUNNING, or none opened, while Tune marks
+    the trials TERMINATED all the same), and neither --stop-at nor the deadline ended the phase."""
     lost = lost_trials(results)
     if not lost or not session.cfg.max_failures or len(lost) != results.num_errors or len(results) < total:
         return []
-    if session.deadline_reached:
+    if session.deadline_reached or results.num_terminated + results.num_errors != len(results):  # a trial left PENDING
         return []
     table = trials_table(session.client, session.ctx.experiment_id, session.ctx.parent_run_id, role=session.strategy.role)
-    if _stop_at_reached(session.cfg, table) or (not table.empty and (final_attempts(table).status == "RUNNING").any()):
+    if _stop_at_reached(session.cfg, table):
+        return []
+    last = final_attempts(table)
+    ended = set(last.trial_id[last.status.isin(["FINISHED", "FAILED"])]) if not table.empty else set()
+    if any((r.metrics or {}).get("trial_id") not in ended for r in results if r.error is None):  # a run cut short, or none opened
         return []
     return lost
 
@@ -126,7 +131,7 @@ def _search(session: SearchSession, callbacks: tuple) -> SearchOutcome:
     closer.settle(results)  # trials that ended while the store was unreachable
     table = trials_table(session.client, ctx.experiment_id, ctx.parent_run_id, role=session.strategy.role)
     _check_all_ended(session, table, total)
-    fitted_final_s = keep_the_budget(session, results)
+    fitted_final_s = keep_the_budget(session, results, parallel_trials(cfg))  # the cluster as it is now (a node may be gone)
     if fitted_final_s is not None:  # the final round's prediction as fitted to the time left, beside the plan's (plan.json)
         tracking.log_metrics(session.client, ctx.parent_run_id, {"plan_final_fitted_s": fitted_final_s}, 0)
     marks.append(time.monotonic())

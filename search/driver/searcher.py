@@ -8,7 +8,8 @@ from ray.tune.search.optuna import OptunaSearch
 class RestorableOptunaSearch(OptunaSearch):
     """OptunaSearch that passes on only the results of trials it suggested and has not been told the end of: a restored
     search's restarted trials (new Tune ids it never saw) and trials trained again under their id (told as errored)
-    are recorded in MLflow and chosen among as any trial; only TPE does not learn from them."""
+    are recorded in MLflow and chosen among as any trial; only TPE does not learn from them (nor does the noise-aware
+    intensification, search/noise/intensify.py, which dropped them from its race when they errored)."""
 
     def _open(self, trial_id: str) -> bool:
         return trial_id in self._ot_trials and trial_id not in self._completed_trials

@@ -38,6 +38,9 @@ def test_epochs_faster_than_planned_lengthen_the_final_round_within_the_time_lef
     assert fitted_s <= 1700 - 30  # the round as fitted, predicted within the time left beside the test score's share
     assert 40 < epochs <= 1700 / 30  # the planned 40 epochs, stretched to what 30-s epochs fit
     assert "30.0-s epochs measured in the search, 40.0 s planned" in session.lines[0]
+    shrunk = _session(left_s=1700, plan_epoch_s=40.0)
+    keep_the_budget(shrunk, _trials(4, 30.0), parallel=1)  # a node lost: the finalist and the default U-Net one after the other
+    assert shrunk.cfg.final_epochs <= epochs // 2
     edited = _session(left_s=1700, plan_epoch_s=40.0)
     edited.cfg = SearchConfig(space="arch", plan="plan.json", rerank_top=1, final_budget=40, final_folds=1)
     keep_the_budget(edited, _trials(4, 30.0))

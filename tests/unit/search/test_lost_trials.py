@@ -17,13 +17,17 @@ from search.errors import TrackingUnavailable
 class Grid(list):
     """A ResultGrid's parts the decision reads."""
 
-    def __init__(self, results, errors: int):
+    def __init__(self, results, errors: int, pending: int = 0):
         super().__init__(results)
-        self.num_errors = errors
+        self.num_errors, self.num_terminated = errors, len(results) - errors - pending
 
 
-def _result(error=None):
-    return SimpleNamespace(error=error, metrics={}, config={})
+def _result(error=None, trial_id: str = "t0"):
+    return SimpleNamespace(error=error, metrics={"trial_id": trial_id}, config={})
+
+
+def _grid(pending: int = 0) -> Grid:
+    return Grid([_result(trial_id=f"t{i}") for i in range(7)] + [_result(ActorDiedError(), "t7")], errors=1, pending=pending)
 
 
 def test_a_trial_whose_process_died_is_lost_and_one_that_raised_or_found_no_store_is_not():
@@ -52,15 +56,18 @@ def session(monkeypatch):
 
 
 def test_a_lost_trial_is_trained_again_when_every_other_trial_ended(session):
-    results = Grid([_result()] * 7 + [_result(ActorDiedError())], errors=1)
-    assert len(_lost_to_retrain(session, results, total=8)) == 1
+    assert len(_lost_to_retrain(session, _grid(), total=8)) == 1
 
 
 def test_nothing_is_trained_again_after_ctrl_c_a_deadline_stop_at_or_beside_another_error(session):
-    results = Grid([_result()] * 7 + [_result(ActorDiedError())], errors=1)
+    results = _grid()
     session.table["now"] = _table(*["FINISHED"] * 5, "RUNNING", "RUNNING", "FAILED")  # Ctrl-C left two runs cut short
     assert _lost_to_retrain(session, results, total=8) == []
+    no_run = _table(*["FINISHED"] * 7, "FAILED")
+    session.table["now"] = no_run[no_run.trial_id != "t6"]  # Ctrl-C ended a trial before it opened its run
+    assert _lost_to_retrain(session, results, total=8) == []
     session.table["now"] = _table(*["FINISHED"] * 7, "FAILED")
+    assert _lost_to_retrain(session, _grid(pending=1), total=8) == []  # Ctrl-C left a trial waiting for resources
     session.deadline_reached = True
     assert _lost_to_retrain(session, results, total=8) == []
     session.deadline_reached = False
