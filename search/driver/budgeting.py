@@ -74,11 +74,16 @@ def measured_epoch_s(results, depth: int) -> float | None:
     return statistics.median(times) if times else None
 
 
+def _waves(session, parallel: int) -> int:
+    """Rounds of the final round's trainings at `parallel` at a time."""
+    return math.ceil(session.cfg.final_trials / max(1, parallel))
+
+
 def final_epochs_left(session, epoch_s: float, stretch: bool, parallel: int) -> int:
     """The final round's epochs that fit the time left at `epoch_s` seconds an epoch, `parallel` trainings at a time:
     at most MAX_STRETCH times its plan's where `stretch`, else at most its plan's."""
     cfg, plan, budget = session.cfg, session.plan, session.budget
-    waves = math.ceil(cfg.final_trials / max(1, parallel))
+    waves = _waves(session, parallel)
     left = FINAL_SAFETY * (budget.left_s - max(0.0, plan.predicted_s.get("setup", 0.0) - 30.0))
     return min((MAX_STRETCH if stretch else 1) * cfg.final_epochs, int((left / waves - TRIAL_S) // max(epoch_s, 1e-9)))
 
@@ -102,7 +107,7 @@ def keep_the_budget(session, results=None, parallel: int | None = None) -> float
         session.echo(f"budget: {session.budget.line()} used; no final-round epoch fits what is left: the search's best is the choice")
         session.cfg = replace(session.cfg, rerank_top=0)
         return 0.0
-    fitted_s = math.ceil(session.cfg.final_trials / max(1, parallel)) * (epochs * epoch_s + TRIAL_S)
+    fitted_s = _waves(session, parallel) * (epochs * epoch_s + TRIAL_S)
     if epochs == planned_epochs:
         return fitted_s
     why = (f"{epoch_s:.1f}-s epochs measured in the search, {session.plan.epoch_s:.1f} s planned" if measured is not None

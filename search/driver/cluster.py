@@ -75,13 +75,18 @@ def start_ray(cfg: SearchConfig) -> None:
         raise ConfigError(f"--cpus-per-trial {cfg.cpus_per_trial:g} but the cluster has {cpus:g} CPU(s)")
 
 
-def cluster_capacity(cfg: SearchConfig) -> tuple[float, float]:
-    """(CPUs, GPUs) of the cluster at --address (connected here, as the search will be), for planning trials at a time."""
+def _capacity() -> tuple[float, float]:
+    """(CPUs, GPUs) of the connected Ray cluster."""
     import ray  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
 
-    start_ray(cfg)
     resources = ray.cluster_resources()
     return float(resources.get("CPU", 1)), float(resources.get("GPU", 0))
+
+
+def cluster_capacity(cfg: SearchConfig) -> tuple[float, float]:
+    """(CPUs, GPUs) of the cluster at --address (connected here, as the search will be), for planning trials at a time."""
+    start_ray(cfg)
+    return _capacity()
 
 
 def cluster_hosts() -> set[str]:
@@ -93,11 +98,10 @@ def cluster_hosts() -> set[str]:
 
 def parallel_trials(cfg: SearchConfig) -> int:
     """How many trials the connected cluster runs at once at the search's CPUs (and GPUs) a trial."""
-    import ray  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
-
-    parallel = max(1, int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial))
+    cpus, gpus = _capacity()
+    parallel = max(1, int(cpus // cfg.cpus_per_trial))
     if cfg.gpus_per_trial:
-        parallel = min(parallel, int(ray.cluster_resources().get("GPU", 0) // cfg.gpus_per_trial) or 1)
+        parallel = min(parallel, int(gpus // cfg.gpus_per_trial) or 1)
     return parallel
 
 
