@@ -11,6 +11,7 @@ from unet_core.sizes import infeasible
 from unet_core.layers import BLOCK_TYPES, PADDINGS, UPSAMPLE_MODES
 from unet_core.losses import LOSSES
 from unet_core.precision import PRECISIONS
+from unet_core.schedules import SCHEDULES
 from unet_core.skips import format_skips, parse_skips, run_key
 
 
@@ -58,6 +59,8 @@ class TrialParams:
             keeps the original resolution. The patch size is in working-resolution pixels.
         channels_last: the memory format a budget's plan measured faster on this machine (None: the precision's own,
             unet_core.resolve_precision).
+        schedule: the learning rate over a training round: "plateau" (halved when validation Dice stalls for a quarter of
+            the round) or "cosine" (decayed to 1% over the round's epochs; what a budget's plan trains with).
     """
 
     depth: int = 2
@@ -88,6 +91,7 @@ class TrialParams:
     head_bias: str = "prior"
     image_side: int = 0
     channels_last: bool | None = None
+    schedule: str = "plateau"
 
     def __post_init__(self) -> None:
         self.skips = format_skips(parse_skips(str(self.skips), self.depth))
@@ -101,6 +105,8 @@ class TrialParams:
                 raise ValueError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
         if self.upsample == "unpool" and self.padding == "valid":
             raise ValueError("unpool up-sampling needs same padding (max-unpooling indices do not fit cropped features)")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if self.head_bias not in HEAD_BIASES:
             raise ValueError(f"unknown head_bias {self.head_bias!r}: choose one of {', '.join(HEAD_BIASES)}")
         if self.precision not in PRECISIONS:

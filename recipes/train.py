@@ -42,7 +42,7 @@ def train_config(params: TrialParams, epochs: int, seed: int, threads: int, prec
     return TrainConfig(optimizer=params.optimizer, lr=params.lr, batch_size=params.batch_size, epochs=epochs, seed=seed, num_threads=threads,
                        plateau_patience=max(2, (epochs if patience_epochs is None else patience_epochs) // 4),
                        channels_last=precision.channels_last if params.channels_last is None or precision.bf16 else params.channels_last,
-                       amp=precision.bf16, cpu_amp=precision.bf16)
+                       amp=precision.bf16, cpu_amp=precision.bf16, schedule=params.schedule)
 
 
 def fold_of(params: TrialParams, data: SegmentationData) -> SegmentationData:

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .inference import autocast_context
 from .layers import center_crop
+from .schedules import SCHEDULES, EpochSchedule
 from .unet import UNet
 
 OPTIMIZERS = ("adam", "sgd")
@@ -37,6 +38,7 @@ class TrainConfig:
         epochs: maximum number of epochs.
         plateau_patience: epochs without improvement before ReduceLROnPlateau cuts the LR (0 = no schedule).
         plateau_factor: LR multiplier on a plateau.
+        schedule: "plateau" (the two settings above) or "cosine" (decay to 1% of lr over `epochs`).
         early_stopping_patience: epochs without improvement before training stops (0 = never).
         monitor: validation metric that decides "improvement" and the best checkpoint (higher is better).
         seed: seeds Python, NumPy, torch and the data order.
@@ -55,6 +57,7 @@ class TrainConfig:
     epochs: int = 20
     plateau_patience: int = 3
     plateau_factor: float = 0.5
+    schedule: str = "plateau"
     early_stopping_patience: int = 0
     monitor: str = "val_dice"
     seed: int = 0
@@ -75,6 +78,8 @@ class TrainConfig:
         for name in ("plateau_patience", "early_stopping_patience"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not 0 < self.plateau_factor < 1:
             raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
         if self.num_threads is not None and self.num_threads < 1:
@@ -179,13 +184,7 @@ class Trainer:
         self.validate = validate
         self.on_epoch = on_epoch
         self.optimizer = make_optimizer(self.model, config)
-        self.scheduler = (
-            torch.optim.lr_scheduler.ReduceLROnPlateau(
-                self.optimizer, mode="max", factor=config.plateau_factor, patience=config.plateau_patience
-            )
-            if config.plateau_patience > 0
-            else None
-        )
+        self.scheduler = EpochSchedule(self.optimizer, config.schedule, config.epochs, config.plateau_patience, config.plateau_factor)
 
     def train_epoch(self, loader: DataLoader) -> float:
         """One pass over the loader; returns the mean training loss. Raises FloatingPointError on NaN/inf."""
@@ -233,8 +232,7 @@ class Trainer:
                 result.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
             else:
                 since_best += 1
-            if self.scheduler is not None:
-                self.scheduler.step(score)
+            self.scheduler.step(score)
             result.history.append(metrics)
             if self.on_epoch is not None:
                 self.on_epoch(metrics["epoch"], metrics)

@@ -61,3 +61,14 @@ def test_each_fold_draws_its_own_initial_weights_and_configurations_on_one_fold_
     assert not torch.equal(first_layer("11", 0), first_layer("11", 0, seed=1))
     seeds = {TrialParams(depth=1, skips="1", patch_size=64, fold=f, folds=3, seed=s).train_seed for f in range(3) for s in range(3)}
     assert len(seeds) == 9 and TrialParams(depth=1, skips="1", patch_size=64, seed=5).train_seed == 5  # no folds: the seed itself
+
+
+def test_a_trials_schedule_is_validated_and_reaches_its_trainer():
+    from recipes.train import train_config
+    from unet_core import resolve_precision
+
+    with pytest.raises(ValueError, match="unknown schedule 'step'"):
+        TrialParams(schedule="step")
+    fp32 = resolve_precision("fp32")
+    assert train_config(TrialParams(schedule="cosine"), 10, 0, 1, fp32).schedule == "cosine"
+    assert train_config(TrialParams(), 10, 0, 1, fp32).schedule == "plateau"

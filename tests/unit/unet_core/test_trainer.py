@@ -55,6 +55,16 @@ def test_reduce_lr_on_plateau_cuts_the_learning_rate():
     assert result.history[-1]["lr"] < 1e-3
 
 
+def test_a_cosine_schedule_decays_the_learning_rate_to_one_percent_over_the_epochs_whatever_validation_says():
+    cfg = TrainConfig(epochs=5, lr=1e-3, batch_size=2, schedule="cosine")
+    result = Trainer(UNet(1, 1, 1, base_channels=4), build_loss("dice"), cfg, lambda m: {"dice": 0.5}).fit(PatchDataset(_samples(2), 64, 64))
+    lrs = [h["lr"] for h in result.history]  # the rate each epoch trained at
+    assert lrs[0] == pytest.approx(1e-3) and all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert lrs[2] == pytest.approx(1e-5 + (1e-3 - 1e-5) * (1 + math.cos(math.pi * 2 / 5)) / 2)
+    with pytest.raises(ValueError, match="schedule must be one of plateau, cosine"):
+        TrainConfig(schedule="linear")
+
+
 def test_same_seed_same_result_whatever_the_outside_random_state():
     import random
 
