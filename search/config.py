@@ -128,6 +128,7 @@ class SearchConfig(*_owned_settings()):
                             "supernet (one weight-sharing skip supernet per depth estimates every skip pattern; the best --rerank-top are "
                             "then trained stand-alone at --final-budget)", "strategy")
     channels_last: bool | None = None  # set by a budget's plan: the memory format its cost model measured faster here
+    schedule: str = "plateau"  # set by a budget's plan (cosine: every training knows its epochs): recipes.TrialParams.schedule
     eval_tile: int = 640  # largest tile of full-image validation and test inference (images up to it: one tile)
     dataset_options: dict[str, Any] = field(default_factory=dict)  # loader options (search.run fills them from datasets.registry's options)
     points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)  # configurations Optuna tries first

@@ -14,6 +14,7 @@ from search.plan.cost import machine_key
 from search.plan.planner import WIDTHS
 from search.spaces import SpaceLimits, create_space
 from search.strategies import create_strategy
+from unet_core.precision import resolve_precision
 
 from .cluster import cluster_capacity
 
@@ -26,7 +27,7 @@ def plan_inputs(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, 
     val = min(cfg.val_images or fp.val_images, fp.val_images) if fp.val_images else 0
     return PlanInputs(
         data.name, data_key(data.name, fp.total_images, fp.image_shape, fp.class_names), fp.total_images, fp.train_images, fp.val_images,
-        fp.test_images, val, tuple(fp.image_shape), tuple(fp.min_shape), fp.structure_width, depth=limits.max_depth,
+        fp.test_images, val, tuple(fp.image_shape), tuple(fp.min_shape), fp.structure_width, depth=limits.max_depth, depths=tuple(limits.depths),
         base_channels=cfg.base_channels, batch_size=8 if cfg.budget else cfg.batch_size, cpus=float(cpus or os.cpu_count() or 1),
         cpus_per_trial=cfg.cpus_per_trial, gpus=float(_gpus() if gpus is None else gpus), gpus_per_trial=cfg.gpus_per_trial, reduction_factor=cfg.reduction_factor,
         sampled=space.sampled, fixed_trials=0 if space.sampled else create_strategy(cfg.strategy).trial_count(cfg, space, limits),
@@ -43,10 +44,12 @@ def _gpus() -> int:
 
 
 def cost_model(cfg: SearchConfig) -> MeasuredCost:
-    """The cost model of this machine (GPU where trials take GPUs), cached per machine under the store cache."""
+    """The cost model of this machine (GPU where trials take GPUs) in the precision the trials resolve --precision to
+    here, cached per machine under the store cache."""
     device = "cuda" if cfg.gpus_per_trial and _gpus() else "cpu"
     threads = max(1, int(cfg.cpus_per_trial))
-    return MeasuredCost(cache_dir() / "cost" / f"{machine_key(device, threads)}.json", device, threads)
+    bf16 = resolve_precision(cfg.precision, device).bf16
+    return MeasuredCost(cache_dir() / "cost" / f"{machine_key(device, threads)}.json", device, threads, bf16=bf16)
 
 
 def make_plan(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits) -> tuple[SearchConfig, Plan]:

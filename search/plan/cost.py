@@ -1,6 +1,7 @@
 """The cost model of a plan: seconds a training step (by depth, width, patch, batch, threads and memory format) and
 seconds a full-image prediction, measured on this machine in a few timed steps and cached per machine, so planning a
-second search costs nothing. channels_last is decided here, by the measurement, not by the CPU's name."""
+second search costs nothing. channels_last is decided here, by the measurement, not by the CPU's name; steps are timed in
+the precision the trials train in (bf16 autocast where this device computes bf16 natively: --precision auto)."""
 from __future__ import annotations
 
 import hashlib
@@ -50,6 +51,7 @@ class MeasuredCost:
     device: str = "cpu"
     threads: int = 1
     steps: int = 3
+    bf16: bool = False  # trials train in bf16 autocast (and then always channels_last: recipes.train_config)
 
     def _entries(self) -> dict[str, float]:
         try:
@@ -68,16 +70,18 @@ class MeasuredCost:
         return float(entries[key])
 
     def _step(self, depth: int, width: int, patch: int, batch: int, channels_last: bool) -> float:
-        key = f"step-d{depth}-w{width}-p{patch}-b{batch}-cl{int(channels_last)}"
-        return self._measure(key, lambda: time_steps(depth, width, patch, batch, channels_last, self.device, self.threads, self.steps))
+        key = f"step-d{depth}-w{width}-p{patch}-b{batch}-cl{int(channels_last)}" + ("-bf16" if self.bf16 else "")
+        return self._measure(key, lambda: time_steps(depth, width, patch, batch, channels_last, self.device, self.threads, self.steps, self.bf16))
 
     def step_s(self, depth: int, width: int, patch: int, batch: int) -> float:
-        """The faster of the two memory formats' measured step."""
+        """The step the trials take: in bf16, channels_last's; in fp32, the faster memory format's."""
+        if self.bf16:
+            return self._step(depth, width, patch, batch, True)
         return min(self._step(depth, width, patch, batch, False), self._step(depth, width, patch, batch, True))
 
     def channels_last(self, depth: int, width: int, patch: int, batch: int) -> bool:
-        """channels_last where it measured faster."""
-        return self._step(depth, width, patch, batch, True) < self._step(depth, width, patch, batch, False)
+        """channels_last where it measured faster (always in bf16, where the trials use it regardless)."""
+        return self.bf16 or self._step(depth, width, patch, batch, True) < self._step(depth, width, patch, batch, False)
 
     def predict_s(self, depth: int, width: int, side: int) -> float:
         """One forward pass over a side x side tile (an image is at most that, padded)."""
@@ -94,9 +98,13 @@ def _model(depth: int, width: int, device: str, channels_last: bool):
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def time_steps(depth: int, width: int, patch: int, batch: int, channels_last: bool, device: str = "cpu", threads: int = 1, steps: int = 3) -> float:
-    """Seconds of one training step, the mean of `steps` timed after one warm-up step."""
+def time_steps(depth: int, width: int, patch: int, batch: int, channels_last: bool, device: str = "cpu", threads: int = 1, steps: int = 3,
+               bf16: bool = False) -> float:
+    """Seconds of one training step, the mean of `steps` timed after one warm-up step; `bf16`: the forward pass in bf16
+    autocast, as a trial trains where bf16 is native."""
     import torch  # deferred: see machine_key
+
+    from unet_core.inference import autocast_context  # deferred: imports torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
@@ -114,7 +122,9 @@ def time_steps(depth: int, width: int, patch: int, batch: int, channels_last: bo
                     torch.cuda.synchronize()
                 start = time.perf_counter()
             opt.zero_grad()
-            loss_fn(model(x), y).backward()
+            with autocast_context(torch.device(device), bf16, cpu=bf16):
+                logits = model(x)
+            loss_fn(logits.float(), y).backward()
             opt.step()
         if device == "cuda":
             torch.cuda.synchronize()

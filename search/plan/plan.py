@@ -8,6 +8,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from unet_core.schedules import SCHEDULES
 from unet_core.sizes import infeasible
 
 from search.errors import ConfigError
@@ -15,7 +16,7 @@ from search.errors import ConfigError
 PLAN_VERSION = 1
 # the SearchConfig settings a plan sets (its fields of the same name)
 PLANNED = ("image_side", "patch_size", "batch_size", "patches_per_epoch", "max_epochs", "grace_period", "num_samples", "rerank_top",
-           "final_budget", "final_folds", "channels_last", "base_channels")
+           "final_budget", "final_folds", "channels_last", "base_channels", "schedule")
 
 
 def data_key(name: str, images: int, shape: list[int], classes: list[str]) -> str:
@@ -43,9 +44,13 @@ class Plan:
         rerank_top, final_budget, final_folds: the final round (finalists, epochs, folds; the default U-Net beside them).
         depth: the depth the cost model timed (the deepest searched); base_channels: the first level's width it timed, and
             the width the search trains (arch and ablation; the full space samples its own).
-        step_s, epoch_s, channels_last: the measured step, one epoch with its validation, and the faster memory format.
+        step_s, epoch_s, channels_last: the measured step and one epoch with its validation (of the deepest net, in the
+            precision the trials train in), and the faster memory format.
         predicted_s: each phase's predicted wall seconds (setup, search, final, test, total).
         why: one sentence per decision.
+        search_epoch_s: a search trial's epoch seconds as planned (a sampled space: the mean over its depths).
+        schedule: every trial's learning-rate schedule: plateau (halved when validation stalls) or cosine (decayed to 1%
+            over the training's epochs; a budget's plan, whose every training knows its epochs).
     """
 
     dataset: str
@@ -75,6 +80,8 @@ class Plan:
     channels_last: bool
     predicted_s: dict[str, float] = field(default_factory=dict)
     why: list[str] = field(default_factory=list)
+    search_epoch_s: float = 0.0
+    schedule: str = "plateau"
     version: int = PLAN_VERSION
 
     def to_json(self) -> str:
@@ -115,6 +122,8 @@ class Plan:
         for name in ("batch_size", "max_epochs", "grace_period", "num_samples", "final_budget", "final_folds", "patch_stride", "base_channels"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"--plan {path}: {name} must be at least 1, got {getattr(self, name)}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"--plan {path}: schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.image_side < 0 or 0 < self.image_side < 16:
             raise ConfigError(f"--plan {path}: image_side must be 0 (original resolution) or at least 16 px, got {self.image_side}")
 
@@ -129,7 +138,7 @@ class Plan:
         head = (f"plan: resolution {res}, {'whole-image ' if self.whole_image else ''}patch {self.patch_size} stride {self.patch_stride}, "
                 f"batch {self.batch_size}, width {self.base_channels}, {self.epoch_patches} patches an epoch; {self.num_samples} trials of at most {self.max_epochs} "
                 f"epochs ({self.parallel} at a time, ASHA rung {self.grace_period}); final round: best {self.rerank_top} and the default "
-                f"U-Net, {self.final_budget} epochs on {self.final_folds} fold(s)")
+                f"U-Net, {self.final_budget} epochs on {self.final_folds} fold(s); {self.schedule} learning-rate schedule")
         times = "predicted: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in p.items())
         budget = f" of a {self.budget_s / 60:.0f}-min budget" if self.budget_s else " (no --budget: today's defaults, timed)"
         return [head, times + budget, *(f"  because {w}" for w in self.why)]

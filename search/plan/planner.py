@@ -9,25 +9,20 @@ and the search MIN_TRIALS trials. Half the budget left after setup and test goes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from datasets.fingerprint import CONTEXT, MIN_PATCH
+from datasets.fingerprint import CONTEXT
 from recipes.settings import EPOCH_PATCH_CAP
-from unet_core.sizes import smallest_patch
 
 from search.errors import ConfigError
 
 from .budget import duration
 from .cost import CostModel
+from .inputs import PlanInputs
 from .plan import Plan
+from .resolution import MIN_STRUCTURE_PX, RF_SHARE, Geometry, geometry, grid_count, receptive_field, sides
 
-SIDES = (1024, 768, 512, 384, 320, 256, 224, 192, 160, 128)  # working resolutions tried below the original (longer side, px)
-MIN_STRUCTURE_PX = 12  # a structure narrower than this at a working resolution is lost there: keep a larger one
-RF_SHARE = 0.25  # a structure wider than this share of the deepest net's receptive field is seen in pieces: go lower
-# (Kvasir, measured: polyps at 0.42 of a depth-4 net's field, 384 px, scored test Dice 0.64 in a 60-min search; at 0.18,
-# 160 px, 0.68 in 10 min: the larger resolution bought fewer steps, not better models)
 WIDTHS = (16, 8)  # first-level widths a budget plans, widest first, where the space does not sample the width itself
-WHOLE_IMAGE = 0.75  # a patch of at least this share of the resized image's longer side becomes the whole image
 SETUP_S = 30.0  # Ray's start, the session, the parent run
 TRIAL_S = 8.0  # a trial's process, model and MLflow writes, beside its epochs
 EPOCH_S = 0.3  # an epoch's report to Tune and metrics to MLflow, beside its steps and validation
@@ -35,57 +30,12 @@ MODELS_S = 20.0  # logging and registering the take-home models
 SAFETY = 0.92  # the plan fills this share of the budget: the rest absorbs the cost model's error
 SEARCH_SHARE = 0.5  # of the budget left after setup, test scoring and models
 MIN_TRIAL_STEPS, MIN_FINAL_STEPS, MIN_TRIALS = 500, 3000, 8
+MIN_FOLDED_STEPS = 6000  # a final round on several folds only where each training still holds this many steps: the take-home
+# model is one of them, and the folds' evidence is not bought with its quality (Kvasir, 60 min on 2 cores: 2 folds left it
+# 31 epochs, one fold 67)
 MIN_EPOCHS = 4  # a trial's most epochs (ASHA's max_t): fewer leave ASHA no rung to stop a weak trial at
-EPOCH_STEPS = 100  # a patch-mode epoch is at most this many steps (nnU-Net's fixed-length epochs), so ASHA has rungs to use
 MAX_TRIALS = 48
 FINAL_CHOICES = ((2, 2), (1, 2), (1, 1))  # (finalists, folds) the planner tries, most evidence first
-
-
-@dataclass(frozen=True)
-class PlanInputs:
-    """What the planner reads: the fingerprint's figures and the search's fixed settings.
-
-    Attributes:
-        dataset, data_key, images: the data (search.plan.plan.data_key).
-        train_images, val_images, test_images: the search's splits; val_per_epoch: the validation images an epoch scores.
-        median_shape, min_shape: images' median and smallest [h, w]; structure_width: the fingerprint's, px.
-        depth, base_channels, batch_size: the net timed (the deepest searched) and the batch.
-        widths: the first-level widths the plan may choose among, widest first (empty: base_channels only).
-        cpus, cpus_per_trial, gpus, gpus_per_trial: the resources; reduction_factor: ASHA's.
-        sampled: Optuna samples the trials (False: an enumerated ablation of `fixed_trials`).
-        rerank_top, final_folds: the user's choice, or None for the planner's.
-    """
-
-    dataset: str
-    data_key: str
-    images: int
-    train_images: int
-    val_images: int
-    test_images: int
-    val_per_epoch: int
-    median_shape: tuple[int, int]
-    min_shape: tuple[int, int]
-    structure_width: float
-    depth: int = 4
-    base_channels: int = 8
-    batch_size: int = 8
-    cpus: float = 2.0
-    cpus_per_trial: float = 1.0
-    gpus: float = 0.0
-    gpus_per_trial: float = 0.0
-    reduction_factor: int = 2
-    sampled: bool = True
-    fixed_trials: int = 0
-    rerank_top: int | None = None
-    final_folds: int | None = None
-    widths: tuple[int, ...] = ()
-
-    @property
-    def parallel(self) -> int:
-        """Trials at a time: by GPUs where trials take GPUs, else by CPUs."""
-        if self.gpus_per_trial:
-            return max(1, int(self.gpus / self.gpus_per_trial + 1e-9))
-        return max(1, int(self.cpus / self.cpus_per_trial + 1e-9))
 
 
 def asha_epochs(max_t: int, grace: int, rf: int) -> float:
@@ -98,63 +48,22 @@ def asha_epochs(max_t: int, grace: int, rf: int) -> float:
     return sum((b - a) / rf**i for i, (a, b) in enumerate(zip([0, *rungs[:-1]], rungs)))
 
 
-def _ceil16(x: float) -> int:
-    return int(math.ceil(x / 16) * 16)
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """One working resolution's patches: side (0: original), patch, stride, whole image, patches an epoch."""
-
-    side: int
-    patch: int
-    stride: int
-    whole: bool
-    per_epoch: int
-
-
-def grid_count(inp: PlanInputs, h: float, w: float, patch: int, stride: int) -> int:
-    """Grid patches of the training images at a median size of h x w (at least one an image: the patcher pads)."""
-    return inp.train_images * max(1, math.ceil((h - patch) / stride) + 1) * max(1, math.ceil((w - patch) / stride) + 1)
-
-
-def geometry(inp: PlanInputs, side: int) -> Geometry:
-    """The patch at working resolution `side`: CONTEXT structure widths (at least MIN_PATCH and the depth's smallest), the
-    whole resized image where that is most of it."""
-    long = max(inp.median_shape)
-    scale = side / long if side else 1.0
-    h, w = inp.median_shape[0] * scale, inp.median_shape[1] * scale
-    floor = max(MIN_PATCH, smallest_patch(inp.depth))
-    patch = max(floor, _ceil16(CONTEXT * inp.structure_width * scale))
-    if patch >= WHOLE_IMAGE * max(h, w):
-        patch = max(floor, _ceil16(max(h, w)))
-        return Geometry(side, patch, patch // 2, True, inp.train_images)
-    stride = patch // 2
-    return Geometry(side, patch, stride, False, min(grid_count(inp, h, w, patch, stride), EPOCH_PATCH_CAP, EPOCH_STEPS * inp.batch_size))
-
-
-def receptive_field(depth: int) -> int:
-    """Pixels of input one output pixel of a U-Net of `depth` sees (two 3x3 convolutions a level, 2x2 pooling)."""
-    return 1 + 4 * (2 ** (depth + 1) - 1) + (2**depth - 1) + 4 * (2**depth - 1)
-
-
-def sides(inp: PlanInputs) -> list[int]:
-    """The working resolutions worth trying, largest first: those where structures stay at least MIN_STRUCTURE_PX wide
-    and fit within RF_SHARE of the deepest net's receptive field (the original, 0, where they do)."""
-    long = max(inp.median_shape)
-    fits = RF_SHARE * receptive_field(inp.depth)
-    keep = [s for s in SIDES if s < 0.9 * long and inp.structure_width * s / long >= MIN_STRUCTURE_PX]
-    if inp.structure_width <= fits or not keep:
-        return [0] + keep
-    return [s for s in keep if inp.structure_width * s / long <= fits] or keep[-1:]
-
-
-def epoch_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> tuple[float, float]:
-    """(seconds of one training step, seconds of one epoch with its validation) at geometry `g`."""
-    step = cost.step_s(inp.depth, inp.base_channels, g.patch, inp.batch_size)
+def epoch_seconds(inp: PlanInputs, cost: CostModel, g: Geometry, depth: int | None = None) -> tuple[float, float]:
+    """(seconds of one training step, seconds of one epoch with its validation) at geometry `g`, of a net of `depth`
+    (default: the deepest searched)."""
+    depth = depth or inp.depth
+    step = cost.step_s(depth, inp.base_channels, g.patch, inp.batch_size)
     side = g.side or max(inp.median_shape)
     steps = math.ceil(g.per_epoch / inp.batch_size)
-    return step, EPOCH_S + steps * step + inp.val_per_epoch * cost.predict_s(inp.depth, inp.base_channels, side)
+    return step, EPOCH_S + steps * step + inp.val_per_epoch * cost.predict_s(depth, inp.base_channels, side)
+
+
+def search_epoch_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> float:
+    """Seconds of a search trial's epoch: in a sampled space, the mean over the depths it draws (Optuna's first trials
+    draw them evenly, and a U-Net's cost grows with its depth); an enumerated ablation, the deepest's."""
+    if not inp.sampled or not inp.depths:
+        return epoch_seconds(inp, cost, g)[1]
+    return sum(epoch_seconds(inp, cost, g, d)[1] for d in inp.depths) / len(inp.depths)
 
 
 def fixed_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> float:
@@ -168,8 +77,11 @@ def _final_choices(inp: PlanInputs) -> tuple[tuple[int, int], ...]:
     return FINAL_CHOICES
 
 
-def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: float, budget: float, k: int, folds: int) -> dict | None:
-    """The plan at one geometry and final round within `budget`, or None where it cannot hold one epoch of each."""
+def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: float, budget: float, k: int, folds: int,
+               trial_epoch: float | None = None) -> dict | None:
+    """The plan at one geometry and final round within `budget`, or None where it cannot hold one epoch of each.
+    `epoch`: the final round's (the deepest net's) epoch seconds; `trial_epoch`: a search trial's (default `epoch`)."""
+    trial = trial_epoch or epoch
     steps = math.ceil(g.per_epoch / inp.batch_size)
     p = inp.parallel
     avail = budget * SAFETY - fixed
@@ -177,26 +89,27 @@ def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: f
     final_epochs = int(((1 - SEARCH_SHARE) * avail / waves - TRIAL_S) // epoch) if waves else 0
     if waves and final_epochs < 1:
         return None
-    search_wall = avail - (waves * (final_epochs * epoch + TRIAL_S) if waves else 0)
+    final_s = waves * (final_epochs * epoch + TRIAL_S) if waves else 0.0
+    search_wall = avail - final_s
     if inp.sampled:
-        max_t = max(1, final_epochs // 2) if waves else max(1, int(search_wall * p / (MIN_TRIALS * epoch) // 2))
+        max_t = max(1, final_epochs // 2) if waves else max(1, int(search_wall * p / (MIN_TRIALS * trial) // 2))
         max_t = min(max_t, 64)
         grace = max(1, max_t // 4)
-        trials = min(MAX_TRIALS, int(search_wall * p // (asha_epochs(max_t, grace, inp.reduction_factor) * epoch + TRIAL_S)))
+        trials = min(MAX_TRIALS, int(search_wall * p // (asha_epochs(max_t, grace, inp.reduction_factor) * trial + TRIAL_S)))
         if trials < 2:
             return None
-        search_s = math.ceil(trials / p) * (asha_epochs(max_t, grace, inp.reduction_factor) * epoch + TRIAL_S)
+        search_s = math.ceil(trials / p) * (asha_epochs(max_t, grace, inp.reduction_factor) * trial + TRIAL_S)
     else:
         trials, grace = inp.fixed_trials, 1
-        max_t = int((search_wall * p / trials - TRIAL_S) // epoch)
+        max_t = int((search_wall * p / trials - TRIAL_S) // trial)
         if max_t < 1:
             return None
-        search_s = math.ceil(trials / p) * (max_t * epoch + TRIAL_S)
-    final_s = waves * (final_epochs * epoch + TRIAL_S)
-    good = (max_t * steps >= MIN_TRIAL_STEPS and (not waves or final_epochs * steps >= MIN_FINAL_STEPS)
+        search_s = math.ceil(trials / p) * (max_t * trial + TRIAL_S)
+    good = (max_t * steps >= MIN_TRIAL_STEPS and (not waves or final_epochs * steps >= (MIN_FOLDED_STEPS if folds > 1 else MIN_FINAL_STEPS))
             and (not inp.sampled or (trials >= MIN_TRIALS and max_t >= MIN_EPOCHS)))
-    return {"geometry": g, "step": step, "epoch": epoch, "max_t": max_t, "grace": grace, "trials": trials, "k": k, "folds": folds,
-            "final_epochs": max(final_epochs, 1), "good": good, "predicted": {"setup": fixed, "search": search_s, "final": final_s}}
+    return {"geometry": g, "step": step, "epoch": epoch, "trial_epoch": trial, "max_t": max_t, "grace": grace, "trials": trials, "k": k,
+            "folds": folds, "final_epochs": max(final_epochs, 1), "good": good,
+            "predicted": {"setup": fixed, "search": search_s, "final": final_s}}
 
 
 def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
@@ -207,9 +120,10 @@ def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
             at = replace(inp, base_channels=width)
             g = geometry(at, side)
             step, epoch = epoch_seconds(at, cost, g)
+            trial_epoch = search_epoch_seconds(at, cost, g)
             fixed = fixed_seconds(at, cost, g)
             for k, folds in _final_choices(at):
-                c = _candidate(at, g, step, epoch, fixed, budget_s, k, folds)
+                c = _candidate(at, g, step, epoch, fixed, budget_s, k, folds, trial_epoch)
                 if c is not None:
                     found.append((at, c))
                     if c["good"]:
@@ -251,13 +165,16 @@ def _plan(inp: PlanInputs, cost: CostModel, c: dict, budget_s: float | None, rea
         why.append(f"structures {inp.structure_width:.1f} px wide would fall below {MIN_STRUCTURE_PX} px at any smaller resolution")
     if g.whole:
         why.append(f"a patch of {CONTEXT} structure widths covers most of the resized image: whole-image training")
+    if budget_s:
+        why.append("every training's epochs are planned: its learning rate decays by a cosine to 1% over them")
     predicted = dict(c["predicted"])
     predicted["total"] = sum(predicted.values())
     return Plan(inp.dataset, inp.data_key, inp.images, budget_s, inp.parallel, inp.cpus_per_trial, inp.gpus_per_trial, g.side, g.whole,
                 g.patch, g.stride, inp.batch_size, 0 if g.whole or g.per_epoch >= EPOCH_PATCH_CAP else g.per_epoch, g.per_epoch, c["max_t"], c["grace"],
                 c["trials"], c["k"], c["final_epochs"], c["folds"], inp.depth, inp.base_channels, round(c["step"], 5),
                 round(c["epoch"], 3), cost.channels_last(inp.depth, inp.base_channels, g.patch, inp.batch_size),
-                {k: round(v, 1) for k, v in predicted.items()}, why)
+                {k: round(v, 1) for k, v in predicted.items()}, why, search_epoch_s=round(c.get("trial_epoch", c["epoch"]), 3),
+                schedule="cosine" if budget_s else "plateau")
 
 
 def plan_defaults(inp: PlanInputs, cost: CostModel, cfg, trials: int, patch: int) -> Plan:

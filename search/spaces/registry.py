@@ -54,7 +54,8 @@ class Space:
         """Values every trial of the space shares."""
         return {"epochs": cfg.max_epochs, "patches_per_epoch": cfg.patches_per_epoch, "seed": cfg.seed, "precision": cfg.precision,
                 **({"image_side": cfg.image_side} if cfg.image_side else {}),
-                **({"channels_last": cfg.channels_last} if cfg.channels_last is not None else {})}
+                **({"channels_last": cfg.channels_last} if cfg.channels_last is not None else {}),
+                **({"schedule": cfg.schedule} if cfg.schedule != "plateau" else {})}
 
     def max_trial_epochs(self, cfg) -> int:
         """The most epochs any trial of the space can report (ASHA's max_t)."""

@@ -10,7 +10,8 @@ import pytest
 
 from search.errors import ConfigError
 from search.plan import Budget, Plan, PlanInputs, PlantedCost, asha_epochs, minimum_seconds, parse_budget, plan_for_budget
-from search.plan.planner import MIN_FINAL_STEPS, sides
+from search.plan.planner import MIN_FINAL_STEPS
+from search.plan.resolution import sides
 
 KVASIR = PlanInputs("folder", "k1", 1000, 704, 176, 120, 32, (530, 620), (332, 487), 136.0)
 DRIVE = PlanInputs("drive", "k2", 40, 16, 4, 20, 4, (584, 565), (584, 565), 6.0)
@@ -144,3 +145,58 @@ def test_a_search_on_a_cluster_plans_trials_at_a_time_by_the_clusters_cpus_not_t
     on_cluster = replace(local, address="10.0.0.1:6379")
     assert planning.make_plan(on_cluster, data, space_limits(on_cluster, data))[1].parallel == 16
     assert planning.make_plan(local, data, space_limits(local, data))[1].parallel == (os.cpu_count() or 1)  # no --address: this machine
+
+
+class DepthCost(PlantedCost):
+    """A planted cost whose step grows with depth as a U-Net's does (each level costs about as much as the first)."""
+
+    def step_s(self, depth, width, patch, batch):
+        return super().step_s(depth, width, patch, batch) * (depth + 1) / 5
+
+
+def test_a_sampled_search_is_timed_at_the_mean_of_the_depths_it_draws_and_its_final_round_at_the_deepest():
+    cost = DepthCost(per_megapixel_step=1.4, per_megapixel_predict=0.0)
+    deepest = plan_for_budget(KVASIR, cost, 3600)
+    mixed = plan_for_budget(replace(KVASIR, depths=(1, 2, 3, 4)), cost, 3600)
+    assert deepest.search_epoch_s == deepest.epoch_s  # no depths given: the deepest net's epoch
+    steps = mixed.epoch_patches / mixed.batch_size
+    assert mixed.search_epoch_s == pytest.approx(0.3 + steps * (2 + 3 + 4 + 5) / 4 * mixed.step_s / 5, rel=1e-3)  # step_s: the deepest's
+    assert mixed.epoch_s == pytest.approx(0.3 + steps * mixed.step_s, rel=1e-3)  # the final round's: the default U-Net is the deepest
+    waves = -(-mixed.num_samples // mixed.parallel)
+    assert mixed.predicted_s["search"] == pytest.approx(waves * (asha_epochs(mixed.max_epochs, mixed.grace_period, 2) * mixed.search_epoch_s + 8), abs=0.5)
+    ablation = plan_for_budget(replace(KVASIR, depths=(1, 2, 3, 4), sampled=False, fixed_trials=30, rerank_top=0), cost, 8 * 3600)
+    assert ablation.search_epoch_s == ablation.epoch_s  # an enumerated ablation keeps the conservative deepest
+
+
+def test_several_final_folds_are_planned_only_where_each_final_training_still_holds_enough_steps():
+    from search.plan.planner import MIN_FOLDED_STEPS
+
+    hour, day = plan_for_budget(KVASIR, COST, 3600), plan_for_budget(KVASIR, COST, 24 * 3600)
+    steps = lambda p: p.final_budget * p.epoch_patches // p.batch_size  # noqa: E731
+    assert hour.final_folds == 1 and steps(hour) >= MIN_FINAL_STEPS  # two folds would halve the take-home model's training
+    assert day.final_folds == 2 and steps(day) >= MIN_FOLDED_STEPS
+
+
+def test_a_budgets_plan_trains_with_a_cosine_schedule_and_a_plans_file_edited_to_another_is_refused(tmp_path):
+    plan = plan_for_budget(KVASIR, COST, 3600)
+    assert plan.schedule == "cosine" and any("cosine" in w for w in plan.why) and "cosine learning-rate schedule" in plan.lines()[0]
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({**json.loads(plan.to_json()), "schedule": "linear"}))
+    with pytest.raises(ConfigError, match="schedule must be one of plateau, cosine, got 'linear'"):
+        Plan.read(path).check(path, plan.dataset, plan.data_key, (4,))
+    old = {k: v for k, v in json.loads(plan.to_json()).items() if k not in ("schedule", "search_epoch_s")}
+    path.write_text(json.dumps(old))
+    assert Plan.read(path).schedule == "plateau"  # a plans file from before the field: today's schedule
+
+
+def test_the_cost_model_times_steps_in_the_precision_the_trials_train_in(tmp_path, monkeypatch):
+    import search.plan.cost as cost
+
+    timed = []
+    monkeypatch.setattr(cost, "time_steps", lambda *args: timed.append(args) or (0.2 if args[4] else 0.3))
+    fp32, bf16 = cost.MeasuredCost(tmp_path / "a.json"), cost.MeasuredCost(tmp_path / "b.json", bf16=True)
+    assert fp32.step_s(4, 16, 160, 8) == 0.2 and not any(a[-1] for a in timed)
+    timed.clear()
+    assert bf16.step_s(4, 16, 160, 8) == 0.2 and bf16.channels_last(4, 16, 160, 8)
+    assert [(a[4], a[-1]) for a in timed] == [(True, True)]  # bf16 trains channels_last only: one measurement, in bf16
+    assert json.loads((tmp_path / "b.json").read_text()) == {"step-d4-w16-p160-b8-cl1-bf16": 0.2}
