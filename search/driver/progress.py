@@ -29,12 +29,14 @@ class ProgressLines(Callback):
 
     The time left is the epochs still to run times the wall time per epoch so far; where ASHA may stop trials
     early it is an upper bound ("at most"). `total`: the trials the search will run; `epochs_per_trial`: the most
-    epochs a trial reports; `early_stopping`: whether a scheduler may stop trials before that.
+    epochs a trial reports; `early_stopping`: whether a scheduler may stop trials before that; `deadline_s`: the budget
+    seconds at which the phase ends (search.driver.stopping.Deadline), which caps the time left.
     """
 
     def __init__(self, total: int, epochs_per_trial: int, early_stopping: bool, echo: Callable[[str], None] = print, metric: str = "val_dice",
-                 search: str | None = None, every_s: float = EPOCH_LINE_S, clock: Callable[[], float] = time.monotonic):
-        self.total, self.epochs_per_trial, self.early_stopping = total, epochs_per_trial, early_stopping
+                 search: str | None = None, every_s: float = EPOCH_LINE_S, clock: Callable[[], float] = time.monotonic,
+                 deadline_s: float | None = None):
+        self.total, self.epochs_per_trial, self.early_stopping, self.deadline_s = total, epochs_per_trial, early_stopping, deadline_s
         self.echo, self.metric, self.search, self.every_s, self.clock = echo, metric, search, every_s, clock
         self.start = clock()
         self.last_line = self.start
@@ -46,6 +48,7 @@ class ProgressLines(Callback):
         state.setdefault("search", None)
         state.setdefault("every_s", EPOCH_LINE_S)
         state.setdefault("clock", time.monotonic)
+        state.setdefault("deadline_s", None)
         self.__dict__.update(state)
         self.start, self.epochs_done = self.clock(), {}
         self.last_line = self.start
@@ -104,8 +107,11 @@ class ProgressLines(Callback):
             if not self._ended(t):
                 left += max(_budget(t, self.epochs_per_trial) - int((t.last_result or {}).get("training_iteration", 0)), 0)
         left += max(total - len(trials), 0) * self.epochs_per_trial
-        estimate = clock(left * elapsed / trained)
-        return f"at most ~{estimate} left" if self.early_stopping else f"~{estimate} left"
+        seconds = left * elapsed / trained
+        budget = live.budget_of(self.search)
+        if self.deadline_s is not None and budget is not None and seconds > self.deadline_s - budget.used_s:
+            return f"~{clock(self.deadline_s - budget.used_s)} left (the budget's deadline for this phase)"
+        return f"at most ~{clock(seconds)} left" if self.early_stopping else f"~{clock(seconds)} left"
 
 
 def _budget(trial, default: int) -> int:

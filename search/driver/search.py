@@ -38,13 +38,14 @@ def _fit(session: SearchSession, total: int, callbacks: tuple):
     cfg, ctx, space, strategy = session.cfg, session.ctx, session.space, session.strategy
     if not cfg.resume:
         session.echo(strategy.start_line(cfg, space, session.search_name, total, parallel_trials(cfg)))
+    deadline = session.budget.total_s - reserve_seconds(session.plan) if session.budget is not None else None
     progress = ProgressLines(total, space.max_trial_epochs(cfg), early_stopping=strategy.early_stopping(space), echo=session.echo,
-                             search=session.search_name)
+                             search=session.search_name, deadline_s=deadline)
     closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, session.outbox_dir)
     param_space, config = strategy.phase(cfg, space, session.limits, TOOLS)
     stoppers = [StopAtDice(cfg.stop_at)] if cfg.stop_at is not None else []
-    if session.budget is not None:  # the Tune phase ends where the final round and the test score still fit the budget
-        stoppers.append(Deadline(session.search_name, session.budget.total_s - reserve_seconds(session.plan)))
+    if deadline is not None:  # the Tune phase ends where the final round and the test score still fit the budget
+        stoppers.append(Deadline(session.search_name, deadline))
     stop = CombinedStopper(*stoppers) if len(stoppers) > 1 else (stoppers[0] if stoppers else None)
     phase_trainable = trainable(cfg, session.data, ctx, strategy.function())
     phase = tuner(cfg, session.search_name, phase_trainable, param_space, config, [closer, progress, *callbacks], stop)

@@ -46,3 +46,22 @@ def test_restored_results_do_not_count_as_training_and_failures_are_counted():
     progress.on_trial_error(0, [a, b], b)
     assert "1/2 trials done (0 stopped early, 1 failed)" in lines[0]
     assert "no validation Dice yet" in lines[0] and "time left: after the first epochs" in lines[0]
+
+
+def test_a_budgeted_phase_never_promises_more_time_than_its_deadline_leaves(monkeypatch):
+    from search.driver import live
+    from search.plan import Budget
+
+    now = [0.0]
+    budget = Budget(3600, clock=lambda: now[0])
+    budget.started = 0.0
+    monkeypatch.setitem(live.LIVE, "s", SimpleNamespace(budget=budget, note_time=lambda: None))
+    lines: list[str] = []
+    progress = ProgressLines(total=20, epochs_per_trial=30, early_stopping=True, echo=lines.append, search="s", clock=lambda: now[0],
+                             deadline_s=1800)
+    a = trial("a", "11")
+    now[0] = 60.0  # one epoch a minute: 20 trials of 30 epochs would be 10 hours
+    a.last_result = {"training_iteration": 1}
+    progress.on_trial_result(0, [a], a, {"val_dice": 0.5})
+    assert "~29:00 left (the budget's deadline for this phase)" in progress.line([a])
+    assert "budget 1m00s of 1h00m used" in progress.line([a])
