@@ -203,3 +203,46 @@ def test_a_trial_ray_gave_up_on_after_its_process_died_is_trained_again_and_the_
     assert parents[0].info.status == "FINISHED"
     finished = Counter(r.data.tags["unet.trial_id"] for r in children if r.info.status == "FINISHED")
     assert len(finished) == 3 and set(finished.values()) == {1}
+
+
+def _used(text: str) -> list[float]:
+    """The budget's used seconds on each progress or budget line of a search's output ("budget 1m05s of 2m00s used")."""
+    import re
+
+    return [int(m or 0) * 60 + int(s) for m, s in re.findall(r"budget:? (?:(\d+)m)?(\d+)s of 2m00s used", text)]
+
+
+@pytest.mark.slow
+def test_an_interrupted_budgeted_search_resumes_with_its_plan_and_the_time_it_had_left(tmp_path):
+    import json
+
+    args = ("--space", "arch", "--budget", "2m", "--experiment", "budgeted")
+    log = tmp_path / "out.txt"
+    with open(log, "w") as out:
+        driver = subprocess.Popen(search_cmd(tmp_path, *args), cwd=tmp_path, env=search_env(tmp_path), stdout=out,
+                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and " trials done (" not in log.read_text():
+            time.sleep(0.5)
+        assert " trials done (" in log.read_text(), "the search did not get far enough to be interrupted"
+        os.killpg(driver.pid, signal.SIGINT)
+        _, err = driver.communicate(timeout=30)
+    first = log.read_text()
+    assert driver.returncode == 130 and "interrupted:" in err, err[-3000:]
+    assert any(line.startswith("plan: ") for line in first.splitlines())
+    state = json.loads(next((tmp_path / "ray").glob("*.search.json")).read_text())
+    used_before = state["budget_used_s"]
+    assert 0 < used_before < 120 and state["plan"]["budget_s"] == 120
+    time.sleep(5)  # the machine stands still between the sessions: that time is not the search's
+
+    proc = subprocess.run(search_cmd(tmp_path, *args, "--resume"), cwd=tmp_path, env=search_env(tmp_path),
+                          capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming search" in proc.stdout and "plan: " not in proc.stdout  # the plan it started with, not a new one
+    used = _used(proc.stdout)
+    assert used and min(used) >= int(used_before)  # its clock goes on from the time used before the interruption
+    assert used[-1] <= 1.1 * 120 + 15, proc.stdout[-2000:]  # ends within the budget (the last line: the whole search's time)
+    assert f"budget: {used[-1] // 60}m{used[-1] % 60:02d}s of 2m00s used" in proc.stdout
+    _, parents, _ = runs(tmp_path, "budgeted")
+    assert [p.info.status for p in parents] == ["FINISHED"]  # one search: the first session's parent run, finished
+    assert json.loads(next((tmp_path / "ray").glob("*.search.json")).read_text())["plan"] == state["plan"]
