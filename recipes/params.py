@@ -11,7 +11,7 @@ from unet_core.sizes import infeasible
 from unet_core.layers import BLOCK_TYPES, PADDINGS, UPSAMPLE_MODES
 from unet_core.losses import LOSSES
 from unet_core.precision import PRECISIONS
-from unet_core.schedules import SCHEDULES
+from unet_core.schedules import EPOCH_SCHEDULES
 from unet_core.skips import format_skips, parse_skips, run_key
 
 
@@ -105,8 +105,8 @@ class TrialParams:
                 raise ValueError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
         if self.upsample == "unpool" and self.padding == "valid":
             raise ValueError("unpool up-sampling needs same padding (max-unpooling indices do not fit cropped features)")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
+        if self.schedule not in EPOCH_SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(EPOCH_SCHEDULES)}")
         if self.head_bias not in HEAD_BIASES:
             raise ValueError(f"unknown head_bias {self.head_bias!r}: choose one of {', '.join(HEAD_BIASES)}")
         if self.precision not in PRECISIONS:
@@ -168,8 +168,12 @@ class TrialParams:
         return name + (f"-seed{self.seed}" if self.seed else "")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain values (for MLflow params and JSON)."""
-        return asdict(self)
+        """Plain values (for MLflow params and JSON); `schedule` only where it is not the default plateau, so a search
+        without a plan logs, and keys its configurations (search.noise.configuration_key), as it did before the field."""
+        values = asdict(self)
+        if values["schedule"] == "plateau":
+            del values["schedule"]
+        return values
 
 
 def supernet_run_name(params: TrialParams) -> str:

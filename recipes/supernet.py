@@ -120,7 +120,7 @@ def fit_supernet(params: TrialParams, data: SegmentationData, settings: Supernet
     for epochs, draw in phases:
         if epochs <= 0:
             continue
-        cfg = train_config(params, epochs, params.train_seed + offset, recipe.threads, precision, patience_epochs=params.epochs)
+        cfg = train_config(params, epochs, params.train_seed + offset, recipe.threads, precision, patience_epochs=params.epochs, start_epoch=offset)
         model.sampler = draw
         model.set_pattern(full)
         trainer = Trainer(model, loss, cfg, validate, on_epoch)

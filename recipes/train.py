@@ -37,12 +37,16 @@ def trial_precision(params: TrialParams) -> Precision:
     return resolve_precision(params.precision, "cuda" if torch.cuda.is_available() else "cpu")
 
 
-def train_config(params: TrialParams, epochs: int, seed: int, threads: int, precision: Precision, patience_epochs: int | None = None) -> TrainConfig:
-    """The trainer settings of one training round of `params` (a stand-alone round, a supernet phase)."""
+def train_config(params: TrialParams, epochs: int, seed: int, threads: int, precision: Precision, patience_epochs: int | None = None,
+                 start_epoch: int = 0) -> TrainConfig:
+    """The trainer settings of one training round of `params` (a stand-alone round, a supernet phase). A round in phases
+    (the supernet's) gives `patience_epochs`, the whole round's epochs, and `start_epoch`, the phase's first: its plateau
+    patience and its cosine span the whole round."""
     return TrainConfig(optimizer=params.optimizer, lr=params.lr, batch_size=params.batch_size, epochs=epochs, seed=seed, num_threads=threads,
                        plateau_patience=max(2, (epochs if patience_epochs is None else patience_epochs) // 4),
                        channels_last=precision.channels_last if params.channels_last is None or precision.bf16 else params.channels_last,
-                       amp=precision.bf16, cpu_amp=precision.bf16, schedule=params.schedule)
+                       amp=precision.bf16, cpu_amp=precision.bf16, schedule=params.schedule, schedule_epochs=patience_epochs,
+                       schedule_start=start_epoch)
 
 
 def fold_of(params: TrialParams, data: SegmentationData) -> SegmentationData:

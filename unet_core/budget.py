@@ -9,6 +9,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from .schedules import COSINE_FLOOR, cosine_factor
 from .trainer import train_step
 
 SCHEDULES = ("cosine", "constant")
@@ -35,7 +36,7 @@ class BudgetConfig:
     lr: float = 1e-3
     schedule: str = "cosine"
     warmup_fraction: float = 0.03
-    min_lr_fraction: float = 0.01
+    min_lr_fraction: float = COSINE_FLOOR
     weight_decay: float = 0.0
     channels_last: bool = False
     bf16: bool = False
@@ -56,9 +57,7 @@ class BudgetConfig:
             return self.lr
         if spent < self.warmup_fraction:
             return self.lr * max(spent / self.warmup_fraction, 0.01)
-        t = min(1.0, (spent - self.warmup_fraction) / (1 - self.warmup_fraction))
-        low = self.lr * self.min_lr_fraction
-        return low + (self.lr - low) * 0.5 * (1 + math.cos(math.pi * t))
+        return self.lr * cosine_factor((spent - self.warmup_fraction) / (1 - self.warmup_fraction), self.min_lr_fraction)
 
 
 def train_for(model: nn.Module, loss_fn: nn.Module, batches: Iterable, config: BudgetConfig,

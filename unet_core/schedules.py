@@ -1,31 +1,38 @@
 """Learning-rate schedules of a training: plateau (halve when validation stalls) or cosine (decay over the epochs)."""
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
 
-SCHEDULES = ("plateau", "cosine")
-COSINE_FLOOR = 0.01  # cosine ends at this share of the first learning rate
+EPOCH_SCHEDULES = ("plateau", "cosine")
+COSINE_FLOOR = 0.01  # a cosine ends at this share of the first learning rate
+
+
+def cosine_factor(done: float, floor: float = COSINE_FLOOR) -> float:
+    """The share of the first learning rate a cosine decay gives once the fraction `done` of the training is over."""
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(max(done, 0.0), 1.0)))
 
 
 class EpochSchedule:
     """Steps an optimiser's learning rate once an epoch: ReduceLROnPlateau on the monitored score ("plateau", none where
-    `patience` is 0), or a cosine decay from the optimiser's rate to COSINE_FLOOR of it over `epochs` ("cosine")."""
+    `patience` is 0), or a cosine decay from the optimiser's rate to COSINE_FLOOR of it over `epochs` ("cosine"), of
+    which `start` are already over (a training in phases, as the supernet's warm-up and sampled phases)."""
 
-    def __init__(self, optimizer: "torch.optim.Optimizer", schedule: str, epochs: int, patience: int, factor: float):
+    def __init__(self, optimizer: "torch.optim.Optimizer", schedule: str, epochs: int, patience: int, factor: float, start: int = 0):
         import torch  # deferred: the schedule names are checked (search.plan) without loading torch
 
-        if schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+        if schedule not in EPOCH_SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(EPOCH_SCHEDULES)}, got {schedule!r}")
         self.plateau = schedule == "plateau"
         self.scheduler = None
         if self.plateau and patience > 0:
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=factor, patience=patience)
         elif not self.plateau:
-            lr = optimizer.param_groups[0]["lr"]
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs), eta_min=lr * COSINE_FLOOR)
+            total = max(1, epochs)
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: cosine_factor((start + e) / total))
 
     def step(self, score: float) -> None:
         """After an epoch scored `score` (the monitored validation metric)."""

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .inference import autocast_context
 from .layers import center_crop
-from .schedules import SCHEDULES, EpochSchedule
+from .schedules import EPOCH_SCHEDULES, EpochSchedule
 from .unet import UNet
 
 OPTIMIZERS = ("adam", "sgd")
@@ -39,6 +39,8 @@ class TrainConfig:
         plateau_patience: epochs without improvement before ReduceLROnPlateau cuts the LR (0 = no schedule).
         plateau_factor: LR multiplier on a plateau.
         schedule: "plateau" (the two settings above) or "cosine" (decay to 1% of lr over `epochs`).
+        schedule_epochs / schedule_start: a cosine over a training in phases: its whole length (None: `epochs`) and the
+            epochs of it before this fit.
         early_stopping_patience: epochs without improvement before training stops (0 = never).
         monitor: validation metric that decides "improvement" and the best checkpoint (higher is better).
         seed: seeds Python, NumPy, torch and the data order.
@@ -58,6 +60,8 @@ class TrainConfig:
     plateau_patience: int = 3
     plateau_factor: float = 0.5
     schedule: str = "plateau"
+    schedule_epochs: int | None = None
+    schedule_start: int = 0
     early_stopping_patience: int = 0
     monitor: str = "val_dice"
     seed: int = 0
@@ -78,8 +82,8 @@ class TrainConfig:
         for name in ("plateau_patience", "early_stopping_patience"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.schedule not in EPOCH_SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(EPOCH_SCHEDULES)}, got {self.schedule!r}")
         if not 0 < self.plateau_factor < 1:
             raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
         if self.num_threads is not None and self.num_threads < 1:
@@ -184,7 +188,8 @@ class Trainer:
         self.validate = validate
         self.on_epoch = on_epoch
         self.optimizer = make_optimizer(self.model, config)
-        self.scheduler = EpochSchedule(self.optimizer, config.schedule, config.epochs, config.plateau_patience, config.plateau_factor)
+        self.scheduler = EpochSchedule(self.optimizer, config.schedule, config.schedule_epochs or config.epochs, config.plateau_patience,
+                                       config.plateau_factor, config.schedule_start)
 
     def train_epoch(self, loader: DataLoader) -> float:
         """One pass over the loader; returns the mean training loss. Raises FloatingPointError on NaN/inf."""

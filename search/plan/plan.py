@@ -8,7 +8,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from unet_core.schedules import SCHEDULES
+from unet_core.schedules import EPOCH_SCHEDULES
 from unet_core.sizes import infeasible
 
 from search.errors import ConfigError
@@ -122,8 +122,8 @@ class Plan:
         for name in ("batch_size", "max_epochs", "grace_period", "num_samples", "final_budget", "final_folds", "patch_stride", "base_channels"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"--plan {path}: {name} must be at least 1, got {getattr(self, name)}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"--plan {path}: schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.schedule not in EPOCH_SCHEDULES:
+            raise ConfigError(f"--plan {path}: schedule must be one of {', '.join(EPOCH_SCHEDULES)}, got {self.schedule!r}")
         if self.image_side < 0 or 0 < self.image_side < 16:
             raise ConfigError(f"--plan {path}: image_side must be 0 (original resolution) or at least 16 px, got {self.image_side}")
 

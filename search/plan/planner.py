@@ -71,6 +71,13 @@ def fixed_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> float:
     return SETUP_S + MODELS_S + inp.test_images * cost.predict_s(inp.depth, inp.base_channels, g.side or max(inp.median_shape))
 
 
+def final_steps(inp: PlanInputs, folds: int) -> int:
+    """The least steps a final-round training must hold: MIN_FOLDED_STEPS where the planner itself chose several folds
+    (one fold would give the take-home model more), else MIN_FINAL_STEPS (one fold, or the user's --final-folds)."""
+    chosen = inp.rerank_top is None and inp.final_folds is None
+    return MIN_FOLDED_STEPS if folds > 1 and chosen else MIN_FINAL_STEPS
+
+
 def _final_choices(inp: PlanInputs) -> tuple[tuple[int, int], ...]:
     if inp.rerank_top is not None or inp.final_folds is not None:
         return ((inp.rerank_top if inp.rerank_top is not None else 2, inp.final_folds or 2),)
@@ -105,9 +112,10 @@ def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: f
         if max_t < 1:
             return None
         search_s = math.ceil(trials / p) * (max_t * trial + TRIAL_S)
-    good = (max_t * steps >= MIN_TRIAL_STEPS and (not waves or final_epochs * steps >= (MIN_FOLDED_STEPS if folds > 1 else MIN_FINAL_STEPS))
+    least = final_steps(inp, folds)
+    good = (max_t * steps >= MIN_TRIAL_STEPS and (not waves or final_epochs * steps >= least)
             and (not inp.sampled or (trials >= MIN_TRIALS and max_t >= MIN_EPOCHS)))
-    return {"geometry": g, "step": step, "epoch": epoch, "trial_epoch": trial, "max_t": max_t, "grace": grace, "trials": trials, "k": k,
+    return {"geometry": g, "step": step, "epoch": epoch, "trial_epoch": trial, "least_final": least, "max_t": max_t, "grace": grace, "trials": trials, "k": k,
             "folds": folds, "final_epochs": max(final_epochs, 1), "good": good,
             "predicted": {"setup": fixed, "search": search_s, "final": final_s}}
 
@@ -130,10 +138,10 @@ def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
                         return _plan(at, cost, c, budget_s, f"at {_res(g)} and width {width} the budget gives each trial {c['max_t']} epochs "
                                      f"({c['max_t'] * math.ceil(g.per_epoch / at.batch_size)} steps), {c['trials']} trials, and the final round "
                                      f"{c['final_epochs']} epochs: the largest resolution, then the widest net, that holds at least "
-                                     f"{MIN_TRIAL_STEPS} steps a trial, {MIN_FINAL_STEPS} a final training and {MIN_TRIALS} trials")
+                                     f"{MIN_TRIAL_STEPS} steps a trial, {c['least_final']} a final training and {MIN_TRIALS} trials")
     if found:  # none holds the minimum steps: the cheapest resolution and width, most final epochs
         at, c = max(found, key=lambda f: (f[1]["final_epochs"] * math.ceil(f[1]["geometry"].per_epoch / f[0].batch_size), f[1]["trials"]))
-        return _plan(at, cost, c, budget_s, f"no resolution gives {MIN_FINAL_STEPS} steps a final training in this budget: "
+        return _plan(at, cost, c, budget_s, f"no resolution gives {c['least_final']} steps a final training in this budget: "
                      f"{_res(c['geometry'])} at width {at.base_channels} gives the most ({c['final_epochs']} epochs); a longer --budget "
                      "trains models worth more")
     raise ConfigError(f"--budget {duration(budget_s)} is below the smallest plan's {duration(minimum_seconds(inp, cost))} "

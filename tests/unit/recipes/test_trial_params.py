@@ -72,3 +72,7 @@ def test_a_trials_schedule_is_validated_and_reaches_its_trainer():
     fp32 = resolve_precision("fp32")
     assert train_config(TrialParams(schedule="cosine"), 10, 0, 1, fp32).schedule == "cosine"
     assert train_config(TrialParams(), 10, 0, 1, fp32).schedule == "plateau"
+    assert "schedule" not in TrialParams().to_dict() and TrialParams(schedule="cosine").to_dict()["schedule"] == "cosine"
+    assert TrialParams.from_config(TrialParams(schedule="cosine").to_dict()).schedule == "cosine"  # a checkpoint's params rebuild it
+    phase = train_config(TrialParams(schedule="cosine"), 5, 0, 1, fp32, patience_epochs=12, start_epoch=7)  # a supernet's second phase
+    assert (phase.schedule_epochs, phase.schedule_start) == (12, 7)

@@ -175,6 +175,8 @@ def test_several_final_folds_are_planned_only_where_each_final_training_still_ho
     steps = lambda p: p.final_budget * p.epoch_patches // p.batch_size  # noqa: E731
     assert hour.final_folds == 1 and steps(hour) >= MIN_FINAL_STEPS  # two folds would halve the take-home model's training
     assert day.final_folds == 2 and steps(day) >= MIN_FOLDED_STEPS
+    asked = plan_for_budget(replace(KVASIR, rerank_top=1), COST, 3600)  # the user's --rerank-top: two folds, at the usual minimum
+    assert asked.final_folds == 2 and f"{MIN_FINAL_STEPS} a final training" in asked.why[0]
 
 
 def test_a_budgets_plan_trains_with_a_cosine_schedule_and_a_plans_file_edited_to_another_is_refused(tmp_path):

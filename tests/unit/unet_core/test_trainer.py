@@ -63,6 +63,9 @@ def test_a_cosine_schedule_decays_the_learning_rate_to_one_percent_over_the_epoc
     assert lrs[2] == pytest.approx(1e-5 + (1e-3 - 1e-5) * (1 + math.cos(math.pi * 2 / 5)) / 2)
     with pytest.raises(ValueError, match="schedule must be one of plateau, cosine"):
         TrainConfig(schedule="linear")
+    later = TrainConfig(epochs=2, lr=1e-3, batch_size=2, schedule="cosine", schedule_epochs=4, schedule_start=2)  # a training's 2nd phase
+    result = Trainer(UNet(1, 1, 1, base_channels=4), build_loss("dice"), later, lambda m: {"dice": 0.5}).fit(PatchDataset(_samples(2), 64, 64))
+    assert result.history[0]["lr"] == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5)  # half way through the cosine, not back at its top
 
 
 def test_same_seed_same_result_whatever_the_outside_random_state():
