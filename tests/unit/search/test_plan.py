@@ -202,3 +202,14 @@ def test_the_cost_model_times_steps_in_the_precision_the_trials_train_in(tmp_pat
     assert bf16.step_s(4, 16, 160, 8) == 0.2 and bf16.channels_last(4, 16, 160, 8)
     assert [(a[4], a[-1]) for a in timed] == [(True, True)]  # bf16 trains channels_last only: one measurement, in bf16
     assert json.loads((tmp_path / "b.json").read_text()) == {"step-d4-w16-p160-b8-cl1-bf16": 0.2}
+
+
+def test_trials_are_shortened_before_the_search_falls_below_its_least_trial_count():
+    from search.plan.planner import MIN_TRIALS
+
+    for budget in (600, 3600, 8 * 3600):
+        plan = plan_for_budget(KVASIR, COST, budget)
+        assert plan.max_epochs <= plan.final_budget // 2  # a trial is at most half a final training
+        assert plan.num_samples >= MIN_TRIALS, (budget, plan.num_samples, plan.max_epochs)
+    hour = plan_for_budget(KVASIR, COST, 3600)
+    assert hour.predicted_s["final"] > 2 * hour.predicted_s["search"]  # the final round's share: what the take-home model trains in
