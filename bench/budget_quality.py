@@ -9,10 +9,12 @@ Parts, each run on its own (they add up to hours), each merging its figures into
   wall time, each phase's predicted against measured time (plan accuracy), and the whole process tree's peak RSS.
 - `plain`: the plain whole-image U-Net recipe with no search (depth 4, 16 wide, every skip, 160 px, Dice+BCE, Adam,
   flips), trained for the same wall time on the same 880 images, best epoch by its 1/5 held-out images, two seeds side
-  by side on one core each (the search's two trials at a time use the same two cores), scored the same way.
+  by side on one core each (the search's two trials at a time use the same two cores), scored the same way; in bf16
+  and channels_last where the search's trials are, its learning rate decayed by a cosine over the wall time.
 - `drive`: DRIVE with `--budget` (thin vessels must keep the original resolution), its test Dice.
 - `throughput`: the planned step's fp32 FLOP rate against this CPU's measured fp32 matmul peak, channels_last on and off.
 - `memory`: peak RSS while building the store of the ISIC layout at 40 and at 800 cases (the same images under new ids).
+- `summary`: the keys a check reads and the search's margins, from the parts above already in the results file.
 
     python bench/budget_quality.py --part search --budget 10m [--seed 0]
     python bench/budget_quality.py --part plain --minutes 10
@@ -107,8 +109,10 @@ def search_figures(tmp: Path, figures: dict) -> dict:
     """`figures` with the finished search's test scores, plan and plan accuracy read from its MLflow store in `tmp`."""
     p = parent_figures(tmp, "kvasir-budget")
     m = p["metrics"]
+    chose_default = "-default" in (p["best_run"] or "")  # the default U-Net won the final round: its test score is the search's
     figures.update(mean_dice=m.get("test_mean_dice"), global_dice=m.get("test_dice"), best_run=p["best_run"],
-                   default_unet_mean_dice=m.get("default_test_mean_dice"), default_unet_global_dice=m.get("default_test_dice"),
+                   default_unet_mean_dice=m.get("test_mean_dice" if chose_default else "default_test_mean_dice"),
+                   default_unet_global_dice=m.get("test_dice" if chose_default else "default_test_dice"),
                    plan=p["plan"], plan_accuracy=plan_accuracy(p["plan"], m), budget_s=p["plan"]["budget_s"],
                    measured_total_s=m.get("time_total_s"))
     if "wall_s" in figures:
@@ -136,19 +140,21 @@ def plain_seed(job: tuple) -> dict:
     """The plain recipe, one seed on one core for `seconds`: bench.predict_tta's resized whole-image U-Net."""
     from bench.predict_tta import kvasir_fold
 
-    seed, seconds = job
-    return kvasir_fold((seed, str(SHARED / "kvasir"), seconds, False))
+    seed, seconds, fast = job
+    return kvasir_fold((seed, str(SHARED / "kvasir"), seconds, False, fast))
 
 
-def part_plain(minutes: float, key: str) -> dict:
-    """Two seeds of the plain recipe side by side, each scored on the 120 test images at original resolution."""
+def part_plain(minutes: float, key: str, fast: bool = True) -> dict:
+    """Two seeds of the plain recipe side by side, each scored on the 120 test images at original resolution. `fast`:
+    trained as the search's trials are on this machine (bf16 and channels_last where bf16 is native) with a cosine over
+    the wall budget, so the baseline has every speed and schedule the search has (False: fp32 at a constant rate)."""
     import torch
     import torch.nn.functional as F
 
     from unet_core import UNet, predict_image
 
     with multiprocessing.get_context("spawn").Pool(2) as pool:
-        runs = pool.map(plain_seed, [(s, minutes * 60) for s in (0, 1)])
+        runs = pool.map(plain_seed, [(s, minutes * 60, fast) for s in (0, 1)])
     _, names = kvasir_split(SHARED / "kvasir", False)
     seeds = []
     for r in runs:
@@ -160,8 +166,10 @@ def part_plain(minutes: float, key: str) -> dict:
             small, _, truth = kvasir_case(SHARED / "kvasir", name)
             probs = predict_image(model, torch.from_numpy(small), 160)
             scores.append(dice(F.interpolate(probs[None], size=truth.shape, mode="bilinear")[0, -1].numpy() >= 0.5, truth))
-        seeds.append({"seed": r["fold"], "mean_dice": float(np.mean(scores)), "val_dice": r["val_dice"], "epochs": r["epochs"]})
-    figures = {"recipe": "whole-image U-Net d4-s1111 16 wide at 160 px, Dice+BCE, Adam 1e-3, flips, best epoch on 1/5 held out",
+        seeds.append({"seed": r["fold"], "mean_dice": float(np.mean(scores)), "val_dice": r["val_dice"], "epochs": r["epochs"], "bf16": r["bf16"]})
+    how = ("bf16 autocast and channels_last where bf16 is native, lr decayed by a cosine over the wall budget" if fast
+           else "fp32, constant lr")
+    figures = {"recipe": f"whole-image U-Net d4-s1111 16 wide at 160 px, Dice+BCE, Adam 1e-3, flips, best epoch on 1/5 held out; {how}",
                "minutes": minutes, "seeds": seeds, "mean_dice": float(np.mean([s["mean_dice"] for s in seeds])),
                "spread": [min(s["mean_dice"] for s in seeds), max(s["mean_dice"] for s in seeds)]}
     merge(key, figures)
@@ -244,20 +252,57 @@ def part_memory(key: str) -> dict:
     return figures
 
 
+def _margins(search: dict, plain: dict) -> dict:
+    """The search's test mean Dice against its default U-Net and each plain seed."""
+    by_seed = [round(search["mean_dice"] - s["mean_dice"], 4) for s in plain["seeds"]]
+    return {"search_mean_dice": search["mean_dice"], "default_unet_mean_dice": search["default_unet_mean_dice"],
+            "plain_mean_dice": plain["mean_dice"], "plain_seeds": [s["mean_dice"] for s in plain["seeds"]],
+            "margin_over_plain": round(search["mean_dice"] - plain["mean_dice"], 4), "margin_over_plain_by_seed": by_seed,
+            "margin_over_default_unet": round(search["mean_dice"] - search["default_unet_mean_dice"], 4)}
+
+
+def part_summary() -> dict:
+    """The keys a check reads (kvasir.search, kvasir.default_unet, kvasir.plain, plan.max_abs_error) and the margins at each
+    budget, from the parts' figures already in the results file."""
+    blob = json.loads(OUT.read_text())
+    k = blob["kvasir"]
+    search, plain = k["search_60m"], k["plain_60m"]
+    k["search"] = {"budget": "60m", "see": "kvasir.search_60m", "seeds": 1, **{f: search.get(f) for f in (
+        "mean_dice", "global_dice", "wall_s", "peak_rss_gib", "peak_pss_gib")}, "image_side": search["plan"]["image_side"],
+        "base_channels": search["plan"]["base_channels"],
+        "earlier_rules": {key: k[key]["mean_dice"] for key in k if key.startswith("search_60m_") and k[key].get("mean_dice") is not None}}
+    k["default_unet"] = {"budget": "60m", "mean_dice": search["default_unet_mean_dice"], "global_dice": search["default_unet_global_dice"],
+                         "note": "the final round's default U-Net (d4-s1111) under the same plan"}
+    k["plain"] = {"minutes": plain["minutes"], "mean_dice": plain["mean_dice"], "spread": plain["spread"], "seeds": plain["seeds"],
+                  "recipe": plain["recipe"], "see": "kvasir.plain_60m"}
+    for budget in ("60m", "10m"):
+        if f"search_{budget}" in k and f"plain_{budget}" in k and k[f"search_{budget}"].get("mean_dice") is not None:
+            k[f"at_{budget}"] = _margins(k[f"search_{budget}"], k[f"plain_{budget}"])
+    runs = {b: k[f"search_{b}"]["plan_accuracy"] for b in ("10m", "60m") if "plan_accuracy" in k.get(f"search_{b}", {})}
+    phases = ("search", "final", "total")
+    blob["plan"] = {"max_abs_error": max(abs(r[p]["error"]) for r in runs.values() for p in phases if p in r), "phases": list(phases),
+                    "by_run": runs, "note": "errors are (measured - predicted) / predicted, against the plans file as written before the search"}
+    OUT.write_text(json.dumps(blob, indent=2) + "\n")
+    return {"kvasir": {key: k[key] for key in ("search", "default_unet", "plain") if key in k}, "plan": blob["plan"]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", required=True, choices=["search", "plain", "drive", "throughput", "memory"])
+    parser.add_argument("--part", required=True, choices=["search", "plain", "drive", "throughput", "memory", "summary"])
     parser.add_argument("--budget", default="60m")
     parser.add_argument("--minutes", type=float, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--key", default=None, help="where the figures go in the results file (default: by part and budget)")
+    parser.add_argument("--fp32-constant", action="store_true", help="plain: the fp32 constant-rate recipe (before 2026-12-06)")
     a = parser.parse_args()
     if a.part == "search":
         out = part_search(a.budget, a.seed, a.key or f"kvasir.search_{a.budget}")
     elif a.part == "plain":
-        out = part_plain(a.minutes, a.key or f"kvasir.plain_{a.minutes:g}m")
+        out = part_plain(a.minutes, a.key or f"kvasir.plain_{a.minutes:g}m", fast=not a.fp32_constant)
     elif a.part == "drive":
         out = part_drive(a.budget, a.key or f"drive.search_{a.budget}")
+    elif a.part == "summary":
+        out = part_summary()
     elif a.part == "memory":
         out = part_memory(a.key or "memory.store_build")
     else:
