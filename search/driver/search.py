@@ -141,7 +141,7 @@ def _search(session: SearchSession, callbacks: tuple) -> SearchOutcome:
     pool = table if final is None or final.empty else final[final.chosen] if "chosen" in final and final.chosen.any() else final
     best, test_metrics = evaluate_best(session.client, pool, session.data)
     outcome = SearchOutcome(ctx.experiment_id, ctx.parent_run_id, ctx.tracking_uri, str(cfg.storage_path / session.search_name), table, final=final,
-                            final_epochs=cfg.final_epochs if final is not None else None, estimates=estimates)
+                            final_epochs=session.cfg.final_epochs if final is not None else None, estimates=estimates)  # as fitted
     record_outcome(session.client, outcome, best, test_metrics)
     keep_models(session, outcome, best, test_metrics)
     marks.append(time.monotonic())
