@@ -19,12 +19,16 @@ class RecipeSettings:
             the overlaps (128-pixel tiles did 2.4x the work of one tile on DRIVE's 584x565 images).
         eval_overlap: tile overlap during validation.
         val_images: validation images scored every epoch, the first of the split (0: all).
+        closing_val: where val_images scores only part of the split, a training that runs all its epochs ends by scoring
+            its last weights and its best epoch's on the whole split, and keeps the better (a search's final round: the
+            best of many epochs on a few images is a noisy, optimistic pick of the take-home model).
     """
 
     cpus: float = 1.0
     eval_tile: int = 640
     eval_overlap: float = 0.25
     val_images: int = 0
+    closing_val: bool = False
 
     @property
     def threads(self) -> int:

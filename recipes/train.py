@@ -17,7 +17,7 @@ from .model import initialised, model_kwargs
 from .params import TrialParams
 from .patches import patch_dataset, patch_loader
 from .settings import RecipeSettings
-from .validation import Validator, eval_tile_for
+from .validation import Validator, closing_choice, eval_tile_for
 
 BEST_KEYS = ("val_dice", "val_iou", "val_accuracy", "val_dice_with_background", "val_auc", "val_recall", "val_specificity", "epoch")
 
@@ -75,9 +75,12 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
     loss = build_loss(params.loss, data.class_weights() if params.loss == "weighted_ce" else None)
     tile = eval_tile_for(params, settings.eval_tile, data)
     validator = Validator(data, tile, settings.eval_overlap, limit=settings.val_images, side=params.image_side)
+    closing = (Validator(data, tile, settings.eval_overlap, side=params.image_side)
+               if settings.closing_val and 0 < settings.val_images < len(data.val) else None)
     train = at_side(data.train, params.image_side)  # the working resolution's copy (validation stays at the original)
     augment = build_augmentation(params.augment, seed=params.train_seed)
-    best = {"val_dice": -1.0}
+    best: dict[str, Any] = {"val_dice": -1.0}
+    best_state: dict[str, torch.Tensor] = {}
     meta = {"model": model_kwargs(params, data), "params": params.to_dict(), "dataset": data.name, "class_names": data.class_names,
             "background": data.background, "eval_tile": tile, "dataset_options": dict(data.options)}
     clock = {"train_time_s": 0.0}
@@ -87,15 +90,30 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
         clock["train_time_s"] += metrics["epoch_time_s"]
         if metrics["val_dice"] > best["val_dice"]:
             best.update(metrics)
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_state.update(state if closing is not None else {})
             if run is not None:
-                run.log_best({k: v.detach().cpu() for k, v in model.state_dict().items()}, {**meta, "metrics": dict(metrics)},
-                             validator, f"{params.run_name} epoch {epoch}: val Dice {metrics['val_dice']:.3f}")
+                run.log_best(state, {**meta, "metrics": dict(metrics)}, validator, f"{params.run_name} epoch {epoch}: val Dice {metrics['val_dice']:.3f}")
+        if closing is not None and epoch == params.total_epochs:
+            metrics = {**metrics, **close(epoch)}
         # the best epoch's figures travel with every report, so a stopped trial's run still holds them
         metrics = {**metrics, **{f"best_{k}": best[k] for k in BEST_KEYS if k in best},
                    "total_train_time_s": clock["train_time_s"], "num_params": num_params}
         if run is not None:
             run.log_epoch(metrics, epoch)
         report(metrics)
+
+    def close(epoch: int) -> dict[str, float]:
+        """The whole split's pick between the last weights and the best epoch's: it becomes the training's best."""
+        kept, state, scores, pair = closing_choice(model, best_state, closing)
+        at = epoch if kept == "last" else int(best["epoch"])
+        best.clear()
+        best.update({f"val_{k}": v for k, v in scores.items()}, epoch=at)
+        if run is not None:
+            run.log_best(state, {**meta, "metrics": dict(best), "closing": kept}, closing,
+                         f"{params.run_name} epoch {at} ({'last' if kept == 'last' else 'best epoch'}): val Dice {best['val_dice']:.3f} on all {len(data.val)}")
+        model.load_state_dict(state)
+        return {**pair, "closing_kept_last": float(kept == "last")}
 
     def train_once(keeps, iteration: int) -> dict[str, float]:
         samples = [replace(s, keep=k, weight=s.weight if weighted else None) for s, k in zip(train, keeps or [None] * len(train))]

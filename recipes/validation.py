@@ -47,3 +47,19 @@ class Validator:
     def picture_items(self):
         """(name, image, mask, valid, probs) of the kept validation images."""
         return [(s.name, as_float(s.image), s.mask, s.valid, p) for s, p in zip(self.images, self.last_probs)]
+
+
+def closing_choice(model: torch.nn.Module, best_state: dict[str, torch.Tensor], validator: Validator) -> tuple[str, dict[str, torch.Tensor], dict[str, float], dict[str, float]]:
+    """A finished training's last weights (`model`'s) against its best epoch's (`best_state`), each scored on
+    `validator`'s images (the whole split): ('last' or 'best_epoch', the kept weights, the kept weights' metrics, and both
+    Dice figures as closing_val_dice_last / closing_val_dice_best_epoch). The validator's pictures are of the kept ones."""
+    last_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    at_best, best_probs = validator(model), validator.last_probs
+    model.load_state_dict(last_state)
+    at_last = validator(model)
+    pair = {"closing_val_dice_last": at_last["dice"], "closing_val_dice_best_epoch": at_best["dice"]}
+    if at_last["dice"] >= at_best["dice"]:  # a tie keeps the last: it has had every epoch, and its rate has annealed
+        return "last", last_state, at_last, pair
+    validator.last_probs = best_probs
+    return "best_epoch", best_state, at_best, pair

@@ -8,7 +8,7 @@ import numpy as np
 
 from datasets import SegmentationData
 from recipes import RecipeSettings
-from search.tracking.schema import TRIAL
+from search.tracking.schema import FINAL, TRIAL
 
 
 @dataclass
@@ -42,8 +42,10 @@ class SearchContext:
 
     @property
     def recipe(self) -> RecipeSettings:
-        """How the trials train and validate (the recipe's settings)."""
-        return RecipeSettings(cpus=self.cpus_per_trial, eval_tile=self.eval_tile, eval_overlap=self.eval_overlap, val_images=self.val_images)
+        """How the trials train and validate (the recipe's settings): the final round's trainings close on the whole
+        validation split."""
+        return RecipeSettings(cpus=self.cpus_per_trial, eval_tile=self.eval_tile, eval_overlap=self.eval_overlap, val_images=self.val_images,
+                              closing_val=self.role == FINAL)
 
 
 def data_digest(data: SegmentationData) -> str:
