@@ -85,7 +85,7 @@ def final_epochs_left(session, epoch_s: float, stretch: bool, parallel: int) -> 
     cfg, plan, budget = session.cfg, session.plan, session.budget
     waves = _waves(session, parallel)
     left = FINAL_SAFETY * (budget.left_s - max(0.0, plan.predicted_s.get("setup", 0.0) - 30.0))
-    return min((MAX_STRETCH if stretch else 1) * cfg.final_epochs, int((left / waves - TRIAL_S) // max(epoch_s, 1e-9)))
+    return min((MAX_STRETCH if stretch else 1) * cfg.final_epochs, int((left / waves - TRIAL_S - plan.closing_s) // max(epoch_s, 1e-9)))
 
 
 def keep_the_budget(session, results=None, parallel: int | None = None) -> float | None:
@@ -107,7 +107,7 @@ def keep_the_budget(session, results=None, parallel: int | None = None) -> float
         session.echo(f"budget: {session.budget.line()} used; no final-round epoch fits what is left: the search's best is the choice")
         session.cfg = replace(session.cfg, rerank_top=0)
         return 0.0
-    fitted_s = _waves(session, parallel) * (epochs * epoch_s + TRIAL_S)
+    fitted_s = _waves(session, parallel) * (epochs * epoch_s + TRIAL_S + session.plan.closing_s)
     if epochs == planned_epochs:
         return fitted_s
     why = (f"{epoch_s:.1f}-s epochs measured in the search, {session.plan.epoch_s:.1f} s planned" if measured is not None

@@ -51,6 +51,7 @@ class Plan:
         search_epoch_s: a search trial's epoch seconds as planned (a sampled space: the mean over its depths).
         schedule: every trial's learning-rate schedule: plateau (halved when validation stalls) or cosine (decayed to 1%
             over the training's epochs; a budget's plan, whose every training knows its epochs).
+        closing_s: seconds of a final-round training's closing validation on the whole split (recipes.closing_choice).
     """
 
     dataset: str
@@ -82,6 +83,7 @@ class Plan:
     why: list[str] = field(default_factory=list)
     search_epoch_s: float = 0.0
     schedule: str = "plateau"
+    closing_s: float = 0.0
     version: int = PLAN_VERSION
 
     def to_json(self) -> str:

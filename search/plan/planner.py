@@ -9,8 +9,11 @@ and the search MIN_TRIALS trials. SEARCH_SHARE of the budget left after setup an
 the final round."""
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
+
+import numpy as np
 
 from datasets.fingerprint import CONTEXT
 from recipes.settings import EPOCH_PATCH_CAP
@@ -41,14 +44,59 @@ MAX_TRIALS = 48
 FINAL_CHOICES = ((2, 2), (1, 2), (1, 1))  # (finalists, folds) the planner tries, most evidence first
 
 
-def asha_epochs(max_t: int, grace: int, rf: int) -> float:
-    """Expected epochs one trial trains under ASHA: everyone to the first rung, 1/rf of them to each next one."""
+@functools.lru_cache(maxsize=None)
+def _asha_reach(rf: int, rungs: int, runs: int = 1000) -> tuple[tuple[float, ...], ...]:
+    """Expected trials among the first n (n = 0..MAX_TRIALS) that reach each of `rungs` rungs, by Ray's ASHA rule on
+    random scores: a trial goes on past a rung unless its score is below the 1 - 1/rf quantile of the trials recorded
+    there before it (none recorded: it goes on). Trials arrive in turn; a search's first n trials are a search of n."""
+    rng = np.random.default_rng(0)
+    scores = rng.random((runs, MAX_TRIALS))
+    alive = np.ones((runs, MAX_TRIALS), bool)
+    reach = [np.zeros(MAX_TRIALS + 1)]
+    reach[0][1:] = np.arange(1, MAX_TRIALS + 1)  # every trial reaches the first rung
+    for _ in range(rungs):
+        passed = np.zeros_like(alive)
+        for i in range(MAX_TRIALS):
+            earlier = np.sort(np.where(alive[:, :i], scores[:, :i], np.inf), axis=1)  # the recorded first
+            count = alive[:, :i].sum(axis=1)
+            pos = (1 - 1 / rf) * np.maximum(count - 1, 0)  # numpy's linear quantile of the recorded scores
+            lo = np.floor(pos).astype(int)
+            hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
+            rows = np.arange(runs)
+            if i:
+                cutoff = earlier[rows, lo] + (earlier[rows, hi] - earlier[rows, lo]) * (pos - lo)
+                cutoff[count == 0] = -np.inf  # none recorded before it: it goes on
+            else:
+                cutoff = np.full(runs, -np.inf)
+            passed[:, i] = alive[:, i] & (scores[:, i] >= cutoff)
+        alive = passed
+        reach.append(np.concatenate([[0.0], np.cumsum(alive.mean(axis=0))]))
+    return tuple(tuple(r) for r in np.stack(reach, axis=1))
+
+
+def asha_epochs(max_t: int, grace: int, rf: int, trials: int | None = None) -> float:
+    """Expected epochs one of `trials` trials trains under ASHA: all to the first rung, and at each rung those Ray's rule
+    lets on (_asha_reach: the first to arrive has no peer and goes on, so a few trials train more than 1/rf of them
+    would: 8 trials of at most 29 epochs train about 17 each, not 14.1). `trials` None: the limit of many, 1/rf a rung."""
     rungs, r = [], grace
     while r < max_t:
         rungs.append(r)
         r *= rf
     rungs.append(max_t)
-    return sum((b - a) / rf**i for i, (a, b) in enumerate(zip([0, *rungs[:-1]], rungs)))
+    spans = [b - a for a, b in zip([0, *rungs[:-1]], rungs)]
+    if trials is None:
+        return sum(span / rf**i for i, span in enumerate(spans))
+    n = min(trials, MAX_TRIALS)  # beyond: as many as MAX_TRIALS (the planner runs no more)
+    reach = _asha_reach(rf, len(spans) - 1)[n]
+    return float(sum(span * reach[i] for i, span in enumerate(spans)) / n)
+
+
+def asha_trials(wall_s: float, parallel: int, max_t: int, grace: int, rf: int, epoch_s: float) -> int:
+    """The most trials (at most MAX_TRIALS) whose expected ASHA epochs at `epoch_s` fit `wall_s` at `parallel` at a time."""
+    for n in range(MAX_TRIALS, 0, -1):
+        if n * (asha_epochs(max_t, grace, rf, n) * epoch_s + TRIAL_S) <= wall_s * parallel:
+            return n
+    return 0
 
 
 def epoch_seconds(inp: PlanInputs, cost: CostModel, g: Geometry, depth: int | None = None) -> tuple[float, float]:
@@ -74,6 +122,14 @@ def fixed_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> float:
     return SETUP_S + MODELS_S + inp.test_images * cost.predict_s(inp.depth, inp.base_channels, g.side or max(inp.median_shape))
 
 
+def closing_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> float:
+    """A final-round training's closing validation (recipes.closing_choice): two predictions of every validation image,
+    where an epoch scores only some of them (else none)."""
+    if inp.val_per_epoch >= inp.val_images:
+        return 0.0
+    return 2 * inp.val_images * cost.predict_s(inp.depth, inp.base_channels, g.side or max(inp.median_shape))
+
+
 def final_steps(inp: PlanInputs, folds: int) -> int:
     """The least steps a final-round training must hold: MIN_FOLDED_STEPS where the planner itself chose several folds
     (one fold would train the take-home model twice as long), else MIN_FINAL_STEPS (one fold, or the user's --final-folds)."""
@@ -88,29 +144,30 @@ def _final_choices(inp: PlanInputs) -> tuple[tuple[int, int], ...]:
 
 
 def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: float, budget: float, k: int, folds: int,
-               trial_epoch: float | None = None) -> dict | None:
+               trial_epoch: float | None = None, closing: float = 0.0) -> dict | None:
     """The plan at one geometry and final round within `budget`, or None where it cannot hold one epoch of each.
-    `epoch`: the final round's (the deepest net's) epoch seconds; `trial_epoch`: a search trial's (default `epoch`)."""
+    `epoch`: the final round's (the deepest net's) epoch seconds; `trial_epoch`: a search trial's (default `epoch`);
+    `closing`: a final training's closing validation."""
     trial = trial_epoch or epoch
     steps = math.ceil(g.per_epoch / inp.batch_size)
     p = inp.parallel
     avail = budget * SAFETY - fixed
     waves = math.ceil((k + 1) * folds / p) if k else 0
-    final_epochs = int(((1 - SEARCH_SHARE) * avail / waves - TRIAL_S) // epoch) if waves else 0
+    final_epochs = int(((1 - SEARCH_SHARE) * avail / waves - TRIAL_S - closing) // epoch) if waves else 0
     if waves and final_epochs < 1:
         return None
-    final_s = waves * (final_epochs * epoch + TRIAL_S) if waves else 0.0
+    final_s = waves * (final_epochs * epoch + TRIAL_S + closing) if waves else 0.0
     search_wall = avail - final_s
     if inp.sampled:
         top = max(1, final_epochs // 2) if waves else max(1, int(search_wall * p / (MIN_TRIALS * trial) // 2))
         for max_t in range(min(top, 64), 0, -1):  # the longest trials (at most half a final training) that leave MIN_TRIALS
             grace = max(1, max_t // 4)
-            trials = min(MAX_TRIALS, int(search_wall * p // (asha_epochs(max_t, grace, inp.reduction_factor) * trial + TRIAL_S)))
+            trials = asha_trials(search_wall, p, max_t, grace, inp.reduction_factor, trial)
             if trials >= MIN_TRIALS or max_t <= MIN_EPOCHS:
                 break
         if trials < 2:
             return None
-        search_s = math.ceil(trials / p) * (asha_epochs(max_t, grace, inp.reduction_factor) * trial + TRIAL_S)
+        search_s = math.ceil(trials / p) * (asha_epochs(max_t, grace, inp.reduction_factor, trials) * trial + TRIAL_S)
     else:
         trials, grace = inp.fixed_trials, 1
         max_t = int((search_wall * p / trials - TRIAL_S) // trial)
@@ -120,7 +177,7 @@ def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: f
     least = final_steps(inp, folds)
     good = (max_t * steps >= MIN_TRIAL_STEPS and (not waves or final_epochs * steps >= least)
             and (not inp.sampled or (trials >= MIN_TRIALS and max_t >= MIN_EPOCHS)))
-    return {"geometry": g, "step": step, "epoch": epoch, "trial_epoch": trial, "least_final": least, "max_t": max_t, "grace": grace, "trials": trials, "k": k,
+    return {"geometry": g, "step": step, "epoch": epoch, "trial_epoch": trial, "closing": closing, "least_final": least, "max_t": max_t, "grace": grace, "trials": trials, "k": k,
             "folds": folds, "final_epochs": max(final_epochs, 1), "good": good,
             "predicted": {"setup": fixed, "search": search_s, "final": final_s}}
 
@@ -136,7 +193,7 @@ def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
             trial_epoch = search_epoch_seconds(at, cost, g)
             fixed = fixed_seconds(at, cost, g)
             for k, folds in _final_choices(at):
-                c = _candidate(at, g, step, epoch, fixed, budget_s, k, folds, trial_epoch)
+                c = _candidate(at, g, step, epoch, fixed, budget_s, k, folds, trial_epoch, closing_seconds(at, cost, g))
                 if c is not None:
                     found.append((at, c))
                     if c["good"]:
@@ -187,7 +244,7 @@ def _plan(inp: PlanInputs, cost: CostModel, c: dict, budget_s: float | None, rea
                 c["trials"], c["k"], c["final_epochs"], c["folds"], inp.depth, inp.base_channels, round(c["step"], 5),
                 round(c["epoch"], 3), cost.channels_last(inp.depth, inp.base_channels, g.patch, inp.batch_size),
                 {k: round(v, 1) for k, v in predicted.items()}, why, search_epoch_s=round(c.get("trial_epoch", c["epoch"]), 3),
-                schedule="cosine" if budget_s else "plateau")
+                schedule="cosine" if budget_s else "plateau", closing_s=round(c.get("closing", 0.0), 1))
 
 
 def plan_defaults(inp: PlanInputs, cost: CostModel, cfg, trials: int, patch: int) -> Plan:
@@ -201,13 +258,14 @@ def plan_defaults(inp: PlanInputs, cost: CostModel, cfg, trials: int, patch: int
     inp = replace(inp, batch_size=cfg.batch_size)
     step, epoch = epoch_seconds(inp, cost, g)
     p = inp.parallel
-    epochs = asha_epochs(cfg.max_epochs, cfg.grace_period, cfg.reduction_factor) if inp.sampled else cfg.max_epochs
+    epochs = asha_epochs(cfg.max_epochs, cfg.grace_period, cfg.reduction_factor, trials) if inp.sampled else cfg.max_epochs
     k, folds, final_epochs = cfg.rerank_k, cfg.final_folds, cfg.final_epochs
     waves = math.ceil(cfg.final_trials / p) if k else 0
+    closing = closing_seconds(inp, cost, g)
     c = {"geometry": g, "step": step, "epoch": epoch, "max_t": cfg.max_epochs, "grace": cfg.grace_period, "trials": trials, "k": k,
-         "folds": folds, "final_epochs": final_epochs,
+         "folds": folds, "final_epochs": final_epochs, "closing": closing,
          "predicted": {"setup": fixed_seconds(inp, cost, g), "search": math.ceil(trials / p) * (epochs * epoch + TRIAL_S),
-                       "final": waves * (final_epochs * epoch + TRIAL_S)}}
+                       "final": waves * (final_epochs * epoch + TRIAL_S + closing)}}
     plan = _plan(inp, cost, c, None, "no --budget was given: the settings stand as given, timed")
     plan.patches_per_epoch = cfg.patches_per_epoch
     return plan

@@ -67,6 +67,33 @@ def test_a_budget_the_smallest_plan_cannot_meet_is_refused_with_its_minimum():
 def test_asha_epochs_by_hand():
     assert asha_epochs(8, 2, 2) == pytest.approx(2 + 2 / 2 + 4 / 4)  # rungs 2, 4, 8
     assert asha_epochs(1, 1, 2) == 1
+    assert asha_epochs(8, 2, 2, 1) == 8  # one trial trains to max_t: no peer at any rung
+    # two: the first trains 8; the second beats it at rung 2 half the time, and then at rung 4 too (scores keep their order)
+    assert asha_epochs(8, 2, 2, 2) == pytest.approx((8 + 2 + 0.5 * 6) / 2, rel=0.03)
+    assert asha_epochs(8, 2, 2, 48) == pytest.approx(asha_epochs(8, 2, 2), rel=0.2)  # many: near the 1/rf limit
+
+
+def test_asha_counts_every_trial_the_search_would_run_against_a_real_ray_bracket():
+    """The expected epochs match Ray's own ASHA bracket run on random scores, trials arriving in turn."""
+    import numpy as np
+    from ray.tune.schedulers.async_hyperband import _Bracket
+
+    class Trial:
+        def __init__(self, i):
+            self.trial_id = str(i)
+
+    rng, runs, n = np.random.default_rng(1), 1000, 8
+    total = 0
+    for _ in range(runs):
+        bracket = _Bracket(7, 29, 2, 0)
+        for i in range(n):
+            trial, score = Trial(i), rng.random()
+            for epoch in range(1, 30):
+                total += 1
+                if bracket.on_result(trial, epoch, score) == "STOP":
+                    break
+    assert total / runs / n == pytest.approx(asha_epochs(29, 7, 2, n), rel=0.04)
+    assert total / runs / n > 1.15 * asha_epochs(29, 7, 2)  # the many-trials limit undercounts a search of 8 by a fifth
 
 
 def test_a_plans_file_round_trips_and_refuses_other_data_and_infeasible_edits(tmp_path):
@@ -163,7 +190,8 @@ def test_a_sampled_search_is_timed_at_the_mean_of_the_depths_it_draws_and_its_fi
     assert mixed.search_epoch_s == pytest.approx(0.3 + steps * (2 + 3 + 4 + 5) / 4 * mixed.step_s / 5, rel=1e-3)  # step_s: the deepest's
     assert mixed.epoch_s == pytest.approx(0.3 + steps * mixed.step_s, rel=1e-3)  # the final round's: the default U-Net is the deepest
     waves = -(-mixed.num_samples // mixed.parallel)
-    assert mixed.predicted_s["search"] == pytest.approx(waves * (asha_epochs(mixed.max_epochs, mixed.grace_period, 2) * mixed.search_epoch_s + 8), abs=0.5)
+    epochs = asha_epochs(mixed.max_epochs, mixed.grace_period, 2, mixed.num_samples)
+    assert mixed.predicted_s["search"] == pytest.approx(waves * (epochs * mixed.search_epoch_s + 8), abs=0.5)
     ablation = plan_for_budget(replace(KVASIR, depths=(1, 2, 3, 4), sampled=False, fixed_trials=30, rerank_top=0), cost, 8 * 3600)
     assert ablation.search_epoch_s == ablation.epoch_s  # an enumerated ablation keeps the conservative deepest
 
@@ -205,11 +233,12 @@ def test_the_cost_model_times_steps_in_the_precision_the_trials_train_in(tmp_pat
 
 
 def test_trials_are_shortened_before_the_search_falls_below_its_least_trial_count():
-    from search.plan.planner import MIN_TRIALS
+    from search.plan.planner import MIN_EPOCHS, MIN_TRIALS
 
     for budget in (600, 3600, 8 * 3600):
         plan = plan_for_budget(KVASIR, COST, budget)
         assert plan.max_epochs <= plan.final_budget // 2  # a trial is at most half a final training
-        assert plan.num_samples >= MIN_TRIALS, (budget, plan.num_samples, plan.max_epochs)
+        # fewer trials only where they are already as short as ASHA allows (10 minutes: 6 trials of 4 epochs fit)
+        assert plan.num_samples >= MIN_TRIALS or plan.max_epochs == MIN_EPOCHS, (budget, plan.num_samples, plan.max_epochs)
     hour = plan_for_budget(KVASIR, COST, 3600)
     assert hour.predicted_s["final"] > 2 * hour.predicted_s["search"]  # the final round's share: what the take-home model trains in
