@@ -83,7 +83,13 @@ def parent_figures(tmp: Path, experiment: str) -> dict:
     parent = next(r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" not in r.data.tags)
     m = parent.data.metrics
     plan = json.loads(Path(client.download_artifacts(parent.info.run_id, "plan.json", str(tmp))).read_text())
-    return {"metrics": m, "plan": plan, "best_run": parent.data.tags.get("unet.best_run_name")}
+    closing = {}  # each final-round training's whole-split Dice of its last weights and of its best epoch's (recipes.closing_choice)
+    for run in client.search_runs([exp.experiment_id], "tags.`unet.role` = 'final'"):
+        rm = run.data.metrics
+        if "closing_val_dice_last" in rm:
+            closing[run.info.run_name] = {"last": round(rm["closing_val_dice_last"], 4), "best_epoch": round(rm["closing_val_dice_best_epoch"], 4),
+                                          "kept": "last" if rm.get("closing_kept_last") else "best_epoch"}
+    return {"metrics": m, "plan": plan, "best_run": parent.data.tags.get("unet.best_run_name"), "closing": closing}
 
 
 def plan_accuracy(plan: dict, metrics: dict) -> dict:
@@ -113,7 +119,7 @@ def search_figures(tmp: Path, figures: dict) -> dict:
     figures.update(mean_dice=m.get("test_mean_dice"), global_dice=m.get("test_dice"), best_run=p["best_run"],
                    default_unet_mean_dice=m.get("test_mean_dice" if chose_default else "default_test_mean_dice"),
                    default_unet_global_dice=m.get("test_dice" if chose_default else "default_test_dice"),
-                   plan=p["plan"], plan_accuracy=plan_accuracy(p["plan"], m), budget_s=p["plan"]["budget_s"],
+                   plan=p["plan"], plan_accuracy=plan_accuracy(p["plan"], m), budget_s=p["plan"]["budget_s"], final_closing=p["closing"],
                    measured_total_s=m.get("time_total_s"))
     if "wall_s" in figures:
         figures["within_budget"] = figures["wall_s"] <= 1.1 * p["plan"]["budget_s"]
