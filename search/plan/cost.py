@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the step timed is the trainer's own (its loss and finite check)
 
 
 class CostModel(Protocol):
@@ -100,11 +100,12 @@ def _model(depth: int, width: int, device: str, channels_last: bool):
 
 def time_steps(depth: int, width: int, patch: int, batch: int, channels_last: bool, device: str = "cpu", threads: int = 1, steps: int = 3,
                bf16: bool = False) -> float:
-    """Seconds of one training step, the mean of `steps` timed after one warm-up step; `bf16`: the forward pass in bf16
-    autocast, as a trial trains where bf16 is native."""
+    """Seconds of one training step (unet_core.trainer.train_step, the trials' own, with their Dice+BCE loss), the mean of
+    `steps` timed after one warm-up step; `bf16`: the forward pass in bf16 autocast, as a trial trains where bf16 is native."""
     import torch  # deferred: see machine_key
 
-    from unet_core.inference import autocast_context  # deferred: imports torch
+    from unet_core.losses import build_loss  # deferred: imports torch
+    from unet_core.trainer import train_step  # deferred: imports torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
@@ -114,20 +115,15 @@ def time_steps(depth: int, width: int, patch: int, batch: int, channels_last: bo
         opt = torch.optim.Adam(model.parameters(), 1e-3)
         x = torch.randn(batch, 3, patch, patch, device=device)
         x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-        y = torch.randint(0, 2, (batch, 1, patch, patch), device=device).float()
-        loss_fn = torch.nn.BCEWithLogitsLoss()
+        y = torch.randint(0, 2, (batch, patch, patch), device=device)
+        valid = torch.ones(batch, patch, patch, device=device)
+        loss_fn = build_loss("dice_bce").to(device)
         for i in range(steps + 1):
             if i == 1:
                 if device == "cuda":
                     torch.cuda.synchronize()
                 start = time.perf_counter()
-            opt.zero_grad()
-            with autocast_context(torch.device(device), bf16, cpu=bf16):
-                logits = model(x)
-            loss_fn(logits.float(), y).backward()
-            opt.step()
-        if device == "cuda":
-            torch.cuda.synchronize()
+            train_step(model, loss_fn, opt, x, y, valid, amp=bf16, cpu_amp=bf16)  # its loss.item() waits for the device
         return (time.perf_counter() - start) / steps
     finally:
         torch.set_num_threads(before)
