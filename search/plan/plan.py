@@ -48,7 +48,8 @@ class Plan:
             precision the trials train in), and the faster memory format.
         predicted_s: each phase's predicted wall seconds (setup, search, final, test, total).
         why: one sentence per decision.
-        search_epoch_s: a search trial's epoch seconds as planned (a sampled space: the mean over its depths).
+        search_epoch_s: a search trial's epoch seconds to ASHA's first rung as planned (a sampled space: the mean over its
+            depths; the epochs past it are timed at the deepest's, epoch_s).
         schedule: every trial's learning-rate schedule: plateau (halved when validation stalls) or cosine (decayed to 1%
             over the training's epochs; a budget's plan, whose every training knows its epochs).
         closing_s: seconds of a final-round training's closing validation on the whole split (recipes.closing_choice).

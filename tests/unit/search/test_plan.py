@@ -191,7 +191,9 @@ def test_a_sampled_search_is_timed_at_the_mean_of_the_depths_it_draws_and_its_fi
     assert mixed.epoch_s == pytest.approx(0.3 + steps * mixed.step_s, rel=1e-3)  # the final round's: the default U-Net is the deepest
     waves = -(-mixed.num_samples // mixed.parallel)
     epochs = asha_epochs(mixed.max_epochs, mixed.grace_period, 2, mixed.num_samples)
-    assert mixed.predicted_s["search"] == pytest.approx(waves * (epochs * mixed.search_epoch_s + 8), abs=0.5)
+    # every trial's epochs to the first rung at the depths' mean, the survivors' beyond it at the deepest's
+    per_trial = mixed.grace_period * mixed.search_epoch_s + (epochs - mixed.grace_period) * mixed.epoch_s + 8
+    assert mixed.predicted_s["search"] == pytest.approx(waves * per_trial, abs=0.5)
     ablation = plan_for_budget(replace(KVASIR, depths=(1, 2, 3, 4), sampled=False, fixed_trials=30, rerank_top=0), cost, 8 * 3600)
     assert ablation.search_epoch_s == ablation.epoch_s  # an enumerated ablation keeps the conservative deepest
 
