@@ -90,11 +90,11 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
         clock["train_time_s"] += metrics["epoch_time_s"]
         if metrics["val_dice"] > best["val_dice"]:
             best.update(metrics)
-            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()} if run is not None or closing is not None else {}
             best_state.update(state if closing is not None else {})
             if run is not None:
                 run.log_best(state, {**meta, "metrics": dict(metrics)}, validator, f"{params.run_name} epoch {epoch}: val Dice {metrics['val_dice']:.3f}")
-        if closing is not None and epoch == params.total_epochs:
+        if closing is not None and epoch == params.total_epochs and best_state:  # no epoch scored (NaN throughout): nothing to close
             metrics = {**metrics, **close(epoch)}
         # the best epoch's figures travel with every report, so a stopped trial's run still holds them
         metrics = {**metrics, **{f"best_{k}": best[k] for k in BEST_KEYS if k in best},
@@ -105,7 +105,7 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
 
     def close(epoch: int) -> dict[str, float]:
         """The whole split's pick between the last weights and the best epoch's: it becomes the training's best."""
-        kept, state, scores, pair = closing_choice(model, best_state, closing)
+        kept, state, scores, pair = closing_choice(model, None if best.get("epoch") == epoch else best_state, closing)
         at = epoch if kept == "last" else int(best["epoch"])
         best.clear()
         best.update({f"val_{k}": v for k, v in scores.items()}, epoch=at)

@@ -49,11 +49,15 @@ class Validator:
         return [(s.name, as_float(s.image), s.mask, s.valid, p) for s, p in zip(self.images, self.last_probs)]
 
 
-def closing_choice(model: torch.nn.Module, best_state: dict[str, torch.Tensor], validator: Validator) -> tuple[str, dict[str, torch.Tensor], dict[str, float], dict[str, float]]:
-    """A finished training's last weights (`model`'s) against its best epoch's (`best_state`), each scored on
-    `validator`'s images (the whole split): ('last' or 'best_epoch', the kept weights, the kept weights' metrics, and both
-    Dice figures as closing_val_dice_last / closing_val_dice_best_epoch). The validator's pictures are of the kept ones."""
+def closing_choice(model: torch.nn.Module, best_state: dict[str, torch.Tensor] | None, validator: Validator) -> tuple[str, dict[str, torch.Tensor], dict[str, float], dict[str, float]]:
+    """A finished training's last weights (`model`'s) against its best epoch's (`best_state`; None where the best epoch
+    is the last), each scored on `validator`'s images (the whole split): ('last' or 'best_epoch', the kept weights, the
+    kept weights' metrics, and both Dice figures as closing_val_dice_last / closing_val_dice_best_epoch). The validator's
+    pictures are of the kept ones."""
     last_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    if best_state is None:
+        at_last = validator(model)
+        return "last", last_state, at_last, {"closing_val_dice_last": at_last["dice"], "closing_val_dice_best_epoch": at_last["dice"]}
     model.load_state_dict(best_state)
     at_best, best_probs = validator(model), validator.last_probs
     model.load_state_dict(last_state)

@@ -46,7 +46,8 @@ FINAL_CHOICES = ((2, 2), (1, 2), (1, 1))  # (finalists, folds) the planner tries
 
 @functools.lru_cache(maxsize=None)
 def _asha_reach(rf: int, rungs: int, runs: int = 1000) -> tuple[tuple[float, ...], ...]:
-    """Expected trials among the first n (n = 0..MAX_TRIALS) that reach each of `rungs` rungs, by Ray's ASHA rule on
+    """Expected trials among the first n (n = 0..MAX_TRIALS) that train each span: row n holds `rungs` + 1 figures, the
+    first span's (every trial) and those past each of `rungs` rungs, by Ray's ASHA rule on
     random scores: a trial goes on past a rung unless its score is below the 1 - 1/rf quantile of the trials recorded
     there before it (none recorded: it goes on). Trials arrive in turn; a search's first n trials are a search of n."""
     rng = np.random.default_rng(0)
@@ -77,7 +78,7 @@ def _asha_reach(rf: int, rungs: int, runs: int = 1000) -> tuple[tuple[float, ...
 def asha_epochs(max_t: int, grace: int, rf: int, trials: int | None = None) -> float:
     """Expected epochs one of `trials` trials trains under ASHA: all to the first rung, and at each rung those Ray's rule
     lets on (_asha_reach: the first to arrive has no peer and goes on, so a few trials train more than 1/rf of them
-    would: 8 trials of at most 29 epochs train about 17 each, not 14.1). `trials` None: the limit of many, 1/rf a rung."""
+    would: 8 trials of at most 29 epochs train 17.8 each, not 14.1). `trials` None: the limit of many, 1/rf a rung."""
     rungs, r = [], grace
     while r < max_t:
         rungs.append(r)
@@ -86,7 +87,7 @@ def asha_epochs(max_t: int, grace: int, rf: int, trials: int | None = None) -> f
     spans = [b - a for a, b in zip([0, *rungs[:-1]], rungs)]
     if trials is None:
         return sum(span / rf**i for i, span in enumerate(spans))
-    n = min(trials, MAX_TRIALS)  # beyond: as many as MAX_TRIALS (the planner runs no more)
+    n = min(trials, MAX_TRIALS)  # beyond (a user's --num-samples): counted as MAX_TRIALS, a little over the many-trials limit
     reach = _asha_reach(rf, len(spans) - 1)[n]
     return float(sum(span * reach[i] for i, span in enumerate(spans)) / n)
 
@@ -131,12 +132,13 @@ def fixed_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> float:
     return SETUP_S + MODELS_S + inp.test_images * cost.predict_s(inp.depth, inp.base_channels, g.side or max(inp.median_shape))
 
 
-def closing_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> float:
-    """A final-round training's closing validation (recipes.closing_choice): two predictions of every validation image,
-    where an epoch scores only some of them (else none)."""
-    if inp.val_per_epoch >= inp.val_images:
+def closing_seconds(inp: PlanInputs, cost: CostModel, g: Geometry, folds: int = 1) -> float:
+    """A final-round training's closing validation (recipes.closing_choice): two predictions of every image of its
+    validation split (on several folds: its fold's), where an epoch scores only some of them (else none)."""
+    images = (inp.train_images + inp.val_images) // inp.race_partition if folds > 1 else inp.val_images
+    if inp.val_per_epoch >= images:
         return 0.0
-    return 2 * inp.val_images * cost.predict_s(inp.depth, inp.base_channels, g.side or max(inp.median_shape))
+    return 2 * images * cost.predict_s(inp.depth, inp.base_channels, g.side or max(inp.median_shape))
 
 
 def final_steps(inp: PlanInputs, folds: int) -> int:
@@ -202,7 +204,7 @@ def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
             trial_epoch = search_epoch_seconds(at, cost, g)
             fixed = fixed_seconds(at, cost, g)
             for k, folds in _final_choices(at):
-                c = _candidate(at, g, step, epoch, fixed, budget_s, k, folds, trial_epoch, closing_seconds(at, cost, g))
+                c = _candidate(at, g, step, epoch, fixed, budget_s, k, folds, trial_epoch, closing_seconds(at, cost, g, folds))
                 if c is not None:
                     found.append((at, c))
                     if c["good"]:
@@ -270,7 +272,7 @@ def plan_defaults(inp: PlanInputs, cost: CostModel, cfg, trials: int, patch: int
     epochs = asha_epochs(cfg.max_epochs, cfg.grace_period, cfg.reduction_factor, trials) if inp.sampled else cfg.max_epochs
     k, folds, final_epochs = cfg.rerank_k, cfg.final_folds, cfg.final_epochs
     waves = math.ceil(cfg.final_trials / p) if k else 0
-    closing = closing_seconds(inp, cost, g)
+    closing = closing_seconds(inp, cost, g, folds)
     c = {"geometry": g, "step": step, "epoch": epoch, "max_t": cfg.max_epochs, "grace": cfg.grace_period, "trials": trials, "k": k,
          "folds": folds, "final_epochs": final_epochs, "closing": closing,
          "predicted": {"setup": fixed_seconds(inp, cost, g), "search": math.ceil(trials / p) * (epochs * epoch + TRIAL_S),

@@ -34,6 +34,18 @@ def test_the_closing_keeps_the_weights_that_score_better_on_the_whole_split(last
     assert validator.last_probs == pytest.approx([max(last, best_epoch)])  # the picture is of the kept weights
 
 
+def test_a_training_whose_best_epoch_is_its_last_is_scored_once():
+    model = torch.nn.Linear(1, 1, bias=False)
+    model.weight.data.fill_(0.7)
+    calls = []
+    validator = Marked()
+    counting = lambda m: calls.append(1) or validator(m)  # noqa: E731
+    counting.last_probs = []
+    chosen, _, scores, pair = closing_choice(model, None, counting)
+    assert (chosen, len(calls), scores["dice"]) == ("last", 1, pytest.approx(0.7))
+    assert pair["closing_val_dice_last"] == pair["closing_val_dice_best_epoch"]
+
+
 class Keeper:
     def __init__(self):
         self.best = []

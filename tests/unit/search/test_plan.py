@@ -244,3 +244,16 @@ def test_trials_are_shortened_before_the_search_falls_below_its_least_trial_coun
         assert plan.num_samples >= MIN_TRIALS or plan.max_epochs == MIN_EPOCHS, (budget, plan.num_samples, plan.max_epochs)
     hour = plan_for_budget(KVASIR, COST, 3600)
     assert hour.predicted_s["final"] > 2 * hour.predicted_s["search"]  # the final round's share: what the take-home model trains in
+
+
+def test_the_final_round_plans_its_closing_validation_on_the_split_each_training_closes_on():
+    from search.plan.planner import closing_seconds
+    from search.plan.resolution import geometry
+
+    inp = replace(KVASIR, val_images=100)  # 704 training images, 100 validation, 32 scored an epoch
+    g = geometry(inp, 224)
+    one = closing_seconds(inp, COST, g)
+    assert one > 0 and closing_seconds(inp, COST, g, folds=2) == pytest.approx(one * ((704 + 100) // 5) / 100)  # a fold's 160
+    assert closing_seconds(replace(inp, val_per_epoch=100), COST, g) == 0  # every image scored an epoch: nothing to close
+    plan = plan_for_budget(inp, COST, 3600)
+    assert plan.closing_s == pytest.approx(one, abs=0.1)
