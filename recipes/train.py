@@ -57,6 +57,23 @@ def fold_of(params: TrialParams, data: SegmentationData) -> SegmentationData:
     return reshuffled(data, params.val_seed) if params.val_seed >= 0 else data
 
 
+def close(model: torch.nn.Module, best: dict[str, Any], best_state: dict[str, torch.Tensor], validator: Validator, epoch: int,
+          run: Recorder | None, meta: dict[str, Any], name: str) -> dict[str, float]:
+    """A finished training's close on the whole split (`validator`; recipes.validation.closing_choice): its last weights or
+    its best epoch's become its best (`best` updated in place, `model` loaded with them, `run` given the checkpoint of
+    `name`);
+    returns the closing figures."""
+    kept, state, scores, pair = closing_choice(model, None if best.get("epoch") == epoch else best_state, validator)
+    at = epoch if kept == "last" else int(best["epoch"])
+    best.clear()
+    best.update({f"val_{k}": v for k, v in scores.items()}, epoch=at)
+    model.load_state_dict(state)
+    if run is not None:
+        run.log_best(state, {**meta, "metrics": dict(best), "closing": kept}, validator,
+                     f"{name} epoch {at} ({'last' if kept == 'last' else 'best epoch'}): val Dice {best['val_dice']:.3f} on all {len(validator.images)}")
+    return {**pair, "closing_kept_last": float(kept == "last")}
+
+
 def train_and_report(params: TrialParams, data: SegmentationData, settings: RecipeSettings = RecipeSettings(),
                      report: Callable[[dict[str, float]], None] = lambda metrics: None, run: Recorder | None = None) -> dict[str, float]:
     """Train one configuration; `report(metrics)` is called after every epoch. Returns the best epoch's metrics.
@@ -95,25 +112,13 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
             if run is not None:
                 run.log_best(state, {**meta, "metrics": dict(metrics)}, validator, f"{params.run_name} epoch {epoch}: val Dice {metrics['val_dice']:.3f}")
         if closing is not None and epoch == params.total_epochs and best_state:  # no epoch scored (NaN throughout): nothing to close
-            metrics = {**metrics, **close(epoch)}
+            metrics = {**metrics, **close(model, best, best_state, closing, epoch, run, meta, params.run_name)}
         # the best epoch's figures travel with every report, so a stopped trial's run still holds them
         metrics = {**metrics, **{f"best_{k}": best[k] for k in BEST_KEYS if k in best},
                    "total_train_time_s": clock["train_time_s"], "num_params": num_params}
         if run is not None:
             run.log_epoch(metrics, epoch)
         report(metrics)
-
-    def close(epoch: int) -> dict[str, float]:
-        """The whole split's pick between the last weights and the best epoch's: it becomes the training's best."""
-        kept, state, scores, pair = closing_choice(model, None if best.get("epoch") == epoch else best_state, closing)
-        at = epoch if kept == "last" else int(best["epoch"])
-        best.clear()
-        best.update({f"val_{k}": v for k, v in scores.items()}, epoch=at)
-        if run is not None:
-            run.log_best(state, {**meta, "metrics": dict(best), "closing": kept}, closing,
-                         f"{params.run_name} epoch {at} ({'last' if kept == 'last' else 'best epoch'}): val Dice {best['val_dice']:.3f} on all {len(data.val)}")
-        model.load_state_dict(state)
-        return {**pair, "closing_kept_last": float(kept == "last")}
 
     def train_once(keeps, iteration: int) -> dict[str, float]:
         samples = [replace(s, keep=k, weight=s.weight if weighted else None) for s, k in zip(train, keeps or [None] * len(train))]
