@@ -32,7 +32,7 @@ def plan_inputs(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, 
         cpus_per_trial=cfg.cpus_per_trial, gpus=float(_gpus() if gpus is None else gpus), gpus_per_trial=cfg.gpus_per_trial, reduction_factor=cfg.reduction_factor,
         sampled=space.sampled, fixed_trials=0 if space.sampled else create_strategy(cfg.strategy).trial_count(cfg, space, limits),
         rerank_top=cfg.rerank_top if space.sampled else 0, final_folds=cfg.final_folds if cfg.budget is None else None,
-        widths=WIDTHS if cfg.budget is not None and space.fixed_recipe else (), race_partition=cfg.race_partition)
+        widths=WIDTHS if cfg.budget is not None and space.fixed_recipe else (), fold_val_images=(fp.train_images + fp.val_images) // cfg.race_partition)
 
 
 def _gpus() -> int:

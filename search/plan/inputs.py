@@ -18,8 +18,8 @@ class PlanInputs:
         cpus, cpus_per_trial, gpus, gpus_per_trial: the resources; reduction_factor: ASHA's.
         sampled: Optuna samples the trials (False: an enumerated ablation of `fixed_trials`).
         rerank_top, final_folds: the user's choice, or None for the planner's.
-        race_partition: folds of the partition a final round on several folds trains on (each fold's validation: 1/this of
-            the training and validation images).
+        fold_val_images: a fold's validation images where a final round trains on several folds (1/--race-partition of
+            the training and validation images; 0: not given, the validation split's count stands).
     """
 
     dataset: str
@@ -46,7 +46,7 @@ class PlanInputs:
     rerank_top: int | None = None
     final_folds: int | None = None
     widths: tuple[int, ...] = ()
-    race_partition: int = 5
+    fold_val_images: int = 0
 
     @property
     def parallel(self) -> int:

@@ -135,7 +135,7 @@ def fixed_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> float:
 def closing_seconds(inp: PlanInputs, cost: CostModel, g: Geometry, folds: int = 1) -> float:
     """A final-round training's closing validation (recipes.closing_choice): two predictions of every image of its
     validation split (on several folds: its fold's), where an epoch scores only some of them (else none)."""
-    images = (inp.train_images + inp.val_images) // inp.race_partition if folds > 1 else inp.val_images
+    images = inp.fold_val_images or inp.val_images if folds > 1 else inp.val_images
     if inp.val_per_epoch >= images:
         return 0.0
     return 2 * images * cost.predict_s(inp.depth, inp.base_channels, g.side or max(inp.median_shape))

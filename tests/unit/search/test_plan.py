@@ -250,7 +250,7 @@ def test_the_final_round_plans_its_closing_validation_on_the_split_each_training
     from search.plan.planner import closing_seconds
     from search.plan.resolution import geometry
 
-    inp = replace(KVASIR, val_images=100)  # 704 training images, 100 validation, 32 scored an epoch
+    inp = replace(KVASIR, val_images=100, fold_val_images=(704 + 100) // 5)  # 704 training, 100 validation, 32 scored an epoch
     g = geometry(inp, 224)
     one = closing_seconds(inp, COST, g)
     assert one > 0 and closing_seconds(inp, COST, g, folds=2) == pytest.approx(one * ((704 + 100) // 5) / 100)  # a fold's 160
