@@ -26,13 +26,13 @@ def plan_inputs(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, 
     space = create_space(cfg.space)
     val = min(cfg.val_images or fp.val_images, fp.val_images) if fp.val_images else 0
     return PlanInputs(
-        data.name, data_key(data.name, fp.total_images, fp.image_shape, fp.class_names), fp.total_images, fp.train_images, fp.val_images,
+        data.name, data_key(data.name, fp.total_images, fp.image_shape, fp.class_names), fp.total_images, fp.train_images - fp.val_images, fp.val_images,
         fp.test_images, val, tuple(fp.image_shape), tuple(fp.min_shape), fp.structure_width, depth=limits.max_depth, depths=tuple(limits.depths),
         base_channels=cfg.base_channels, batch_size=8 if cfg.budget else cfg.batch_size, cpus=float(cpus or os.cpu_count() or 1),
         cpus_per_trial=cfg.cpus_per_trial, gpus=float(_gpus() if gpus is None else gpus), gpus_per_trial=cfg.gpus_per_trial, reduction_factor=cfg.reduction_factor,
         sampled=space.sampled, fixed_trials=0 if space.sampled else create_strategy(cfg.strategy).trial_count(cfg, space, limits),
         rerank_top=cfg.rerank_top if space.sampled else 0, final_folds=cfg.final_folds if cfg.budget is None else None,
-        widths=WIDTHS if cfg.budget is not None and space.fixed_recipe else (), fold_val_images=(fp.train_images + fp.val_images) // cfg.race_partition)
+        widths=WIDTHS if cfg.budget is not None and space.fixed_recipe else (), fold_val_images=fp.train_images // cfg.race_partition)
 
 
 def _gpus() -> int:

