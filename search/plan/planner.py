@@ -31,6 +31,8 @@ SETUP_S = 30.0  # Ray's start, the session, the parent run
 TRIAL_S = 8.0  # a trial's process, model and MLflow writes, beside its epochs
 EPOCH_S = 0.3  # an epoch's report to Tune and metrics to MLflow, beside its steps and validation
 MODELS_S = 20.0  # logging and registering the take-home models
+TEST_PASSES = 10  # predictions of a test image by each fold's model: the choice's and the default U-Net's, each through
+# search.predict's flip TTA (4 views) and once alone (search.driver.results.test_score)
 SAFETY = 0.92  # the plan fills this share of the budget: the rest absorbs the cost model's error
 SEARCH_SHARE = 0.3  # of the budget left after setup, test scoring and models; the rest is the final round's (Kvasir, 60 min
 # on 2 cores: 20 min of search and a 93-epoch final round gave a take-home model of test mean Dice 0.782; 32 min of search
@@ -127,9 +129,10 @@ def search_epoch_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> float
     return sum(epoch_seconds(inp, cost, g, d)[1] for d in inp.depths) / len(inp.depths)
 
 
-def fixed_seconds(inp: PlanInputs, cost: CostModel, g: Geometry) -> float:
-    """Setup, test scoring (one prediction per test image) and the take-home models: the budget's part no trial uses."""
-    return SETUP_S + MODELS_S + inp.test_images * cost.predict_s(inp.depth, inp.base_channels, g.side or max(inp.median_shape))
+def fixed_seconds(inp: PlanInputs, cost: CostModel, g: Geometry, folds: int = 1) -> float:
+    """Setup, test scoring (TEST_PASSES predictions a test image by each of the `folds` models averaged) and the take-home
+    models: the budget's part no trial uses."""
+    return SETUP_S + MODELS_S + TEST_PASSES * folds * inp.test_images * cost.predict_s(inp.depth, inp.base_channels, g.side or max(inp.median_shape))
 
 
 def closing_seconds(inp: PlanInputs, cost: CostModel, g: Geometry, folds: int = 1) -> float:
@@ -195,9 +198,9 @@ def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
             g = geometry(at, side)
             step, epoch = epoch_seconds(at, cost, g)
             trial_epoch = search_epoch_seconds(at, cost, g)
-            fixed = fixed_seconds(at, cost, g)
             for k, folds in _final_choices(at):
-                c = _candidate(at, g, step, epoch, fixed, budget_s, k, folds, trial_epoch, closing_seconds(at, cost, g, folds))
+                c = _candidate(at, g, step, epoch, fixed_seconds(at, cost, g, folds), budget_s, k, folds, trial_epoch,
+                               closing_seconds(at, cost, g, folds))
                 if c is not None:
                     found.append((at, c))
                     if c["good"]:
@@ -220,19 +223,20 @@ def minimum_seconds(inp: PlanInputs, cost: CostModel) -> float:
     inp = replace(inp, base_channels=min(inp.widths or (inp.base_channels,)))
     g = geometry(inp, sides(inp)[-1])
     step, epoch = epoch_seconds(inp, cost, g)
-    trial, fixed = search_epoch_seconds(inp, cost, g), fixed_seconds(inp, cost, g)
     k, folds = _final_choices(inp)[-1]
+    trial, fixed = search_epoch_seconds(inp, cost, g), fixed_seconds(inp, cost, g, folds)
 
     def fits(budget: float) -> bool:
         return _candidate(inp, g, step, epoch, fixed, budget, k, folds, trial, closing_seconds(inp, cost, g, folds)) is not None
 
     lo, hi = 0.0, max(60.0, fixed / SAFETY)
-    while not fits(hi):
+    while not fits(hi) and hi < 1e8:  # (a plan no budget holds is refused by plan_for_budget with this figure)
         lo, hi = hi, 2 * hi
     while hi - lo > 1:
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if fits(mid) else (mid, hi)
-    return float(math.ceil(hi))
+    whole = math.ceil(hi)
+    return float(whole if fits(whole) else hi)
 
 
 def _res(g: Geometry) -> str:
@@ -279,7 +283,7 @@ def plan_defaults(inp: PlanInputs, cost: CostModel, cfg, trials: int, patch: int
     closing = closing_seconds(inp, cost, g, folds)
     c = {"geometry": g, "step": step, "epoch": epoch, "max_t": cfg.max_epochs, "grace": cfg.grace_period, "trials": trials, "k": k,
          "folds": folds, "final_epochs": final_epochs, "closing": closing,
-         "predicted": {"setup": fixed_seconds(inp, cost, g), "search": math.ceil(trials / p) * (epochs * epoch + TRIAL_S),
+         "predicted": {"setup": fixed_seconds(inp, cost, g, folds), "search": math.ceil(trials / p) * (epochs * epoch + TRIAL_S),
                        "final": waves * (final_epochs * epoch + TRIAL_S + closing)}}
     plan = _plan(inp, cost, c, None, "no --budget was given: the settings stand as given, timed")
     plan.patches_per_epoch = cfg.patches_per_epoch

@@ -16,9 +16,10 @@ MIN_STRUCTURE_PX = 12  # a structure narrower than this at a working resolution 
 RF_SHARE = 0.25  # a structure wider than this share of the deepest net's receptive field is seen in pieces: go lower
 # (Kvasir, measured: polyps at 0.42 of a depth-4 net's field, 384 px, scored test Dice 0.64 in a 60-min search; at 0.18,
 # 160 px, 0.68 in 10 min: the larger resolution bought fewer steps, not better models)
-WHOLE_IMAGE = 0.6  # a patch of at least this share of the resized image's longer side becomes the whole image (Kvasir: a
-# 160-px patch of a 224-px image, 0.71 of it, trained 9200 steps in a 60-min search to test mean Dice 0.749 for the default
-# U-Net; the whole image at 160 px, 9064 steps, 0.799: the crops cost the context the polyps are told apart by)
+WHOLE_IMAGE = 0.6  # a patch of at least this share of the resized image's longer side becomes the whole image (Kvasir,
+# one search seed each, test mean Dice: 10 min, 160-px crops of 224-px images 0.630, the whole image at 128 px 0.717;
+# 60 min, 160-px crops of 224 px 0.755, the whole image at 160 px 0.727: the crops' 0.71 of the image gains no detail
+# worth the context it cuts)
 EPOCH_STEPS = 100  # a patch-mode epoch is at most this many steps (nnU-Net's fixed-length epochs), so ASHA has rungs to use
 
 
@@ -44,7 +45,7 @@ def grid_count(inp: PlanInputs, h: float, w: float, patch: int, stride: int) -> 
 
 def geometry(inp: PlanInputs, side: int) -> Geometry:
     """The patch at working resolution `side`: CONTEXT structure widths (at least MIN_PATCH and the depth's smallest), the
-    whole resized image where that is most of it."""
+    whole resized image where that is at least WHOLE_IMAGE of its longer side."""
     long = max(inp.median_shape)
     scale = side / long if side else 1.0
     h, w = inp.median_shape[0] * scale, inp.median_shape[1] * scale
