@@ -162,7 +162,8 @@ def settings_section(searches: pd.DataFrame) -> list[str]:
     best = ["search", "best_trial", "best_val_dice", "test_dice", "test_iou", "test_auc", "test_accuracy", "test_dice_with_background"]
     return ["## How these searches were run", "", "Budgets of the searches (every trial of a search shares them; `patches/epoch` 0 means every "
             "grid patch; `searched`: the search sampled it per trial, see the importance table). `test_*` are the best trial's foreground metrics on the test split (full images, overlap-tile inference, "
-            "inside the valid mask); the choice of that trial used the validation split only.", "",
+            "inside the valid mask; searches since 2026-12-06's evening predict each image as search.predict serves it, its mirror images averaged, "
+            "tag `unet.test_tta`); the choice of that trial used the validation split only.", "",
             md_table(shown[cols]), "", md_table(shown[best]), ""]
 
 

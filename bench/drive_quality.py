@@ -98,7 +98,7 @@ def train_arm(job: tuple) -> dict:
     start = time.perf_counter()
     model.eval()
     with torch.no_grad():
-        metrics = evaluate_images(model, full_images(data.test), 1, TEST_TILE, 0.5, 0, tta=recipe["tta"])
+        metrics = evaluate_images(model, full_images(data.test), 1, TEST_TILE, 0.5, 0, tta="dihedral" if recipe["tta"] else "none")
     return {"arm": name, "seed": seed, "recipe": recipe, "bf16": budget.bf16, **trained, "eval_seconds": time.perf_counter() - start,
             "params": sum(p.numel() for p in model.parameters()), **{k: metrics[k] for k in REPORTED}}
 

@@ -29,13 +29,12 @@ from datasets.io import image_files, read_image, require_dir
 from search.tracking import client as tracking
 from search.tracking import models as logged
 from search.tracking import schema
-from unet_core import TTA_MODES, load_model, predict_image
+from unet_core import TTA_DEFAULT, TTA_MODES, load_model, predict_image
 from unet_core.rescale import checkpoint_side
 
-# bench/predict_tta.py (2026-12-06), per-image Dice paired on the same two fold models: flip TTA +0.0103 [+0.0089, +0.0118]
-# on DRIVE's 20 test images and +0.0289 [+0.0099, +0.0479] on Kvasir-SEG's 120; the two-fold ensemble +0.0113 [+0.0098, +0.0129]
-# and +0.0263 [+0.0085, +0.0441] over one fold model. Both help beyond the noise on both, so both are on by default.
-TTA_DEFAULT = "flip"
+# bench/predict_tta.py (2026-12-06), per-image Dice paired on the same two fold models: the two-fold ensemble +0.0113
+# [+0.0098, +0.0129] on DRIVE and +0.0263 [+0.0085, +0.0441] on Kvasir-SEG over one fold model; flip TTA (TTA_DEFAULT)
+# helps beyond the noise on both too. Both are on by default.
 ENSEMBLE_DEFAULT = True  # where the model has fold models; a model without them predicts alone
 
 

@@ -93,8 +93,10 @@ def summary(outcome) -> str:
         lines.append(f"best: {outcome.best_run_name}  validation Dice {outcome.best_val_dice:.4f}  (run {outcome.best_run_id})")
         if m:
             auc = f"  AUC {m['auc']:.4f}" if "auc" in m else ""
+            served = f"{m['models']:.0f} fold models averaged, " if m.get("models", 1) > 1 else ""
             lines.append(f"test (full images, overlap-tile): Dice {m['dice']:.4f}  IoU {m['iou']:.4f}{auc}  accuracy {m['accuracy']:.4f}"
-                         f"  [all-pixel Dice with background: {m['dice_with_background']:.4f}]")
+                         f"  [all-pixel Dice with background: {m['dice_with_background']:.4f}]  ({served}mirror images averaged as "
+                         f"search.predict serves it; each image once: Dice {m.get('dice_no_tta', float('nan')):.4f})")
     lines.extend(mlflow_lines(outcome.tracking_uri, outcome.experiment_id, outcome.parent_run_id))
     lines.append(f"Ray Tune results: {outcome.tune_path}")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ _EXPORTS = {  # name -> the module that defines it
     "prior_bias_init": ".init",
     "seeded_init": ".init",
     "TTA_MODES": ".inference",
+    "TTA_DEFAULT": ".inference",
     "cpu_has_native_bf16": ".inference",
     "dihedral_predict": ".inference",
     "predict_image": ".inference",

@@ -9,7 +9,7 @@ from search.tracking import client as tracking
 from search.tracking import models as logged
 from search.tracking import schema
 
-from .results import SearchOutcome, test_score, trained_model
+from .results import SearchOutcome, other_folds, test_score, trained_model
 from .session import SearchSession
 
 
@@ -46,7 +46,8 @@ def _keep(session: SearchSession, best: pd.Series, test_metrics: dict[str, float
     default = _default_unet(final, set(ids))
     if default is not None:  # its checkpoint read once: scored on the test split, then logged
         trained = trained_model(client, default.run_id)
-        test = test_score(client, default.run_id, session.data, trained)
+        folds = other_folds(_finished(final[final["default"]]), default)  # scored as the choice is: its fold models averaged
+        test = test_score(client, default.run_id, session.data, trained, folds=folds)
         _log(session, default, "default", {f"test_{k}": v for k, v in test.items()}, trained)
         tracking.log_metrics(client, session.ctx.parent_run_id, {f"default_test_{k}": v for k, v in test.items()}, 0)  # beside the choice's
     tags = {"dataset": session.data.name, "configuration": best.run_name, "unet.parent_run_id": ctx.parent_run_id, "unet.run_id": best.run_id}

@@ -11,7 +11,7 @@ from datasets import SegmentationData, full_images
 from recipes.params import TrialParams
 from search.tracking import client as tracking
 from search.tracking import schema
-from unet_core import evaluate_images, load_model
+from unet_core import TTA_DEFAULT, evaluate_images, load_model
 from unet_core.rescale import checkpoint_side
 
 # epochs_trained counts every round a trial trained (a saliency trial's retraining rounds too); epoch_budget is what it would train unstopped
@@ -79,13 +79,21 @@ def ended_count(table: pd.DataFrame) -> int:
     return int(final_attempts(table).status.isin(["FINISHED", "FAILED"]).sum()) if not table.empty else 0
 
 
-def evaluate_best(client, table: pd.DataFrame, data: SegmentationData) -> tuple[pd.Series | None, dict[str, float]]:
-    """The best finished trial of `table` and its test metrics (full images, overlap-tile inference)."""
+def evaluate_best(client, table: pd.DataFrame, data: SegmentationData, folds: bool = False) -> tuple[pd.Series | None, dict[str, float]]:
+    """The best finished trial of `table` and its test metrics (test_score); `folds`: `table` holds one configuration's
+    final-round fold runs, whose models search.predict averages: the test scores their average too."""
     done = table[(table.status == "FINISHED") & table.best_val_dice.notna()]
     if done.empty or not data.test:
         return None, {}
     best = done.loc[done.best_val_dice.idxmax()]
-    return best, test_score(client, best.run_id, data)
+    return best, test_score(client, best.run_id, data, folds=other_folds(done, best) if folds else ())
+
+
+def other_folds(runs: pd.DataFrame, best: pd.Series) -> tuple[str, ...]:
+    """The run ids of one configuration's finished final-round `runs` on the folds other than `best`'s, the newest of
+    each (a resumed search may have trained a fold twice), as search.predict finds them."""
+    newest = runs.sort_values("start_time").groupby("run_name").tail(1)
+    return tuple(newest.run_id[newest.run_name != best.run_name])
 
 
 def trained_model(client, run_id: str):
@@ -95,13 +103,18 @@ def trained_model(client, run_id: str):
     return model.eval(), meta
 
 
-def test_score(client, run_id: str, data: SegmentationData, trained=None) -> dict[str, float]:
-    """A run's best checkpoint (or its already loaded `trained` (model, meta)) scored on the test split with overlap-tile
-    inference."""
+def test_score(client, run_id: str, data: SegmentationData, trained=None, folds: tuple[str, ...] = ()) -> dict[str, float]:
+    """A run's best checkpoint (or its already loaded `trained` (model, meta)), averaged with its configuration's other
+    fold runs' (`folds`), scored on the test split with overlap-tile inference as search.predict serves it (TTA_DEFAULT's
+    views averaged); beside that, `*_no_tta`: the same models predicting each image once (what the augmentation adds),
+    and `models`: how many were averaged."""
     model, meta = trained or trained_model(client, run_id)
+    models = [model, *(trained_model(client, r)[0] for r in folds)]
     with torch.no_grad():
-        return evaluate_images(model, full_images(data.test), data.num_classes, meta["eval_tile"], 0.5, data.background,
-                               side=checkpoint_side(meta), per_image=True)
+        scores = {tta: evaluate_images(models, full_images(data.test), data.num_classes, meta["eval_tile"], 0.5, data.background,
+                                       tta=tta, side=checkpoint_side(meta), per_image=True) for tta in (TTA_DEFAULT, "none")}
+    kept = {f"{k}_no_tta": v for k, v in scores["none"].items() if k in ("dice", "mean_dice", "iou")}
+    return {**scores[TTA_DEFAULT], **kept, "models": float(len(models))}
 
 
 def record_outcome(client, outcome: SearchOutcome, best: pd.Series | None, test_metrics: dict[str, float]) -> None:
@@ -120,3 +133,4 @@ def record_outcome(client, outcome: SearchOutcome, best: pd.Series | None, test_
     tracking.log_metrics(client, best.run_id, {f"test_{k}": v for k, v in test_metrics.items()}, 0)
     client.set_tag(parent_id, schema.BEST_RUN_ID_TAG, best.run_id)
     client.set_tag(parent_id, schema.BEST_RUN_NAME_TAG, best.run_name)
+    client.set_tag(parent_id, schema.TEST_TTA_TAG, TTA_DEFAULT)

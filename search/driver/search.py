@@ -138,8 +138,9 @@ def _search(session: SearchSession, callbacks: tuple) -> SearchOutcome:
     marks.append(time.monotonic())
     final, estimates = session.strategy.finish(session, results, table, TOOLS)
     marks.append(time.monotonic())
-    pool = table if final is None or final.empty else final[final.chosen] if "chosen" in final and final.chosen.any() else final
-    best, test_metrics = evaluate_best(session.client, pool, session.data)
+    folds = final is not None and not final.empty and "chosen" in final and bool(final.chosen.any())  # the choice's fold runs
+    pool = table if final is None or final.empty else final[final.chosen] if folds else final
+    best, test_metrics = evaluate_best(session.client, pool, session.data, folds=folds)
     outcome = SearchOutcome(ctx.experiment_id, ctx.parent_run_id, ctx.tracking_uri, str(cfg.storage_path / session.search_name), table, final=final,
                             final_epochs=session.cfg.final_epochs if final is not None else None, estimates=estimates)  # as fitted
     record_outcome(session.client, outcome, best, test_metrics)

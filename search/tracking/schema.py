@@ -29,6 +29,7 @@ REFUSED_TAG = "unet.tracking_refused"  # on a trial run: kept writes the store r
 # tags of a search's parent run
 BEST_RUN_ID_TAG = "unet.best_run_id"
 BEST_RUN_NAME_TAG = "unet.best_run_name"
+TEST_TTA_TAG = "unet.test_tta"  # the test-time augmentation a search's test_* metrics averaged (search.predict's default)
 SEARCH_RANKING_TAG = "unet.search_ranking"  # the re-ranked candidates, by their search score
 FINAL_RANKING_TAG = "unet.final_ranking"  # the same candidates at the final budget
 ESTIMATE_RANKING_TAG = "unet.supernet_ranking"  # a supernet search's candidates, by their estimate
