@@ -7,10 +7,13 @@ Parts, each run on its own (they add up to hours), each merging its figures into
   resolution, mean per-image foreground Dice), in a fresh folder with a fresh cache (the store build, the resized copy
   and the cost model's measurement count). Records the choice's and the final round's default U-Net's test Dice, the
   wall time, each phase's predicted against measured time (plan accuracy), and the whole process tree's peak RSS.
+- `rescore`: a finished search's choice and default U-Net (`--store`: its folder, `store` in its figures) scored again
+  by the search's test scoring as it is today (search.predict's flip TTA, and each image once beside it).
 - `plain`: the plain whole-image U-Net recipe with no search (depth 4, 16 wide, every skip, 160 px, Dice+BCE, Adam,
   flips), trained for the same wall time on the same 880 images, best epoch by its 1/5 held-out images, two seeds side
   by side on one core each (the search's two trials at a time use the same two cores), scored the same way; in bf16
-  and channels_last where the search's trials are, its learning rate decayed by a cosine over the wall time.
+  and channels_last where the search's trials are, its learning rate decayed by a cosine over the wall time; scored
+  with search.predict's flip TTA as the search's choice is (and each image once beside it).
 - `drive`: DRIVE with `--budget` (thin vessels must keep the original resolution), its test Dice.
 - `throughput`: the planned step's fp32 FLOP rate against this CPU's measured fp32 matmul peak, channels_last on and off.
 - `memory`: peak RSS while building the store of the ISIC layout at 40 and at 800 cases (the same images under new ids).
@@ -89,7 +92,8 @@ def parent_figures(tmp: Path, experiment: str) -> dict:
         if "closing_val_dice_last" in rm:
             closing[run.info.run_name] = {"last": round(rm["closing_val_dice_last"], 4), "best_epoch": round(rm["closing_val_dice_best_epoch"], 4),
                                           "kept": "last" if rm.get("closing_kept_last") else "best_epoch"}
-    return {"metrics": m, "plan": plan, "best_run": parent.data.tags.get("unet.best_run_name"), "closing": closing}
+    return {"metrics": m, "plan": plan, "best_run": parent.data.tags.get("unet.best_run_name"), "closing": closing,
+            "test_tta": parent.data.tags.get("unet.test_tta", "none")}
 
 
 def plan_accuracy(plan: dict, metrics: dict) -> dict:
@@ -116,8 +120,10 @@ def search_figures(tmp: Path, figures: dict) -> dict:
     p = parent_figures(tmp, "kvasir-budget")
     m = p["metrics"]
     chose_default = "-default" in (p["best_run"] or "")  # the default U-Net won the final round: its test score is the search's
-    figures.update(mean_dice=m.get("test_mean_dice"), global_dice=m.get("test_dice"), best_run=p["best_run"],
+    figures.update(mean_dice=m.get("test_mean_dice"), global_dice=m.get("test_dice"), mean_dice_no_tta=m.get("test_mean_dice_no_tta"),
+                   test_tta=p["test_tta"], best_run=p["best_run"],
                    default_unet_mean_dice=m.get("test_mean_dice" if chose_default else "default_test_mean_dice"),
+                   default_unet_mean_dice_no_tta=m.get("test_mean_dice_no_tta" if chose_default else "default_test_mean_dice_no_tta"),
                    default_unet_global_dice=m.get("test_dice" if chose_default else "default_test_dice"),
                    plan=p["plan"], plan_accuracy=plan_accuracy(p["plan"], m), budget_s=p["plan"]["budget_s"], final_closing=p["closing"],
                    measured_total_s=m.get("time_total_s"))
@@ -135,11 +141,38 @@ def part_search(budget: str, seed: int, key: str) -> dict:
             "--budget", budget, "--experiment", "kvasir-budget", "--seed", str(seed)]
     code, wall, peak = run_cli(args, tmp, log, timeout=6 * 3600)
     figures = {"command": "python -m search.run " + " ".join(args), "exit": code, "wall_s": round(wall, 1), **peak,
-               "log": str(log.relative_to(REPO)), "seed": seed}
+               "log": str(log.relative_to(REPO)), "seed": seed, "store": str(tmp)}
     if code == 0:
         search_figures(tmp, figures)
     merge(key, figures)
     return figures
+
+
+def part_rescore(store: Path, key: str) -> dict:
+    """A finished search's choice and default U-Net (its MLflow store in `store`) scored again on the test split by the
+    search's own test_score as it scores today, beside the figures the search recorded under `key`."""
+    from mlflow import MlflowClient
+
+    from datasets import load_dataset
+    from search.driver.results import test_score
+
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("kvasir-budget")
+    parent = next(r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" not in r.data.tags)
+    finals = client.search_runs([exp.experiment_id], "tags.`unet.role` = 'final' and attributes.status = 'FINISHED'")
+    default = max((r for r in finals if "-default" in r.info.run_name), key=lambda r: r.data.metrics.get("best_val_dice", -1))  # as the search takes it
+    os.environ["UNET_SEARCH_CACHE"] = str(store / "cache")  # the search's own store: its images memory-mapped, not decoded again
+    data = load_dataset("folder", SHARED / "kvasir", num_classes=2, split_lists=str(SHARED / "kvasir" / "splits"))
+    runs = {"chosen": parent.data.tags["unet.best_run_id"], "default_unet": default.info.run_id}
+    scores = {role: test_score(client, run_id, data) for role, run_id in runs.items()}
+    figures = {role: {k: v for k, v in s.items() if k.split("_no_tta")[0] in ("dice", "mean_dice")} for role, s in scores.items()}
+    node = json.loads(OUT.read_text())
+    for part in key.split("."):
+        node = node[part]
+    node["rescored"] = {**figures, "how": "the same checkpoints scored again by search.driver.results.test_score with test-time augmentation "
+                        "(mean_dice: as search.predict serves the model; mean_dice_no_tta: each image once, as the search scored them)"}
+    merge(key, node)
+    return node["rescored"]
 
 
 def plain_seed(job: tuple) -> dict:
@@ -157,7 +190,7 @@ def part_plain(minutes: float, key: str, fast: bool = True) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from unet_core import UNet, predict_image
+    from unet_core import TTA_DEFAULT, UNet, predict_image
 
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         runs = pool.map(plain_seed, [(s, minutes * 60, fast) for s in (0, 1)])
@@ -167,16 +200,20 @@ def part_plain(minutes: float, key: str, fast: bool = True) -> dict:
         model = UNet(3, 1, 4, None, 16)
         model.load_state_dict(r["state"])
         model.eval()
-        scores = []
+        scores = {TTA_DEFAULT: [], "none": []}  # as the search scores its choice: search.predict's TTA, and each image once
         for name in names:
             small, _, truth = kvasir_case(SHARED / "kvasir", name)
-            probs = predict_image(model, torch.from_numpy(small), 160)
-            scores.append(dice(F.interpolate(probs[None], size=truth.shape, mode="bilinear")[0, -1].numpy() >= 0.5, truth))
-        seeds.append({"seed": r["fold"], "mean_dice": float(np.mean(scores)), "val_dice": r["val_dice"], "epochs": r["epochs"], "bf16": r["bf16"]})
+            for tta, kept in scores.items():
+                probs = predict_image(model, torch.from_numpy(small), 160, tta=tta)
+                kept.append(dice(F.interpolate(probs[None], size=truth.shape, mode="bilinear")[0, -1].numpy() >= 0.5, truth))
+        seeds.append({"seed": r["fold"], "mean_dice": float(np.mean(scores[TTA_DEFAULT])), "mean_dice_no_tta": float(np.mean(scores["none"])),
+                      "val_dice": r["val_dice"], "epochs": r["epochs"], "bf16": r["bf16"]})
     how = ("bf16 autocast and channels_last where bf16 is native, lr decayed by a cosine over the wall budget" if fast
            else "fp32, constant lr")
-    figures = {"recipe": f"whole-image U-Net d4-s1111 16 wide at 160 px, Dice+BCE, Adam 1e-3, flips, best epoch on 1/5 held out; {how}",
+    figures = {"recipe": f"whole-image U-Net d4-s1111 16 wide at 160 px, Dice+BCE, Adam 1e-3, flips, best epoch on 1/5 held out; {how}; "
+                         f"scored with {TTA_DEFAULT} TTA as the search's choice is (mean_dice_no_tta: each image once)",
                "minutes": minutes, "seeds": seeds, "mean_dice": float(np.mean([s["mean_dice"] for s in seeds])),
+               "mean_dice_no_tta": float(np.mean([s["mean_dice_no_tta"] for s in seeds])),
                "spread": [min(s["mean_dice"] for s in seeds), max(s["mean_dice"] for s in seeds)]}
     merge(key, figures)
     return figures
@@ -191,7 +228,8 @@ def part_drive(budget: str, key: str) -> dict:
     figures = {"command": "python -m search.run " + " ".join(args), "exit": code, "wall_s": round(wall, 1), **peak}
     if code == 0:
         p = parent_figures(tmp, "drive-budget")
-        figures.update(test_dice=p["metrics"].get("test_dice"), image_side=p["plan"]["image_side"], plan=p["plan"],
+        figures.update(test_dice=p["metrics"].get("test_dice"), test_dice_no_tta=p["metrics"].get("test_dice_no_tta"), test_tta=p["test_tta"],
+                       image_side=p["plan"]["image_side"], plan=p["plan"],
                        plan_accuracy=plan_accuracy(p["plan"], p["metrics"]))
     merge(key, figures)
     return figures
@@ -258,13 +296,38 @@ def part_memory(key: str) -> dict:
     return figures
 
 
-def _margins(search: dict, plain: dict) -> dict:
-    """The search's test mean Dice against its default U-Net and each plain seed."""
-    by_seed = [round(search["mean_dice"] - s["mean_dice"], 4) for s in plain["seeds"]]
-    return {"search_mean_dice": search["mean_dice"], "default_unet_mean_dice": search["default_unet_mean_dice"],
-            "plain_mean_dice": plain["mean_dice"], "plain_seeds": [s["mean_dice"] for s in plain["seeds"]],
-            "margin_over_plain": round(search["mean_dice"] - plain["mean_dice"], 4), "margin_over_plain_by_seed": by_seed,
-            "margin_over_default_unet": round(search["mean_dice"] - search["default_unet_mean_dice"], 4)}
+def _search_scores(search: dict) -> dict:
+    """{tta: (the choice's, the default U-Net's) test mean Dice}: each image once ("none") and, where the search scored
+    with search.predict's TTA or was rescored (part_rescore), with it."""
+    tta = search.get("test_tta", "none")
+    if tta != "none":
+        return {tta: (search["mean_dice"], search["default_unet_mean_dice"]),
+                "none": (search["mean_dice_no_tta"], search["default_unet_mean_dice_no_tta"])}
+    scores = {"none": (search["mean_dice"], search["default_unet_mean_dice"])}
+    if "rescored" in search:
+        r = search["rescored"]
+        scores["flip"] = (r["chosen"]["mean_dice"], r["default_unet"]["mean_dice"])
+    return scores
+
+
+def _plain_scores(plain: dict) -> dict:
+    """{tta: each plain seed's test mean Dice}, as _search_scores (runs before the TTA scoring were scored once)."""
+    scores = {"none": [s.get("mean_dice_no_tta", s["mean_dice"]) for s in plain["seeds"]]}
+    if all("mean_dice_no_tta" in s for s in plain["seeds"]):
+        scores["flip"] = [s["mean_dice"] for s in plain["seeds"]]
+    return scores
+
+
+def _margins(search: dict, plain: dict, tta: str | None = None) -> dict:
+    """The search's test mean Dice against its default U-Net and each plain seed, all scored the same way: `tta`, or
+    with search.predict's TTA where both sides were, else each image once."""
+    ours, theirs = _search_scores(search), _plain_scores(plain)
+    tta = tta or ("flip" if "flip" in ours and "flip" in theirs else "none")
+    (chosen, default), seeds = ours[tta], theirs[tta]
+    return {"scored_with_tta": tta, "search_mean_dice": chosen, "default_unet_mean_dice": default,
+            "plain_mean_dice": float(np.mean(seeds)), "plain_seeds": seeds,
+            "margin_over_plain": round(chosen - float(np.mean(seeds)), 4), "margin_over_plain_by_seed": [round(chosen - s, 4) for s in seeds],
+            "margin_over_default_unet": round(chosen - default, 4)}
 
 
 def part_summary() -> dict:
@@ -273,18 +336,26 @@ def part_summary() -> dict:
     blob = json.loads(OUT.read_text())
     k = blob["kvasir"]
     search, plain = k["search_60m"], k["plain_60m"]
-    k["search"] = {"budget": "60m", "see": "kvasir.search_60m", "seeds": 1, **{f: search.get(f) for f in (
-        "mean_dice", "global_dice", "wall_s", "peak_rss_gib", "peak_pss_gib")}, "image_side": search["plan"]["image_side"],
-        "base_channels": search["plan"]["base_channels"],
-        "earlier_rules": {key: k[key]["mean_dice"] for key in k if key.startswith("search_60m_") and k[key].get("mean_dice") is not None}}
-    k["default_unet"] = {"budget": "60m", "mean_dice": search["default_unet_mean_dice"], "global_dice": search["default_unet_global_dice"],
+    seeds = [key for key in ("search_60m", "search_60m_seed1") if k.get(key, {}).get("mean_dice") is not None]
+    tta = "flip" if all(_margins(k[key], plain)["scored_with_tta"] == "flip" for key in seeds) else "none"
+    runs_at = [_margins(k[key], plain, tta) for key in seeds]  # every search seed and the plain seeds scored alike
+    at = {**runs_at[0], "search_mean_dice": float(np.mean([a["search_mean_dice"] for a in runs_at])),
+          "default_unet_mean_dice": float(np.mean([a["default_unet_mean_dice"] for a in runs_at]))}
+    k["search"] = {"budget": "60m", "see": seeds, "seeds": len(seeds), "mean_dice": at["search_mean_dice"], "scored_with_tta": tta,
+                   "by_seed": [a["search_mean_dice"] for a in runs_at], **{f: search.get(f) for f in ("global_dice", "wall_s", "peak_rss_gib", "peak_pss_gib")},
+                   "wall_s_by_seed": [k[key].get("wall_s") for key in seeds], "peak_rss_gib_by_seed": [k[key].get("peak_rss_gib") for key in seeds],
+                   "image_side": search["plan"]["image_side"], "base_channels": search["plan"]["base_channels"],
+                   "earlier_rules_no_tta": {key: k[key]["mean_dice"] for key in k if key.startswith("search_60m_") and key not in seeds
+                                            and k[key].get("mean_dice") is not None and k[key].get("test_tta", "none") == "none"}}
+    k["default_unet"] = {"budget": "60m", "mean_dice": at["default_unet_mean_dice"], "scored_with_tta": tta,
+                         "by_seed": [a["default_unet_mean_dice"] for a in runs_at],
                          "note": "the final round's default U-Net (d4-s1111) under the same plan"}
-    k["plain"] = {"minutes": plain["minutes"], "mean_dice": plain["mean_dice"], "spread": plain["spread"], "seeds": plain["seeds"],
-                  "recipe": plain["recipe"], "see": "kvasir.plain_60m"}
+    k["plain"] = {"minutes": plain["minutes"], "mean_dice": at["plain_mean_dice"], "seeds": at["plain_seeds"], "scored_with_tta": at["scored_with_tta"],
+                  "spread": [min(at["plain_seeds"]), max(at["plain_seeds"])], "recipe": plain["recipe"], "see": "kvasir.plain_60m"}
     for budget in ("60m", "10m"):
         if f"search_{budget}" in k and f"plain_{budget}" in k and k[f"search_{budget}"].get("mean_dice") is not None:
             k[f"at_{budget}"] = _margins(k[f"search_{budget}"], k[f"plain_{budget}"])
-    runs = {b: k[f"search_{b}"]["plan_accuracy"] for b in ("10m", "60m") if "plan_accuracy" in k.get(f"search_{b}", {})}
+    runs = {key: k[key]["plan_accuracy"] for key in ("search_10m", "search_60m", "search_60m_seed1") if "plan_accuracy" in k.get(key, {})}
     phases = ("search", "final", "total")
     blob["plan"] = {"max_abs_error": max(abs(r[p]["error"]) for r in runs.values() for p in phases if p in r), "phases": list(phases),
                     "by_run": runs, "note": "errors are (measured - predicted) / predicted, against the plans file as written before the search"}
@@ -294,15 +365,18 @@ def part_summary() -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", required=True, choices=["search", "plain", "drive", "throughput", "memory", "summary"])
+    parser.add_argument("--part", required=True, choices=["search", "rescore", "plain", "drive", "throughput", "memory", "summary"])
     parser.add_argument("--budget", default="60m")
     parser.add_argument("--minutes", type=float, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--key", default=None, help="where the figures go in the results file (default: by part and budget)")
+    parser.add_argument("--store", type=Path, help="rescore: the finished search's folder (its `store` in the results file)")
     parser.add_argument("--fp32-constant", action="store_true", help="plain: the fp32 constant-rate recipe (before 2026-12-06)")
     a = parser.parse_args()
     if a.part == "search":
         out = part_search(a.budget, a.seed, a.key or f"kvasir.search_{a.budget}")
+    elif a.part == "rescore":
+        out = part_rescore(a.store, a.key or f"kvasir.search_{a.budget}")
     elif a.part == "plain":
         out = part_plain(a.minutes, a.key or f"kvasir.plain_{a.minutes:g}m", fast=not a.fp32_constant)
     elif a.part == "drive":
