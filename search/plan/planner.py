@@ -181,10 +181,9 @@ def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: f
         if max_t < 1:
             return None
         search_s = math.ceil(trials / p) * (max_t * trial + TRIAL_S)
-    least = MIN_FINAL_STEPS
-    good = (max_t * steps >= MIN_TRIAL_STEPS and (not waves or final_epochs * steps >= least)
+    good = (max_t * steps >= MIN_TRIAL_STEPS and (not waves or final_epochs * steps >= MIN_FINAL_STEPS)
             and (not inp.sampled or (trials >= MIN_TRIALS and max_t >= MIN_EPOCHS)))
-    return {"geometry": g, "step": step, "epoch": epoch, "trial_epoch": trial, "closing": closing, "least_final": least, "max_t": max_t, "grace": grace, "trials": trials, "k": k,
+    return {"geometry": g, "step": step, "epoch": epoch, "trial_epoch": trial, "closing": closing, "max_t": max_t, "grace": grace, "trials": trials, "k": k,
             "folds": folds, "final_epochs": max(final_epochs, 1), "good": good,
             "predicted": {"setup": fixed, "search": search_s, "final": final_s}}
 
@@ -207,10 +206,10 @@ def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
                         return _plan(at, cost, c, budget_s, f"at {_res(g)} and width {width} the budget gives each trial {c['max_t']} epochs "
                                      f"({c['max_t'] * math.ceil(g.per_epoch / at.batch_size)} steps), {c['trials']} trials, and the final round "
                                      f"{c['final_epochs']} epochs: the widest net, then the largest resolution, that holds at least "
-                                     f"{MIN_TRIAL_STEPS} steps a trial, {c['least_final']} a final training and {MIN_TRIALS} trials")
+                                     f"{MIN_TRIAL_STEPS} steps a trial, {MIN_FINAL_STEPS} a final training and {MIN_TRIALS} trials")
     if found:  # none holds the minimum steps: the cheapest resolution and width, most final epochs
         at, c = max(found, key=lambda f: (f[1]["final_epochs"] * math.ceil(f[1]["geometry"].per_epoch / f[0].batch_size), f[1]["trials"]))
-        return _plan(at, cost, c, budget_s, f"no resolution gives {c['least_final']} steps a final training in this budget: "
+        return _plan(at, cost, c, budget_s, f"no resolution gives {MIN_FINAL_STEPS} steps a final training in this budget: "
                      f"{_res(c['geometry'])} at width {at.base_channels} gives the most ({c['final_epochs']} epochs); a longer --budget "
                      "trains models worth more")
     raise ConfigError(f"--budget {duration(budget_s)} is below the smallest plan's {duration(minimum_seconds(inp, cost))} "
