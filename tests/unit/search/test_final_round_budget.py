@@ -22,13 +22,20 @@ def _session(left_s: float, plan_epoch_s: float):
     return SimpleNamespace(cfg=cfg, plan=_plan(plan_epoch_s), budget=budget, echo=lines.append, lines=lines, space=SimpleNamespace(fixed_recipe=True))
 
 
-def _trials(depth: int, epoch_s: float, n: int = 3) -> list:
-    return [SimpleNamespace(config={"depth": depth}, metrics={"training_iteration": 10, "time_total_s": 10 * epoch_s})] * n
+def _trials(depth: int, epoch_s: float, n: int = 3, skips: str | None = None) -> list:
+    bits = {f"s{i + 1}": int(b) for i, b in enumerate(skips or "1" * depth)}
+    return [SimpleNamespace(config={"depth": depth, **bits}, metrics={"training_iteration": 10, "time_total_s": 10 * epoch_s})] * n
 
 
-def test_the_epoch_time_is_read_from_the_trials_of_the_planned_depth():
+def test_the_epoch_time_is_the_default_unets_of_the_planned_depth():
     assert measured_epoch_s(_trials(4, 20.0) + _trials(2, 5.0, n=5), depth=4) == 20.0
     assert measured_epoch_s(_trials(2, 5.0), depth=4) is None
+    # the default U-Net (every skip) is the final round's slowest training: its trials time it, not the median of its depth
+    assert measured_epoch_s(_trials(4, 25.0, n=1) + _trials(4, 21.0, n=4, skips="0101"), depth=4) == 25.0
+    assert measured_epoch_s([SimpleNamespace(config={"depth": 4, "skips": "1111"}, metrics={"training_iteration": 4, "time_total_s": 100.0})],
+                            depth=4) == 25.0
+    # none of it sampled: the slowest of the depth, never faster than any net the round may train
+    assert measured_epoch_s(_trials(4, 21.0, n=2, skips="0101") + _trials(4, 23.0, n=1, skips="1101"), depth=4) == 23.0
 
 
 def test_epochs_faster_than_planned_lengthen_the_final_round_within_the_time_left():
