@@ -16,7 +16,7 @@ from search.errors import ConfigError
 PLAN_VERSION = 1
 # the SearchConfig settings a plan sets (its fields of the same name)
 PLANNED = ("image_side", "patch_size", "batch_size", "patches_per_epoch", "max_epochs", "grace_period", "num_samples", "rerank_top",
-           "final_budget", "final_folds", "channels_last", "base_channels", "schedule")
+           "final_budget", "final_folds", "channels_last", "base_channels", "schedule", "lr")
 
 
 def data_key(name: str, images: int, shape: list[int], classes: list[str]) -> str:
@@ -53,6 +53,8 @@ class Plan:
         schedule: every trial's learning-rate schedule: plateau (halved when validation stalls) or cosine (decayed to 1%
             over the training's epochs; a budget's plan, whose every training knows its epochs).
         closing_s: seconds of a final-round training's closing validation on the whole split (recipes.closing_choice).
+        lr: Adam's first learning rate in the trainings of the fixed recipe (arch and ablation, and every final round's
+            default U-Net); 0 keeps the --lr setting (a plan without a budget, and plans files from before the field).
     """
 
     dataset: str
@@ -85,6 +87,7 @@ class Plan:
     search_epoch_s: float = 0.0
     schedule: str = "plateau"
     closing_s: float = 0.0
+    lr: float = 0.0
     version: int = PLAN_VERSION
 
     def to_json(self) -> str:
@@ -127,12 +130,14 @@ class Plan:
                 raise ConfigError(f"--plan {path}: {name} must be at least 1, got {getattr(self, name)}")
         if self.schedule not in EPOCH_SCHEDULES:
             raise ConfigError(f"--plan {path}: schedule must be one of {', '.join(EPOCH_SCHEDULES)}, got {self.schedule!r}")
+        if not 0 <= self.lr < 1:
+            raise ConfigError(f"--plan {path}: lr must be 0 (the --lr setting) or a learning rate below 1, got {self.lr:g}")
         if self.image_side < 0 or 0 < self.image_side < 16:
             raise ConfigError(f"--plan {path}: image_side must be 0 (original resolution) or at least 16 px, got {self.image_side}")
 
     def apply(self, cfg):
         """`cfg` with the planned settings."""
-        return replace(cfg, **{name: getattr(self, name) for name in PLANNED})
+        return replace(cfg, **{name: getattr(self, name) for name in PLANNED if name != "lr" or self.lr})
 
     def lines(self) -> list[str]:
         """The plan for the terminal: one line of choices, one of times, then the reasons."""
@@ -141,7 +146,8 @@ class Plan:
         head = (f"plan: resolution {res}, {'whole-image ' if self.whole_image else ''}patch {self.patch_size} stride {self.patch_stride}, "
                 f"batch {self.batch_size}, width {self.base_channels}, {self.epoch_patches} patches an epoch; {self.num_samples} trials of at most {self.max_epochs} "
                 f"epochs ({self.parallel} at a time, ASHA rung {self.grace_period}); final round: best {self.rerank_top} and the default "
-                f"U-Net, {self.final_budget} epochs on {self.final_folds} fold(s); {self.schedule} learning-rate schedule")
+                f"U-Net, {self.final_budget} epochs on {self.final_folds} fold(s); {self.schedule} learning-rate schedule"
+                f"{f' from {self.lr:g}' if self.lr else ''}")
         times = "predicted: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in p.items())
         budget = f" of a {self.budget_s / 60:.0f}-min budget" if self.budget_s else " (no --budget: today's defaults, timed)"
         return [head, times + budget, *(f"  because {w}" for w in self.why)]

@@ -41,6 +41,9 @@ MIN_TRIAL_STEPS, MIN_TRIALS = 500, 8
 MIN_FINAL_STEPS = 8000  # a final training's least steps, on one fold or on each of several: the take-home model is made of
 # them (Kvasir, the whole image at 160 px on 2 cores: 2400 steps scored test mean Dice 0.73, 4400 0.71, 9000 0.80; a
 # resolution that affords fewer goes lower, and the folds' evidence is not bought by halving each training)
+PLAN_LR = 1e-3  # Adam's first rate in a budget's fixed-recipe trainings (3e-3 without a plan, as before plans): the final
+# round's default U-Net on Kvasir (whole image at 160 px, 40 epochs with the plan's cosine) scored test mean Dice 0.740 at
+# 1e-3 and 0.612 at 3e-3; DRIVE at full resolution (64-px patches, 60 epochs) 0.822 and 0.814 (bench/recipe_gap.py)
 MIN_EPOCHS = 4  # a trial's most epochs (ASHA's max_t): fewer leave ASHA no rung to stop a weak trial at
 MAX_TRIALS = 48
 FINAL_CHOICES = ((2, 2), (1, 2), (1, 1))  # (finalists, folds) the planner tries, most evidence first
@@ -254,7 +257,8 @@ def _plan(inp: PlanInputs, cost: CostModel, c: dict, budget_s: float | None, rea
     if g.whole:
         why.append(f"a patch of {CONTEXT} structure widths covers most of the resized image: whole-image training")
     if budget_s:
-        why.append("every training's epochs are planned: its learning rate decays by a cosine to 1% over them")
+        why.append(f"every training's epochs are planned: its learning rate starts at {PLAN_LR:g} (Adam; the fixed recipe's) and decays by "
+                   "a cosine to 1% over them")
     predicted = dict(c["predicted"])
     predicted["total"] = sum(predicted.values())
     return Plan(inp.dataset, inp.data_key, inp.images, budget_s, inp.parallel, inp.cpus_per_trial, inp.gpus_per_trial, g.side, g.whole,
@@ -262,7 +266,7 @@ def _plan(inp: PlanInputs, cost: CostModel, c: dict, budget_s: float | None, rea
                 c["trials"], c["k"], c["final_epochs"], c["folds"], inp.depth, inp.base_channels, round(c["step"], 5),
                 round(c["epoch"], 3), cost.channels_last(inp.depth, inp.base_channels, g.patch, inp.batch_size),
                 {k: round(v, 1) for k, v in predicted.items()}, why, search_epoch_s=round(c.get("trial_epoch", c["epoch"]), 3),
-                schedule="cosine" if budget_s else "plateau", closing_s=round(c.get("closing", 0.0), 1))
+                schedule="cosine" if budget_s else "plateau", closing_s=round(c.get("closing", 0.0), 1), lr=PLAN_LR if budget_s else 0.0)
 
 
 def plan_defaults(inp: PlanInputs, cost: CostModel, cfg, trials: int, patch: int) -> Plan:

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from search.errors import ConfigError
-from search.plan import Budget, Plan, PlanInputs, PlantedCost, asha_epochs, minimum_seconds, parse_budget, plan_for_budget
+from search.config import SearchConfig
+from search.plan import Budget, Plan, PlanInputs, PlantedCost, asha_epochs, minimum_seconds, parse_budget, plan_defaults, plan_for_budget
 from search.plan.planner import MIN_FINAL_STEPS
 from search.plan.resolution import sides
 
@@ -215,14 +216,21 @@ def test_several_final_folds_are_planned_only_where_each_final_training_still_ho
 
 def test_a_budgets_plan_trains_with_a_cosine_schedule_and_a_plans_file_edited_to_another_is_refused(tmp_path):
     plan = plan_for_budget(KVASIR, COST, 3600)
-    assert plan.schedule == "cosine" and any("cosine" in w for w in plan.why) and "cosine learning-rate schedule" in plan.lines()[0]
+    assert plan.schedule == "cosine" and any("cosine" in w for w in plan.why) and "cosine learning-rate schedule from 0.001" in plan.lines()[0]
+    cfg = plan.apply(SearchConfig(space="arch", budget=3600))
+    assert (cfg.lr, cfg.schedule) == (1e-3, "cosine")  # the fixed recipe trains at the plan's rate, not --lr's 3e-3
+    assert plan_defaults(KVASIR, COST, SearchConfig(space="arch"), 8, 64).apply(SearchConfig(space="arch", lr=5e-3)).lr == 5e-3  # no budget: --lr stands
     path = tmp_path / "plan.json"
     path.write_text(json.dumps({**json.loads(plan.to_json()), "schedule": "linear"}))
     with pytest.raises(ConfigError, match="schedule must be one of plateau, cosine, got 'linear'"):
         Plan.read(path).check(path, plan.dataset, plan.data_key, (4,))
-    old = {k: v for k, v in json.loads(plan.to_json()).items() if k not in ("schedule", "search_epoch_s")}
+    path.write_text(json.dumps({**json.loads(plan.to_json()), "lr": 2}))
+    with pytest.raises(ConfigError, match="lr must be 0 .the --lr setting. or a learning rate below 1, got 2"):
+        Plan.read(path).check(path, plan.dataset, plan.data_key, (4,))
+    old = {k: v for k, v in json.loads(plan.to_json()).items() if k not in ("schedule", "search_epoch_s", "lr")}
     path.write_text(json.dumps(old))
     assert Plan.read(path).schedule == "plateau"  # a plans file from before the field: today's schedule
+    assert Plan.read(path).apply(SearchConfig(space="arch", lr=3e-3)).lr == 3e-3  # and the --lr setting
 
 
 def test_the_cost_model_times_steps_in_the_precision_the_trials_train_in(tmp_path, monkeypatch):
