@@ -62,15 +62,21 @@ def seconds_per_patch(base_channels: int, patch: int, depth: int = 4, threads: i
     return time_steps(depth, base_channels, patch, batch, False, "cpu", threads, steps) / batch
 
 
-def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epochs_per_trial: int, cpus: float) -> Compute:
-    """The expected compute of the search `cfg` on `data` (its patch size settled) with `cpus` CPUs for trials."""
+def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epochs_per_trial: int, cpus: float, plan=None) -> Compute:
+    """The expected compute of the search `cfg` on `data` (its patch size settled) with `cpus` CPUs for trials; `plan`
+    (a budget's or a plans file's: search.plan.Plan) gives the epoch's patches at its working resolution and the step its
+    cost model measured, so the line and the plan count the same epochs."""
     patch = cfg.patch_size or 64  # quick/full sample the patch per trial (32-128 px): 64 stands for them
-    per_epoch = cfg.patches_per_epoch or min(grid_patches(data, patch), EPOCH_PATCH_CAP)
     space = create_space(cfg.space)
     width = cfg.base_channels if space.fixed_recipe else 8
     depth = min(4, max(cfg.ablation_depths if space.fixed_recipe else (4,)))
+    if plan is not None:
+        per_epoch, per_patch = plan.epoch_patches, plan.step_s / max(1, plan.batch_size)
+    else:
+        per_epoch = cfg.patches_per_epoch or min(grid_patches(data, patch), EPOCH_PATCH_CAP)
+        per_patch = seconds_per_patch(width, patch, depth, int(cfg.cpus_per_trial))
     parallel = max(1, min(trials, int(cpus // cfg.cpus_per_trial)))
     patches = (trials * epochs_per_trial + cfg.final_trials * cfg.final_epochs) * per_epoch
-    return Compute(trials, epochs_per_trial, per_epoch, patches, patch, seconds_per_patch(width, patch, depth, int(cfg.cpus_per_trial)), parallel,
+    return Compute(trials, epochs_per_trial, per_epoch, patches, patch, per_patch, parallel,
                    early_stopping=create_strategy(cfg.strategy).early_stopping(space), rerank_trials=cfg.rerank_k, rerank_epochs=cfg.final_epochs if cfg.rerank_k else 0,
                    baseline=cfg.final_trials > cfg.rerank_k * cfg.final_folds, final_folds=cfg.final_folds, sampled_width=space.samples_width)

@@ -27,10 +27,11 @@ def trial_count(cfg: SearchConfig, limits: SpaceLimits) -> int:
     return create_strategy(cfg.strategy).trial_count(cfg, create_space(cfg.space), limits)
 
 
-def dry_run_compute(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits):
-    """What --dry-run says the search will cost (search.driver.compute), for the CPUs of this machine or of --address's cluster."""
+def dry_run_compute(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, plan=None):
+    """What --dry-run says the search will cost (search.driver.compute), for the CPUs of this machine or of --address's
+    cluster; a budget's or a plans file's `plan` counts its own epochs and measured step."""
     cpus = cluster_capacity(cfg)[0] if cfg.address else float(os.cpu_count() or 1)
-    return expected_compute(cfg, data, trial_count(cfg, limits), create_space(cfg.space).max_trial_epochs(cfg), cpus)
+    return expected_compute(cfg, data, trial_count(cfg, limits), create_space(cfg.space).max_trial_epochs(cfg), cpus, plan)
 
 
 def dry_run(cfg: SearchConfig):
@@ -40,4 +41,5 @@ def dry_run(cfg: SearchConfig):
     cfg, plan = make_plan(cfg, data, limits)
     limits = space_limits(cfg, data) if cfg.image_side else limits  # what the working resolution allows
     path = write_plan(plan, plan_path(cfg, data)) if cfg.budget is not None else None
-    return dry_run_lines(cfg, limits), dry_run_compute(cfg, data, limits), plan, path
+    planned = plan if cfg.budget is not None or cfg.plan else None
+    return dry_run_lines(cfg, limits), dry_run_compute(cfg, data, limits, planned), plan, path

@@ -61,6 +61,22 @@ def test_arch_defaults_and_the_dry_run_compute_count_the_re_ranking(tmp_path):
     assert dry_run_compute(alone, data, space_limits(alone, data)).patches == (16 * 4 + 2 * 8) * 50
 
 
+def test_a_plans_dry_run_compute_counts_the_plans_epochs_at_its_working_resolution():
+    from types import SimpleNamespace
+
+    from search.driver.data import load_data, settle_patch, space_limits
+    from search.driver.dry_run import dry_run_compute
+    from search.run import parse_args
+
+    cfg = parse_args(["--space", "arch", "--max-epochs", "4", "--dry-run"])
+    data = load_data(cfg)
+    cfg = settle_patch(cfg, data)
+    plan = SimpleNamespace(epoch_patches=704, step_s=0.2, batch_size=8)  # a whole-image plan: one patch an image an epoch
+    compute = dry_run_compute(cfg, data, space_limits(cfg, data), plan)
+    assert compute.patches_per_epoch == 704 and compute.seconds_per_patch == 0.025  # the plan's epoch and measured step
+    assert compute.patches == (16 * 4 + 3 * 2 * 8) * 704
+
+
 def test_the_default_unet_joins_the_final_round_once_and_not_when_the_search_already_holds_it():
     from search.driver.data import load_data, settle_patch, space_limits
     from search.driver.final import default_unet_config
