@@ -7,14 +7,17 @@ import albumentations as A
 import cv2
 import numpy as np
 
-PRESETS = ("none", "light", "strong")
+PRESETS = ("none", "flips", "light", "strong")
 
 # (image (C,H,W), mask, valid, weight or None) -> the same four, transformed together
 Augment = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]]
 
 
 def _transforms(preset: str) -> list[A.BasicTransform]:
-    light = [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)]
+    flips = [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
+    if preset == "flips":
+        return flips
+    light = flips + [A.RandomRotate90(p=0.5)]
     if preset == "light":
         return light
     return light + [
@@ -28,7 +31,8 @@ def _transforms(preset: str) -> list[A.BasicTransform]:
 def build_augmentation(preset: str, seed: int | None = None) -> Augment | None:
     """A callable (image (C,H,W), mask, valid, weight=None) -> the four augmented together, for a preset; None for `none`.
 
-    `light`: flips and 90-degree rotations. `strong`: light plus elastic deformation, scaling,
+    `flips`: horizontal and vertical mirroring only (data whose images have a shape, as an endoscope's, that quarter
+    turns would change). `light`: flips and 90-degree rotations. `strong`: light plus elastic deformation, scaling,
     brightness/contrast and Gaussian noise.
     """
     if preset not in PRESETS:

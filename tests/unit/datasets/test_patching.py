@@ -78,7 +78,7 @@ def test_overlap_tile_predicts_images_smaller_than_a_tile_and_of_odd_size():
     assert probs.shape == (1, 20, 29)
 
 
-@pytest.mark.parametrize("preset", ["light", "strong"])
+@pytest.mark.parametrize("preset", ["flips", "light", "strong"])
 def test_augmentation_moves_mask_and_valid_with_the_image(preset):
     image = np.zeros((1, 32, 32), np.float32)
     image[0, :8, :4] = 1.0
@@ -88,8 +88,19 @@ def test_augmentation_moves_mask_and_valid_with_the_image(preset):
     for _ in range(10):
         im, m, v, _ = aug(image, mask, valid)
         assert im.shape == (1, 32, 32) and m.shape == (32, 32) and v.dtype == bool
-        if preset == "light":  # geometric only: the mask still sits exactly under the bright pixels
+        if preset in ("flips", "light"):  # geometric only: the mask still sits exactly under the bright pixels
             assert np.array_equal(im[0] > 0.5, m.astype(bool)) and np.array_equal(m.astype(bool), v)
+
+
+def test_flips_never_turn_the_image_a_quarter():
+    image = np.zeros((1, 32, 32), np.float32)
+    image[0, :8, :4] = 1.0  # 8 rows by 4 columns: a quarter turn makes it 4 by 8
+    shapes = {}
+    for preset in ("flips", "light"):
+        aug = build_augmentation(preset, seed=0)
+        rows, cols = zip(*(np.nonzero(aug(image, image[0].astype(np.uint8), image[0] > 0.5)[0][0]) for _ in range(20)))
+        shapes[preset] = {(len(np.unique(r)), len(np.unique(c))) for r, c in zip(rows, cols)}
+    assert shapes["flips"] == {(8, 4)} and (4, 8) in shapes["light"]
 
 
 def test_unknown_preset_is_a_clear_error():
