@@ -5,9 +5,10 @@ is native, a cosine to 1% over a fixed number of epochs) on the same 704 of the 
 and are scored on the 120 `splits/val.txt` images at original resolution, each image predicted once (mean per-image
 Dice). They differ in:
 
-- `platform`: `recipes.train_and_report` as a budget plan's final round runs it (the store's aspect-kept resize, padded
-  outside the valid mask; `augment light`: flips and 90-degree turns; lr 3e-3; best epoch on 32 validation images, then
-  the closing on all 176), with TrialParams overrides per variant (`lr`, `augment`);
+- `platform`: `recipes.train_and_report` as a budget plan's final round ran it before the plan set the learning rate
+  (search.plan.planner.PLAN_LR): the store's aspect-kept resize, padded outside the valid mask; `augment light`: flips
+  and 90-degree turns; lr 3e-3; best epoch on 32 validation images, then the closing on all 176; with TrialParams
+  overrides per variant (`lr`, `augment`);
 - `plain`: bench.predict_tta's recipe (square resize, flips only, lr 1e-3, best epoch on all 176 held-out images every
   epoch), with `lr` and `rot90` overrides per variant.
 

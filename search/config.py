@@ -90,7 +90,8 @@ class SearchConfig(*_owned_settings()):
                                             "space samples the stride, so it draws a fixed number, and --dry-run states the compute", "recipe",
                                             shown="0 for quick, arch and ablation; 1024 for full")
     loss: str = setting("dice_bce", "ablation and arch: the loss (quick and full search it)", "recipe")
-    lr: float = setting(3e-3, "ablation and arch: Adam's learning rate (quick and full search it)", "recipe", shown="3e-3")
+    lr: float = setting(3e-3, "ablation and arch, and every final round's default U-Net: Adam's learning rate (quick and full search "
+                        "it; with --budget the plan sets 1e-3, `lr` in the plans file)", "recipe", shown="3e-3, or 1e-3 planned with --budget")
     image_side: int = setting(0, "working resolution: train on images resized so their longer side is this many px (a resized copy "
                               "in the store), score at the original resolution; 0 = original", "recipe", shown="0, or planned with --budget")
     val_images: int = setting(32, "validation images scored every epoch, the first of the validation split, the same for every trial; "

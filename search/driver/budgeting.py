@@ -17,6 +17,7 @@ from search.tracking import client as tracking
 
 from . import live
 from . import state as search_state
+from .final import DEFAULT_DEPTH
 from .planning import make_plan, plan_path, write_plan
 
 
@@ -63,10 +64,12 @@ MAX_STRETCH = 3  # the final round trains at most this many times its planned ep
 
 
 def _every_skip(config: dict, depth: int) -> bool:
-    """Whether a trial's config is the net of `depth` with every skip connection (the default U-Net's)."""
+    """Whether a trial's config is the net of `depth` with every skip connection (the default U-Net's): its skip bits
+    s1..sn all on, or its `skips` all ones; a config that names no skips (a supernet's) is not."""
     if config.get("skips") is not None:
         return str(config["skips"]) == "1" * depth
-    return all(bool(config.get(f"s{i}", 1)) for i in range(1, depth + 1))
+    bits = [config.get(f"s{i}") for i in range(1, depth + 1)]
+    return all(b is not None and bool(b) for b in bits)
 
 
 def measured_epoch_s(results, depth: int) -> float | None:
@@ -104,14 +107,14 @@ def final_epochs_left(session, epoch_s: float, stretch: bool, parallel: int) -> 
 def keep_the_budget(session, results=None, parallel: int | None = None) -> float | None:
     """Before the final round of a budgeted search: fit it to the time left at the epoch time the search measured (the
     plan's where it measured none): longer where epochs ran faster than planned, shorter where the search ran long,
-    skipped where not one epoch fits. The measure counts only where every trial trains the net the plan timed (a space
-    with one recipe: arch, ablation), and a plans file's final round is never made longer (the user's edit stands).
+    skipped where not one epoch fits. The measure (the default U-Net's epoch: measured_epoch_s) counts only where every
+    trial trains the fixed recipe (arch), and a plans file's final round is never made longer (the user's edit stands).
     `parallel`: trainings the cluster runs at once now (at most the plan's; fewer where a node was lost).
     Returns the final round's predicted seconds as fitted (None: no budget or no final round)."""
     if session.budget is None or not session.cfg.rerank_k:
         return None
     one_recipe = getattr(session.space, "fixed_recipe", False)
-    measured = measured_epoch_s(results, session.plan.depth) if one_recipe else None
+    measured = measured_epoch_s(results, min(session.plan.depth, DEFAULT_DEPTH)) if one_recipe else None
     epoch_s = measured if measured is not None else session.plan.epoch_s
     parallel = min(session.plan.parallel, parallel or session.plan.parallel)
     epochs = final_epochs_left(session, epoch_s, stretch=measured is not None and not session.cfg.plan, parallel=parallel)

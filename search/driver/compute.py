@@ -8,6 +8,7 @@ from datasets.patching import grid_positions
 
 from recipes.settings import EPOCH_PATCH_CAP
 from search.config import SearchConfig
+from search.plan import Plan
 from search.plan.cost import time_steps
 from search.spaces import create_space
 from search.strategies import create_strategy
@@ -30,6 +31,7 @@ class Compute:
     baseline: bool = False  # the default U-Net trained beside them at the final budget
     final_folds: int = 1  # each of them on this many folds (--final-folds)
     sampled_width: bool = False  # the full space samples width and patch: the measured 8-wide, 64-px speed is its cheap end
+    timed: str = "a depth-4 U-Net measured here"  # what the step was timed on
 
     @property
     def minutes(self) -> float:
@@ -45,8 +47,7 @@ class Compute:
             folds = f" x {self.final_folds} folds" if self.final_folds > 1 else ""
             epochs = f"({epochs} + {self.rerank_trials} re-ranking trials{beside}{folds} x {self.rerank_epochs} epochs)"
         return (f"expected compute: {epochs} x {self.patches_per_epoch} patches of {self.patch} px = "
-                f"{bound}{self.patches:,} patch passes; at {1000 * self.seconds_per_patch:.1f} ms per patch (a depth-4 U-Net measured "
-                f"here) and {self.parallel} trial(s) at a time, {bound}~{self.minutes:.0f} min of training"
+                f"{bound}{self.patches:,} patch passes; at {1000 * self.seconds_per_patch:.1f} ms per patch ({self.timed}) and {self.parallel} trial(s) at a time, {bound}~{self.minutes:.0f} min of training"
                 + (" (ASHA stops most trials early)" if self.early_stopping else "")
                 + ("; the full space also samples 16-wide nets and 128-px patches, up to 16x that cost a patch" if self.sampled_width else ""))
 
@@ -62,7 +63,8 @@ def seconds_per_patch(base_channels: int, patch: int, depth: int = 4, threads: i
     return time_steps(depth, base_channels, patch, batch, False, "cpu", threads, steps) / batch
 
 
-def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epochs_per_trial: int, cpus: float, plan=None) -> Compute:
+def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epochs_per_trial: int, cpus: float,
+                     plan: Plan | None = None) -> Compute:
     """The expected compute of the search `cfg` on `data` (its patch size settled) with `cpus` CPUs for trials; `plan`
     (a budget's or a plans file's: search.plan.Plan) gives the epoch's patches at its working resolution and the step its
     cost model measured, so the line and the plan count the same epochs."""
@@ -70,8 +72,10 @@ def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epo
     space = create_space(cfg.space)
     width = cfg.base_channels if space.fixed_recipe else 8
     depth = min(4, max(cfg.ablation_depths if space.fixed_recipe else (4,)))
+    timed = {}
     if plan is not None:
         per_epoch, per_patch = plan.epoch_patches, plan.step_s / max(1, plan.batch_size)
+        timed = {"timed": f"the plan's step: depth {plan.depth}, width {plan.base_channels}, batch {plan.batch_size}"}
     else:
         per_epoch = cfg.patches_per_epoch or min(grid_patches(data, patch), EPOCH_PATCH_CAP)
         per_patch = seconds_per_patch(width, patch, depth, int(cfg.cpus_per_trial))
@@ -79,4 +83,5 @@ def expected_compute(cfg: SearchConfig, data: SegmentationData, trials: int, epo
     patches = (trials * epochs_per_trial + cfg.final_trials * cfg.final_epochs) * per_epoch
     return Compute(trials, epochs_per_trial, per_epoch, patches, patch, per_patch, parallel,
                    early_stopping=create_strategy(cfg.strategy).early_stopping(space), rerank_trials=cfg.rerank_k, rerank_epochs=cfg.final_epochs if cfg.rerank_k else 0,
-                   baseline=cfg.final_trials > cfg.rerank_k * cfg.final_folds, final_folds=cfg.final_folds, sampled_width=space.samples_width)
+                   baseline=cfg.final_trials > cfg.rerank_k * cfg.final_folds, final_folds=cfg.final_folds,
+                   **{"sampled_width": space.samples_width, **timed})

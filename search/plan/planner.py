@@ -257,8 +257,8 @@ def _plan(inp: PlanInputs, cost: CostModel, c: dict, budget_s: float | None, rea
     if g.whole:
         why.append(f"a patch of {CONTEXT} structure widths covers most of the resized image: whole-image training")
     if budget_s:
-        why.append(f"every training's epochs are planned: its learning rate starts at {PLAN_LR:g} (Adam; the fixed recipe's) and decays by "
-                   "a cosine to 1% over them")
+        why.append(f"every training's epochs are planned: its learning rate decays by a cosine to 1% over them, from {PLAN_LR:g} (Adam) in "
+                   "the fixed recipe's trainings and the default U-Net's")
     predicted = dict(c["predicted"])
     predicted["total"] = sum(predicted.values())
     return Plan(inp.dataset, inp.data_key, inp.images, budget_s, inp.parallel, inp.cpus_per_trial, inp.gpus_per_trial, g.side, g.whole,

@@ -71,10 +71,10 @@ def test_a_plans_dry_run_compute_counts_the_plans_epochs_at_its_working_resoluti
     cfg = parse_args(["--space", "arch", "--max-epochs", "4", "--dry-run"])
     data = load_data(cfg)
     cfg = settle_patch(cfg, data)
-    plan = SimpleNamespace(epoch_patches=704, step_s=0.2, batch_size=8)  # a whole-image plan: one patch an image an epoch
+    plan = SimpleNamespace(epoch_patches=704, step_s=0.2, batch_size=8, depth=4, base_channels=16)  # whole images: one patch each an epoch
     compute = dry_run_compute(cfg, data, space_limits(cfg, data), plan)
     assert compute.patches_per_epoch == 704 and compute.seconds_per_patch == 0.025  # the plan's epoch and measured step
-    assert compute.patches == (16 * 4 + 3 * 2 * 8) * 704
+    assert compute.patches == (16 * 4 + 3 * 2 * 8) * 704 and "25.0 ms per patch (the plan's step: depth 4, width 16, batch 8)" in compute.line()
 
 
 def test_the_default_unet_joins_the_final_round_once_and_not_when_the_search_already_holds_it():

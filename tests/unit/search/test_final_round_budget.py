@@ -36,6 +36,9 @@ def test_the_epoch_time_is_the_default_unets_of_the_planned_depth():
                             depth=4) == 25.0
     # none of it sampled: the slowest of the depth, never faster than any net the round may train
     assert measured_epoch_s(_trials(4, 21.0, n=2, skips="0101") + _trials(4, 23.0, n=1, skips="1101"), depth=4) == 23.0
+    # a config that names no skips (a supernet's) is not the default U-Net
+    supernet = [SimpleNamespace(config={"depth": 4}, metrics={"training_iteration": 4, "time_total_s": 40.0})]
+    assert measured_epoch_s(supernet + _trials(4, 21.0, n=1, skips="0101"), depth=4) == 21.0
 
 
 def test_epochs_faster_than_planned_lengthen_the_final_round_within_the_time_left():
