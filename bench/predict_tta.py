@@ -139,6 +139,15 @@ def kvasir_split(root: Path, smoke: bool) -> tuple[list[str], list[str]]:
     return (train[:40], val[:8]) if smoke else (train, val)
 
 
+def kvasir_fold_cases(root: Path, fold: int, smoke: bool) -> tuple[list, list]:
+    """(training cases, held-out cases) of fold `fold` of a PARTITION-fold split of the 880 training images (kvasir_case)."""
+    names, _ = kvasir_split(root, smoke)
+    order = np.random.default_rng(0).permutation(len(names))
+    held = set(order[fold::PARTITION].tolist())
+    cases = [kvasir_case(root, n) for n in names]
+    return [c for i, c in enumerate(cases) if i not in held], [c for i, c in enumerate(cases) if i in held]
+
+
 def kvasir_fold(job: tuple) -> dict:
     """Train the resized whole-image U-Net on one fold of the 880 training images for `seconds`; its best epoch's weights.
     `job`: (fold, root, seconds, smoke[, fast]); `fast` trains as the search's trials do on this machine (bf16 autocast
@@ -155,12 +164,7 @@ def kvasir_fold(job: tuple) -> dict:
     torch.set_num_threads(1)
     seed_everything(fold)
     root = Path(root)
-    names, _ = kvasir_split(root, smoke)
-    order = np.random.default_rng(0).permutation(len(names))
-    held = set(order[fold::PARTITION].tolist())
-    cases = [kvasir_case(root, n) for n in names]
-    train = [c for i, c in enumerate(cases) if i not in held]
-    val = [c for i, c in enumerate(cases) if i in held]
+    train, val = kvasir_fold_cases(root, fold, smoke)
     model = UNet(3, 1, 4, None, 4 if smoke else 16)
     bf16 = fast and cpu_has_native_bf16()
     if bf16:

@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS  # noqa: E402
-from bench.predict_tta import PARTITION, dice, kvasir_case, kvasir_split  # noqa: E402
+from bench.predict_tta import dice, kvasir_case, kvasir_fold_cases, kvasir_split  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 KVASIR = SHARED / "kvasir"
@@ -69,10 +69,10 @@ def platform_run(job: tuple, dataset: str = "kvasir") -> dict:
     torch.set_num_threads(1)
     if dataset == "drive":
         data = load_dataset("drive", SHARED / "drive", seed=0)
-        geometry = dict(patch_size=64, patch_stride=32, patches_per_epoch=800, image_side=0)
+        geometry = {"patch_size": 64, "patch_stride": 32, "patches_per_epoch": 800, "image_side": 0}
     else:
         data = load_dataset("folder", KVASIR, seed=0, num_classes=2, split_lists=str(KVASIR / "splits"))
-        geometry = dict(patch_size=160, patch_stride=80, image_side=160)
+        geometry = {"patch_size": 160, "patch_stride": 80, "image_side": 160}
     params = TrialParams(depth=4, skips="1111", base_channels=16, batch_size=8, schedule="cosine", epochs=epochs, seed=seed, **geometry, **overrides)
     kept = {}
 
@@ -103,19 +103,21 @@ def plain_run(job: tuple) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from unet_core import UNet, build_loss, cpu_has_native_bf16, predict_image, seed_everything
+    from unet_core import (
+        UNet,
+        build_loss,
+        cpu_has_native_bf16,
+        predict_image,
+        seed_everything,
+    )
     from unet_core.inference import autocast_context
     from unet_core.schedules import cosine_factor
 
     torch.set_num_threads(1)
     seed_everything(seed)
     lr, rot90 = overrides.get("lr", 1e-3), overrides.get("rot90", False)
-    names, test_names = kvasir_split(KVASIR, False)
-    order = np.random.default_rng(0).permutation(len(names))
-    held = set(order[seed::PARTITION].tolist())
-    cases = [kvasir_case(KVASIR, n) for n in names]
-    train = [c for i, c in enumerate(cases) if i not in held]
-    val = [c for i, c in enumerate(cases) if i in held]
+    _, test_names = kvasir_split(KVASIR, False)
+    train, val = kvasir_fold_cases(KVASIR, seed, False)
     model = UNet(3, 1, 4, None, 16)
     bf16 = cpu_has_native_bf16()
     if bf16:
