@@ -59,6 +59,21 @@ def reserve_seconds(plan: Plan) -> float:
     return p.get("final", 0.0) + max(0.0, p.get("setup", 0.0) - 30.0)
 
 
+SEARCH_SLACK = 0.1  # the Tune phase may run this share over its planned time: past it the final round gets the rest (Kvasir
+# at 60 minutes: ASHA stopped 3 of 8 trials, the phase ran on into the plan's margin to 1266 s against 950 planned, and the
+# refit cut the final round 113 -> 93 epochs, where the plan's own evidence says the final training buys more than search)
+
+
+def search_deadline_s(plan: Plan, budget: Budget, resumed: bool = False) -> float:
+    """The second of the budget at which the Tune phase ends: its planned time and SEARCH_SLACK from now, or earlier
+    where the final round and the test score would no longer fit (reserve_seconds); a resumed search, whose phase began
+    in an earlier session, keeps only the latter."""
+    fits = budget.total_s - reserve_seconds(plan)
+    if resumed or "search" not in plan.predicted_s:
+        return fits
+    return min(fits, budget.used_s + (1 + SEARCH_SLACK) * plan.predicted_s["search"])
+
+
 FINAL_SAFETY = 0.95  # the final round fills this share of the time left: the rest absorbs its epochs' spread
 MAX_STRETCH = 3  # the final round trains at most this many times its planned epochs where the search measured faster epochs
 

@@ -17,7 +17,7 @@ from .tools import TOOLS
 from .results import SearchOutcome, ended_count, evaluate_best, final_attempts, record_outcome, trials_table
 from .session import SearchSession, open_session
 from .state import resumed_config, resumed_plan
-from .budgeting import keep_the_budget, planned, record_phase_times, reserve_seconds, start_budget
+from .budgeting import keep_the_budget, planned, record_phase_times, search_deadline_s, start_budget
 from .tuner import restored_tuner, trainable, tuner
 
 
@@ -38,13 +38,13 @@ def _fit(session: SearchSession, total: int, callbacks: tuple):
     cfg, ctx, space, strategy = session.cfg, session.ctx, session.space, session.strategy
     if not cfg.resume:
         session.echo(strategy.start_line(cfg, space, session.search_name, total, parallel_trials(cfg)))
-    deadline = session.budget.total_s - reserve_seconds(session.plan) if session.budget is not None else None
+    deadline = search_deadline_s(session.plan, session.budget, cfg.resume) if session.budget is not None else None
     progress = ProgressLines(total, space.max_trial_epochs(cfg), early_stopping=strategy.early_stopping(space), echo=session.echo,
                              search=session.search_name, deadline_s=deadline)
     closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, session.outbox_dir)
     param_space, config = strategy.phase(cfg, space, session.limits, TOOLS)
     stoppers = [StopAtDice(cfg.stop_at)] if cfg.stop_at is not None else []
-    if deadline is not None:  # the Tune phase ends where the final round and the test score still fit the budget
+    if deadline is not None:  # the Tune phase ends near its planned time, and always where the final round and the test still fit
         stoppers.append(Deadline(session.search_name, deadline))
     stop = CombinedStopper(*stoppers) if len(stoppers) > 1 else (stoppers[0] if stoppers else None)
     phase_trainable = trainable(cfg, session.data, ctx, strategy.function())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from search.config import SearchConfig
-from search.driver.budgeting import keep_the_budget, measured_epoch_s
+from search.driver.budgeting import keep_the_budget, measured_epoch_s, search_deadline_s
 from search.plan import Budget, Plan
 
 
@@ -64,3 +64,15 @@ def test_a_search_that_ran_long_shortens_the_final_round_and_one_with_no_time_le
     spent = _session(left_s=20, plan_epoch_s=40.0)
     keep_the_budget(spent, _trials(4, 40.0))
     assert spent.cfg.rerank_top == 0 and "no final-round epoch fits" in spent.lines[0]
+
+
+def test_the_tune_phase_ends_near_its_planned_time_and_leaves_the_rest_to_the_final_round():
+    plan = _plan(40.0)  # predicted: setup 60, search 1600, final 1600 of a 3600-s budget
+    now = [0.0]
+    budget = Budget(3600, clock=lambda: now[0])
+    now[0] = 45.0  # the phase starts after 45 s of setup
+    assert search_deadline_s(plan, budget) == 45.0 + 1.1 * 1600  # a search that runs long stops at 110% of its plan
+    assert search_deadline_s(plan, budget, resumed=True) == 3600 - 1600 - 30  # resumed: where the final round still fits
+    late = Budget(3600, clock=lambda: now[0])
+    now[0] = 900.0  # a slow setup: the final round's reserve still bounds the phase
+    assert search_deadline_s(plan, late) == 3600 - 1600 - 30
