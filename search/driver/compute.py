@@ -47,7 +47,8 @@ class Compute:
             folds = f" x {self.final_folds} folds" if self.final_folds > 1 else ""
             epochs = f"({epochs} + {self.rerank_trials} re-ranking trials{beside}{folds} x {self.rerank_epochs} epochs)"
         return (f"expected compute: {epochs} x {self.patches_per_epoch} patches of {self.patch} px = "
-                f"{bound}{self.patches:,} patch passes; at {1000 * self.seconds_per_patch:.1f} ms per patch ({self.timed}) and {self.parallel} trial(s) at a time, {bound}~{self.minutes:.0f} min of training"
+                f"{bound}{self.patches:,} patch passes; at {1000 * self.seconds_per_patch:.1f} ms per patch ({self.timed}) and "
+                f"{self.parallel} trial(s) at a time, {bound}~{self.minutes:.0f} min of training"
                 + (" (ASHA stops most trials early)" if self.early_stopping else "")
                 + ("; the full space also samples 16-wide nets and 128-px patches, up to 16x that cost a patch" if self.sampled_width else ""))
 
