@@ -342,7 +342,8 @@ def part_summary() -> dict:
     at = {**runs_at[0], "search_mean_dice": float(np.mean([a["search_mean_dice"] for a in runs_at])),
           "default_unet_mean_dice": float(np.mean([a["default_unet_mean_dice"] for a in runs_at]))}
     k["search"] = {"budget": "60m", "see": seeds, "seeds": len(seeds), "mean_dice": at["search_mean_dice"], "scored_with_tta": tta,
-                   "by_seed": [a["search_mean_dice"] for a in runs_at], **{f: search.get(f) for f in ("global_dice", "wall_s", "peak_rss_gib", "peak_pss_gib")},
+                   "by_seed": [a["search_mean_dice"] for a in runs_at], **{f: search.get(f) for f in ("wall_s", "peak_rss_gib", "peak_pss_gib")},
+                   "served": {"tta": search.get("test_tta", "none"), "mean_dice": search.get("mean_dice"), "global_dice": search.get("global_dice")},
                    "wall_s_by_seed": [k[key].get("wall_s") for key in seeds], "peak_rss_gib_by_seed": [k[key].get("peak_rss_gib") for key in seeds],
                    "image_side": search["plan"]["image_side"], "base_channels": search["plan"]["base_channels"],
                    "earlier_rules_no_tta": {key: k[key]["mean_dice"] for key in k if key.startswith("search_60m_") and key not in seeds
