@@ -12,6 +12,7 @@ from unet_core.sizes import MAX_DEPTH, infeasible
 
 from search.errors import ConfigError, SearchInterrupted, SearchStopped  # noqa: F401 - raised by the search; imported from here too
 from search.plan.budget import parse_budget
+from search.plan.planner import PLAN_LR
 from search.settings import comma_list, setting
 from search.spaces import create_space, space_names
 from search.strategies import create_strategy, strategy_names
@@ -91,7 +92,7 @@ class SearchConfig(*_owned_settings()):
                                             shown="0 for quick, arch and ablation; 1024 for full")
     loss: str = setting("dice_bce", "ablation and arch: the loss (quick and full search it)", "recipe")
     lr: float = setting(3e-3, "ablation and arch, and every final round's default U-Net: Adam's learning rate (quick and full search "
-                        "it; with --budget the plan sets 1e-3, `lr` in the plans file)", "recipe", shown="3e-3, or 1e-3 planned with --budget")
+                        f"it; with --budget the plan sets {PLAN_LR:g}, `lr` in the plans file)", "recipe", shown=f"3e-3, or {PLAN_LR:g} planned with --budget")
     image_side: int = setting(0, "working resolution: train on images resized so their longer side is this many px (a resized copy "
                               "in the store), score at the original resolution; 0 = original", "recipe", shown="0, or planned with --budget")
     val_images: int = setting(32, "validation images scored every epoch, the first of the validation split, the same for every trial; "
