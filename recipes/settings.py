@@ -22,6 +22,10 @@ class RecipeSettings:
         closing_val: where val_images scores only part of the split, a training that runs all its epochs ends by scoring
             its last weights and its best epoch's on the whole split, and keeps the better (a search's final round: the
             best of many epochs on a few images is a noisy, optimistic pick of the take-home model).
+        time_limit_s: wall seconds a training's epochs may take (None: none): once the next epoch would not fit (at the
+            mean epoch so far, or the last one's where slower), the training ends (closing as at its last planned epoch) and its cosine is fitted to
+            the epochs that do fit (unet_core.TrainConfig.time_limit_s; a budget's final round). A training with
+            saliency rounds is not limited.
     """
 
     cpus: float = 1.0
@@ -29,6 +33,7 @@ class RecipeSettings:
     eval_overlap: float = 0.25
     val_images: int = 0
     closing_val: bool = False
+    time_limit_s: float | None = None
 
     @property
     def threads(self) -> int:

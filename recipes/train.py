@@ -38,15 +38,15 @@ def trial_precision(params: TrialParams) -> Precision:
 
 
 def train_config(params: TrialParams, epochs: int, seed: int, threads: int, precision: Precision, patience_epochs: int | None = None,
-                 start_epoch: int = 0) -> TrainConfig:
+                 start_epoch: int = 0, time_limit_s: float | None = None) -> TrainConfig:
     """The trainer settings of one training round of `params` (a stand-alone round, a supernet phase). A round in phases
     (the supernet's) gives `patience_epochs`, the whole round's epochs, and `start_epoch`, the phase's first: its plateau
-    patience and its cosine span the whole round."""
+    patience and its cosine span the whole round. `time_limit_s`: the round's epochs end within it (RecipeSettings)."""
     return TrainConfig(optimizer=params.optimizer, lr=params.lr, batch_size=params.batch_size, epochs=epochs, seed=seed, num_threads=threads,
                        plateau_patience=max(2, (epochs if patience_epochs is None else patience_epochs) // 4),
                        channels_last=precision.channels_last if params.channels_last is None or precision.bf16 else params.channels_last,
                        amp=precision.bf16, cpu_amp=precision.bf16, schedule=params.schedule, schedule_epochs=patience_epochs,
-                       schedule_start=start_epoch)
+                       schedule_start=start_epoch, time_limit_s=time_limit_s)
 
 
 def fold_of(params: TrialParams, data: SegmentationData) -> SegmentationData:
@@ -111,7 +111,8 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
             best_state.update(state if closing is not None else {})
             if run is not None:
                 run.log_best(state, {**meta, "metrics": dict(metrics)}, validator, f"{params.run_name} epoch {epoch}: val Dice {metrics['val_dice']:.3f}")
-        if closing is not None and epoch == params.total_epochs and best_state:  # no epoch scored (NaN throughout): nothing to close
+        last = int(metrics.get("last_epoch", params.total_epochs))  # fewer where the time limit ends the training
+        if closing is not None and epoch == last and best_state:  # no epoch scored (NaN throughout): nothing to close
             metrics = {**metrics, **close(model, best, best_state, closing, epoch, run, meta, params.run_name)}
         # the best epoch's figures travel with every report, so a stopped trial's run still holds them
         metrics = {**metrics, **{f"best_{k}": best[k] for k in BEST_KEYS if k in best},
@@ -124,7 +125,9 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
         samples = [replace(s, keep=k, weight=s.weight if weighted else None) for s, k in zip(train, keeps or [None] * len(train))]
         dataset = patch_dataset(params, samples, augment)
         epochs = params.epochs if iteration == 0 else params.saliency_epochs
-        trainer = Trainer(model, loss, train_config(params, epochs, params.train_seed + iteration, settings.threads, precision), validator, on_epoch)
+        limit = settings.time_limit_s if not params.saliency_on else None
+        trainer = Trainer(model, loss, train_config(params, epochs, params.train_seed + iteration, settings.threads, precision, time_limit_s=limit),
+                          validator, on_epoch)
         offset = 0 if iteration == 0 else params.epochs + (iteration - 1) * params.saliency_epochs
         return trainer.fit(dataset, epoch_offset=offset, loader=patch_loader(params, dataset, params.train_seed + iteration)).best_metrics
 

@@ -31,8 +31,14 @@ class EpochSchedule:
         if self.plateau and patience > 0:
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=factor, patience=patience)
         elif not self.plateau:
-            total = max(1, epochs)
-            self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: cosine_factor((start + e) / total))
+            self.planned = self.total = max(1, epochs)
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: cosine_factor((start + e) / self.total))
+
+    def set_length(self, epochs: int) -> None:
+        """The cosine ends after `epochs` (at most the planned length) from now on: every later epoch's rate follows that
+        decay (a time-limited training's). A plateau schedule has no length."""
+        if not self.plateau and self.scheduler is not None and epochs > 0:
+            self.total = min(epochs, self.planned)
 
     def step(self, score: float) -> None:
         """After an epoch scored `score` (the monitored validation metric)."""

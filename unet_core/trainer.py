@@ -5,6 +5,7 @@ import copy
 import math
 import os
 import random
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -49,6 +50,10 @@ class TrainConfig:
         amp: bf16 autocast on CUDA (no effect on the CPU unless `cpu_amp`).
         cpu_amp: with `amp`, bf16 autocast on the CPU too (see unet_core.precision: fast only with native bf16).
         num_threads: torch intra-op threads (None leaves torch's default).
+        time_limit_s: wall seconds this fit's epochs may take (None: no limit). After each epoch, the epochs that fit
+            in all are counted afresh (epochs_within): where fewer than planned, the training ends there and a cosine
+            decays over that length (a budget's final round, kept to its time when epochs run slower than
+            measured). Every epoch reports `last_epoch`, the epoch the training now ends at.
     """
 
     optimizer: str = "adam"
@@ -70,6 +75,7 @@ class TrainConfig:
     amp: bool = True
     cpu_amp: bool = False
     num_threads: int | None = None
+    time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -88,6 +94,10 @@ class TrainConfig:
             raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {self.num_threads!r}")
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise ValueError(f"time_limit_s must be positive, got {self.time_limit_s!r}")
+        if self.time_limit_s is not None and (self.schedule_epochs is not None or self.schedule_start):
+            raise ValueError("time_limit_s applies to a training in one phase, not to one of a schedule's phases (schedule_epochs)")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain values (for logging)."""
@@ -103,6 +113,7 @@ class FitResult:
     best_epoch: int = -1
     best_state: dict[str, torch.Tensor] | None = None
     stopped_early: bool = False
+    time_limited: bool = False  # the time limit ended the training before its planned epochs
 
     @property
     def epochs_run(self) -> int:
@@ -167,6 +178,7 @@ class Trainer:
         validate: returns validation metrics for the model, with keys that include `config.monitor`
             without its "val_" prefix (e.g. "dice"); they are reported prefixed with "val_".
         on_epoch: called after every epoch with (epoch, metrics); may raise to stop training.
+        clock: seconds, for each epoch's time and `config.time_limit_s` (tests inject one).
     """
 
     def __init__(
@@ -176,8 +188,10 @@ class Trainer:
         config: TrainConfig,
         validate: Validator,
         on_epoch: EpochCallback | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ):
         self.config = config
+        self.clock = clock
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.device = resolve_device(config.device)
@@ -214,19 +228,27 @@ class Trainer:
             loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=generator, drop_last=False)
         result = FitResult()
         best, since_best = -math.inf, 0
+        epochs, durations, ended = cfg.epochs, [], self.clock()
         for epoch in range(cfg.epochs):
-            start = time.perf_counter()
+            start = self.clock()
             train_loss = self.train_epoch(loader)
-            train_time = time.perf_counter() - start
+            train_time = self.clock() - start
             val = {f"val_{k}": v for k, v in self.validate(self.model).items()}
             metrics = {
                 "epoch": epoch_offset + epoch + 1,
                 "train_loss": train_loss,
                 "lr": self.optimizer.param_groups[0]["lr"],
-                "epoch_time_s": time.perf_counter() - start,
+                "epoch_time_s": self.clock() - start,
                 "train_time_s": train_time,
                 **val,
             }
+            if cfg.time_limit_s is not None:  # counted afresh each epoch: one slow epoch does not cut the rest for good
+                now = self.clock()
+                durations.append(now - ended)
+                ended = now
+                epochs = min(cfg.epochs, epochs_within(cfg.time_limit_s, durations))
+                self.scheduler.set_length(epochs)
+                metrics["last_epoch"] = epoch_offset + epochs
             if cfg.monitor not in metrics:
                 raise KeyError(f"monitor {cfg.monitor!r} not among the validation metrics {sorted(val)}")
             score = metrics[cfg.monitor]
@@ -244,7 +266,21 @@ class Trainer:
             if cfg.early_stopping_patience and since_best >= cfg.early_stopping_patience:
                 result.stopped_early = True
                 break
+            if epoch + 1 >= epochs:
+                result.time_limited = epochs < cfg.epochs
+                break
         return result
+
+
+def epochs_within(limit_s: float, durations: list[float]) -> int:
+    """The epochs a training can have in all within `limit_s` seconds, those done having taken `durations`: the ones
+    done, and as many more as fit at the median of the last three (a lasting slowdown counts, one slow epoch does not);
+    none more where the next would not fit at the last one's pace."""
+    done, spent = len(durations), sum(durations)
+    if not durations or spent + durations[-1] > limit_s:
+        return done
+    pace = statistics.median(durations[-3:])
+    return done + max(0, int((limit_s - spent) // max(pace, 1e-9)))
 
 
 def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> None:

@@ -119,10 +119,21 @@ def final_epochs_left(session, epoch_s: float, stretch: bool, parallel: int) -> 
     return min((MAX_STRETCH if stretch else 1) * cfg.final_epochs, int((left / waves - TRIAL_S - plan.closing_s) // max(epoch_s, 1e-9)))
 
 
+def final_time_limit_s(session, parallel: int) -> float:
+    """Seconds each final-round training's epochs may take (the trainer's backstop, unet_core.TrainConfig.time_limit_s):
+    its wave's share of what is left before the test score and the take-home models, less its start and its closing
+    validation. Kvasir at 60 minutes: the final round's epochs ran 26% slower than the search measured them for 20
+    minutes (both trainings at once) and the search would have ended at 1.13 B."""
+    plan, budget = session.plan, session.budget
+    left = budget.left_s - max(0.0, plan.predicted_s.get("setup", 0.0) - 30.0)
+    return max(1.0, left / _waves(session, parallel) - TRIAL_S - plan.closing_s)
+
+
 def keep_the_budget(session, results=None, parallel: int | None = None) -> float | None:
     """Before the final round of a budgeted search: fit it to the time left at the epoch time the search measured (the
     plan's where it measured none): longer where epochs ran faster than planned, shorter where the search ran long,
-    skipped where not one epoch fits. The measure (the default U-Net's epoch: measured_epoch_s) counts only where every
+    skipped where not one epoch fits; each training's epochs then end within its share of the time left, however they
+    run (final_time_limit_s). The measure (the default U-Net's epoch: measured_epoch_s) counts only where every
     trial trains the fixed recipe (arch), and a plans file's final round is never made longer (the user's edit stands).
     `parallel`: trainings the cluster runs at once now (at most the plan's; fewer where a node was lost).
     Returns the final round's predicted seconds as fitted (None: no budget or no final round)."""
@@ -132,6 +143,7 @@ def keep_the_budget(session, results=None, parallel: int | None = None) -> float
     measured = measured_epoch_s(results, min(session.plan.depth, DEFAULT_DEPTH)) if one_recipe else None
     epoch_s = measured if measured is not None else session.plan.epoch_s
     parallel = min(session.plan.parallel, parallel or session.plan.parallel)
+    session.final_time_limit_s = final_time_limit_s(session, parallel)
     epochs = final_epochs_left(session, epoch_s, stretch=measured is not None and not session.cfg.plan, parallel=parallel)
     planned_epochs = session.cfg.final_epochs
     if epochs < 1:

@@ -60,12 +60,13 @@ def final_choice(cfg: SearchConfig, candidates: list[dict[str, Any]], final: pd.
 
 def final_tuner(session: SearchSession, name: str, candidates: list[dict[str, Any]], callbacks: list):
     """The re-ranking Tuner: each candidate's config once, at the final budget, no early stopping (restored if a
-    previous session of this search started it)."""
+    previous session of this search started it); a budget's trainings each end within their share of the time left."""
     from .rerank import FixedConfigs  # deferred: search.driver.rerank imports Ray
 
     cfg = session.cfg
     points = [point for c in candidates for point in final_points(cfg, c)]
-    function = trainable(cfg, session.data, replace(session.ctx, role=schema.FINAL), run_trial)
+    ctx = replace(session.ctx, role=schema.FINAL, time_limit_s=session.final_time_limit_s)
+    function = trainable(cfg, session.data, ctx, run_trial)
     return tuner(cfg, name, function, {}, tune_config(FixedConfigs(points), num_samples=len(points)), callbacks)
 
 

@@ -63,11 +63,12 @@ class ProgressLines(Callback):
         if self.clock() - self.last_line >= self.every_s:  # a running trial reports its epochs: no search is minutes of silence
             epoch = int(result.get("training_iteration", 0))
             score = f"val Dice {value:.4f}" if value is not None else "no validation Dice"
-            self.say(f"{self.line(trials)} | {trial_name(trial)} epoch {epoch}/{_budget(trial, self.epochs_per_trial)}: {score}")
+            self.say(f"{self.line(trials)} | {trial_name(trial)} epoch {epoch}/{_ends_at(trial, result, self.epochs_per_trial)}: {score}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        reported = int((trial.last_result or {}).get("training_iteration", 0))
-        self.ended[trial.trial_id] = "stopped" if reported < _budget(trial, self.epochs_per_trial) else "done"
+        last = trial.last_result or {}
+        reported = int(last.get("training_iteration", 0))
+        self.ended[trial.trial_id] = "stopped" if reported < _ends_at(trial, last, self.epochs_per_trial) else "done"
         self.say(self.line(trials))
 
     def on_trial_error(self, iteration, trials, trial, **info):
@@ -119,3 +120,9 @@ def _budget(trial, default: int) -> int:
         return TrialParams.from_config(trial.config).total_epochs
     except (TypeError, ValueError):
         return default
+
+
+def _ends_at(trial, result: dict, default: int) -> int:
+    """The epoch a trial ends at: its time limit's (`last_epoch`, a budget's final round) where it reports one, else its
+    configuration's epochs."""
+    return int(result.get("last_epoch") or _budget(trial, default))

@@ -57,6 +57,7 @@ class SearchSession:
     plan: Any = None
     budget: Any = None
     deadline_reached: bool = False  # set by the Tune phase's Deadline (search.driver.live) when it ended the phase
+    final_time_limit_s: float | None = None  # a budgeted final round's seconds a training (search.driver.budgeting)
 
     def note_time(self) -> None:
         """Keep the budget's used seconds in the state file, so a resumed search goes on with the time it has left."""

@@ -66,7 +66,7 @@ class CloseTrialRuns(Callback):
         if run is not None and tracking.is_running(run):
             epochs = int((last_result or {}).get("training_iteration", 0))
             try:
-                budget = TrialParams.from_config(config).total_epochs
+                budget = int((last_result or {}).get("last_epoch") or TrialParams.from_config(config).total_epochs)  # a time limit's end
             except (TypeError, ValueError):
                 budget = epochs
             early = "true" if epochs < budget else "false"

@@ -27,6 +27,8 @@ class SearchContext:
         val_images: validation images scored every epoch, the first of the split (0: all).
         role: the trial runs' unet.role tag (search.tracking.schema): TRIAL for the search's trials, FINAL for its
             re-ranking at the final budget, SUPERNET for a supernet search's supernets (search.strategies.supernet).
+        time_limit_s: wall seconds each training's epochs may take (RecipeSettings.time_limit_s; a budget's final
+            round: its share of the time left, so epochs slower than measured still end within the budget).
     """
 
     tracking_uri: str
@@ -39,13 +41,14 @@ class SearchContext:
     outbox_dir: str = ""
     role: str = TRIAL
     val_images: int = 0
+    time_limit_s: float | None = None
 
     @property
     def recipe(self) -> RecipeSettings:
         """How the trials train and validate (the recipe's settings): the final round's trainings close on the whole
         validation split."""
         return RecipeSettings(cpus=self.cpus_per_trial, eval_tile=self.eval_tile, eval_overlap=self.eval_overlap, val_images=self.val_images,
-                              closing_val=self.role == FINAL)
+                              closing_val=self.role == FINAL, time_limit_s=self.time_limit_s)
 
 
 def data_digest(data: SegmentationData) -> str:

@@ -57,12 +57,12 @@ class Keeper:
         pass
 
 
-def _train(settings: RecipeSettings):
+def _train(settings: RecipeSettings, epochs: int = 2):
     from recipes.train import train_and_report
 
     data = load_dataset("synthetic", n_train=10, n_test=1, size=32)
     keeper, reports = Keeper(), []
-    params = TrialParams(depth=1, skips="1", patch_size=32, patch_stride=32, epochs=2, patches_per_epoch=8, base_channels=4, precision="fp32")
+    params = TrialParams(depth=1, skips="1", patch_size=32, patch_stride=32, epochs=epochs, patches_per_epoch=8, base_channels=4, precision="fp32")
     best = train_and_report(params, data, settings, reports.append, keeper)
     return data, best, reports, keeper
 
@@ -79,6 +79,12 @@ def test_a_final_training_that_scores_part_of_the_split_an_epoch_closes_on_all_o
     assert "closing_val_dice_last" not in reports[0]  # only the last epoch closes
 
 
+def test_a_final_training_its_time_limit_ends_early_still_closes_on_the_whole_split():
+    data, best, reports, keeper = _train(RecipeSettings(val_images=1, closing_val=True, time_limit_s=1e-6), epochs=5)
+    assert len(reports) == 1 and reports[0]["last_epoch"] == 1  # no second epoch fits: the first is the last
+    assert "closing_val_dice_last" in reports[-1] and f"on all {len(data.val)}" in keeper.best[-1][1]
+
+
 def test_a_search_trial_and_a_training_that_scores_every_image_do_not_close():
     for settings in (RecipeSettings(val_images=1), RecipeSettings(val_images=0, closing_val=True)):
         _, _, reports, keeper = _train(settings)
@@ -91,3 +97,4 @@ def test_a_searchs_final_round_closes_and_its_trials_do_not():
 
     assert SearchContext("uri", "1", "p", role=FINAL, val_images=32).recipe.closing_val
     assert not SearchContext("uri", "1", "p", role=TRIAL, val_images=32).recipe.closing_val
+    assert SearchContext("uri", "1", "p", role=FINAL, time_limit_s=90.0).recipe.time_limit_s == 90.0  # a budget's final round's share

@@ -76,3 +76,16 @@ def test_the_tune_phase_ends_near_its_planned_time_and_leaves_the_rest_to_the_fi
     late = Budget(3600, clock=lambda: now[0])
     now[0] = 900.0  # a slow setup: the final round's reserve still bounds the phase
     assert search_deadline_s(plan, late) == 3600 - 1600 - 30
+
+
+def test_each_final_training_is_limited_to_its_share_of_the_time_left_beyond_what_its_fitted_epochs_need():
+    from search.plan.planner import TRIAL_S
+
+    session = _session(left_s=1700, plan_epoch_s=40.0)
+    keep_the_budget(session, _trials(4, 30.0))
+    limit = session.final_time_limit_s  # the finalist and the default U-Net side by side: one wave
+    assert limit == 1700 - 30 - TRIAL_S  # the time left before the test score's share, less the training's start
+    assert session.cfg.final_epochs * 30.0 < limit  # a round that runs as measured never meets it: a backstop only
+    one_at_a_time = _session(left_s=1700, plan_epoch_s=40.0)
+    keep_the_budget(one_at_a_time, _trials(4, 30.0), parallel=1)
+    assert one_at_a_time.final_time_limit_s == (1700 - 30) / 2 - TRIAL_S  # two waves: half each

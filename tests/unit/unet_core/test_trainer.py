@@ -68,6 +68,56 @@ def test_a_cosine_schedule_decays_the_learning_rate_to_one_percent_over_the_epoc
     assert result.history[0]["lr"] == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5)  # half way through the cosine, not back at its top
 
 
+class Ticking:
+    """A clock that advances 1 s at every reading, `factor` s from its `slow_from`-th reading until its `slow_until`-th:
+    a time-limited trainer reads it four times an epoch, so epochs take 4 s and slow down part way."""
+
+    def __init__(self, slow_from=None, factor=1.0, slow_until=None):
+        self.now, self.readings, self.slow_from, self.factor, self.slow_until = 0.0, 0, slow_from, factor, slow_until
+
+    def __call__(self):
+        self.readings += 1
+        slow = self.slow_from is not None and self.slow_from < self.readings <= (self.slow_until or float("inf"))
+        self.now += self.factor if slow else 1.0
+        return self.now
+
+
+def test_a_time_limited_training_ends_within_its_time_and_fits_its_cosine_to_the_epochs_that_fit():
+    def fit(limit, clock):
+        cfg = TrainConfig(epochs=10, lr=1e-3, batch_size=2, schedule="cosine", time_limit_s=limit)
+        return Trainer(UNet(1, 1, 1, base_channels=4), build_loss("dice"), cfg, lambda m: {"dice": 0.5}, clock=clock).fit(PatchDataset(_samples(2), 64, 64))
+
+    free = fit(None, Ticking())
+    assert free.epochs_run == 10 and not free.time_limited and "last_epoch" not in free.history[-1]
+    roomy = fit(1000.0, Ticking())  # the limit never binds: the same epochs and rates
+    assert roomy.epochs_run == 10 and [h["lr"] for h in roomy.history] == pytest.approx([h["lr"] for h in free.history])
+    assert {h["last_epoch"] for h in roomy.history} == {10}
+    clock = Ticking(slow_from=12, factor=3.0)  # 4-s epochs, three times slower from the 3rd on
+    slowed = fit(40.0, clock)
+    assert slowed.time_limited and slowed.epochs_run < 10 and clock.now - 1 <= 40.0  # ended within its 40 s
+    last = [h["last_epoch"] for h in slowed.history]
+    assert last[0] == 10 and last[-1] == slowed.epochs_run and all(a >= b for a, b in zip(last, last[1:]))  # a lasting slowdown shortens it
+    lrs = [h["lr"] for h in slowed.history]
+    assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < free.history[slowed.epochs_run - 1]["lr"]  # a shorter decay
+    hiccup = fit(44.0, Ticking(slow_from=9, factor=4.0, slow_until=13))  # the 3rd epoch alone takes 16 s, then 4-s epochs again
+    assert [h["last_epoch"] for h in hiccup.history] == [10, 10] + [8] * 6  # 2 x 4 + 16 + 5 x 4 = 44 s: it costs only its own time
+    with pytest.raises(ValueError, match="time_limit_s must be positive"):
+        TrainConfig(time_limit_s=0)
+    with pytest.raises(ValueError, match="one phase"):
+        TrainConfig(time_limit_s=60, schedule="cosine", schedule_epochs=10, schedule_start=5)
+
+
+def test_epochs_within_counts_the_epochs_that_fit_at_the_pace_so_far():
+    from unet_core.trainer import epochs_within
+
+    assert epochs_within(100.0, [10.0, 10.0, 10.0]) == 10  # 10-s epochs: 7 more fit
+    assert epochs_within(100.0, [30.0, 30.0, 35.0]) == 3  # no further one: the epochs done
+    assert epochs_within(100.0, [50.0, 70.0]) == 2  # already over: never fewer than done
+    assert epochs_within(100.0, [10.0, 20.0, 20.0]) == 5  # slowed down to 20-s epochs: 2 more fit, not 5
+    assert epochs_within(100.0, [10.0, 30.0, 10.0]) == 8  # one slow epoch: the others' pace goes on
+    assert epochs_within(100.0, [10.0, 10.0, 60.0]) == 3  # the last one's pace would not fit another
+
+
 def test_same_seed_same_result_whatever_the_outside_random_state():
     import random
 
