@@ -22,14 +22,15 @@ from .planning import make_plan, plan_path, write_plan
 
 
 def planned(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, kept: dict[str, Any] | None,
-            echo: Callable[[str], None]) -> tuple[SearchConfig, Plan | None]:
-    """(cfg as planned, its plan): a resumed search keeps the plan it started with; --budget plans now and --plan reads a
-    plans file (each written beside the store and printed); without either, nothing is planned."""
+            echo: Callable[[str], None], started: float | None = None) -> tuple[SearchConfig, Plan | None]:
+    """(cfg as planned, its plan): a resumed search keeps the plan it started with; --budget plans now (what is left of
+    it since `started`, time.monotonic()) and --plan reads a plans file (each written beside the store and printed);
+    without either, nothing is planned."""
     if kept is not None:
         return cfg, Plan(**kept)
     if cfg.budget is None and not cfg.plan:
         return cfg, None
-    cfg, plan = make_plan(cfg, data, limits)
+    cfg, plan = make_plan(cfg, data, limits, started)
     for line in plan.lines():
         echo(line)
     echo(f"plan written to {write_plan(plan, plan_path(cfg, data))} (edit it and run it with --plan FILE)")

@@ -157,7 +157,7 @@ def run_search(cfg: SearchConfig, echo: Callable[[str], None] = say, callbacks: 
         cfg = resumed_config(cfg)
         kept, used = resumed_plan(cfg)
     cfg, data, limits = prepared(cfg)
-    cfg, plan = planned(cfg, data, limits, kept, echo)
+    cfg, plan = planned(cfg, data, limits, kept, echo, started)
     limits = space_limits(cfg, data) if cfg.image_side else limits  # what the working resolution allows
     session = open_session(cfg, data, limits, echo)
     start_budget(session, plan, used, started)

@@ -191,8 +191,17 @@ def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: f
             "predicted": {"setup": fixed, "search": search_s, "final": final_s}}
 
 
-def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
-    """The plan that fits `budget_s` (ConfigError naming the minimum where even the smallest plan does not)."""
+def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float, spent_s: float = 0.0) -> Plan:
+    """The plan that fits `budget_s` (ConfigError naming the minimum where even the smallest plan does not), of which
+    `spent_s` already went to reading the data and timing this machine (predicted as "prepared")."""
+    plan = _for_budget(inp, cost, budget_s - spent_s, spent_s)
+    if spent_s:
+        plan.budget_s = budget_s
+        plan.predicted_s = {"prepared": round(spent_s, 1), **{k: round(v + spent_s, 1) if k == "total" else v for k, v in plan.predicted_s.items()}}
+    return plan
+
+
+def _for_budget(inp: PlanInputs, cost: CostModel, budget_s: float, spent_s: float) -> Plan:
     found = []
     for width in inp.widths or (inp.base_channels,):
         for side in sides(inp):
@@ -215,8 +224,9 @@ def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float) -> Plan:
         return _plan(at, cost, c, budget_s, f"no resolution gives {MIN_FINAL_STEPS} steps a final training in this budget: "
                      f"{_res(c['geometry'])} at width {at.base_channels} gives the most ({c['final_epochs']} epochs); a longer --budget "
                      "trains models worth more")
-    raise ConfigError(f"--budget {duration(budget_s)} is below the smallest plan's {duration(minimum_seconds(inp, cost))} "
-                      f"(2 trials and a final round of one epoch each at the lowest resolution): give at least that")
+    raise ConfigError(f"--budget {duration(budget_s + spent_s)} is below the smallest plan's {duration(minimum_seconds(inp, cost) + spent_s)} "
+                      f"(2 trials and a final round of one epoch each at the lowest resolution"
+                      f"{f', after {duration(spent_s)} of reading the data and timing this machine' if spent_s else ''}): give at least that")
 
 
 def minimum_seconds(inp: PlanInputs, cost: CostModel) -> float:

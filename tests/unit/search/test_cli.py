@@ -77,6 +77,22 @@ def test_a_plans_dry_run_compute_counts_the_plans_epochs_at_its_working_resoluti
     assert compute.patches == (16 * 4 + 3 * 2 * 8) * 704 and "25.0 ms per patch (the plan's step: depth 4, width 16, batch 8)" in compute.line()
 
 
+def test_a_budgets_dry_run_writes_its_plan_and_counts_the_plans_epochs_and_trials(tmp_path, monkeypatch):
+    import search.driver.planning as planning
+    from search.driver.dry_run import dry_run as plan_dry_run
+    from search.plan import Plan, PlantedCost
+    from search.run import parse_args
+
+    monkeypatch.setenv("UNET_SEARCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(planning, "cost_model", lambda cfg: PlantedCost(per_megapixel_step=1.4, per_megapixel_predict=0.3))
+    cfg = parse_args(["--space", "arch", "--budget", "20m", "--dry-run", "--storage", str(tmp_path / "ray")])
+    lines, compute, plan, path = plan_dry_run(cfg)
+    assert Plan.read(path) == plan and plan.budget_s == 1200  # written where --plan FILE reads it back
+    assert compute.patches_per_epoch == plan.epoch_patches and compute.seconds_per_patch == plan.step_s / plan.batch_size
+    assert compute.trials == plan.num_samples and compute.epochs_per_trial == plan.max_epochs
+    assert len(lines) == plan.num_samples  # the configurations the plan's search would sample
+
+
 def test_the_default_unet_joins_the_final_round_once_and_not_when_the_search_already_holds_it():
     from search.driver.data import load_data, settle_patch, space_limits
     from search.driver.final import default_unet_config

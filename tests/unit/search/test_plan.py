@@ -71,6 +71,18 @@ def test_a_budget_the_smallest_plan_cannot_meet_is_refused_with_its_minimum():
         plan_for_budget(KVASIR, COST, least - 2)
 
 
+def test_the_time_spent_reading_the_data_and_timing_the_machine_comes_off_the_budget():
+    fresh, later = plan_for_budget(KVASIR, COST, 3600), plan_for_budget(KVASIR, COST, 3600, spent_s=300)
+    assert later.budget_s == 3600 and later.predicted_s["prepared"] == 300  # the user's budget, with what it already spent
+    assert later.predicted_s["total"] <= 3600 and later.predicted_s["total"] == pytest.approx(sum(
+        v for k, v in later.predicted_s.items() if k != "total"), abs=0.2)
+    assert later.predicted_s["search"] + later.predicted_s["final"] < fresh.predicted_s["search"] + fresh.predicted_s["final"]
+    assert "prepared 5.0 min" in later.lines()[1]
+    least = minimum_seconds(KVASIR, COST)
+    with pytest.raises(ConfigError, match=r"after 5m00s of reading the data and timing this machine"):
+        plan_for_budget(KVASIR, COST, least + 298, spent_s=300)
+
+
 def test_asha_epochs_by_hand():
     assert asha_epochs(8, 2, 2) == pytest.approx(2 + 2 / 2 + 4 / 4)  # rungs 2, 4, 8
     assert asha_epochs(1, 1, 2) == 1
@@ -181,6 +193,22 @@ def test_a_search_on_a_cluster_plans_trials_at_a_time_by_the_clusters_cpus_not_t
     assert planning.make_plan(local, data, space_limits(local, data))[1].parallel == (os.cpu_count() or 1)  # no --address: this machine
 
 
+def test_a_search_plans_what_is_left_of_its_budget_once_its_data_is_read_and_its_machine_timed(tmp_path, monkeypatch):
+    import time
+
+    import search.driver.planning as planning
+    from search.driver.data import load_data, space_limits
+    from search.run import parse_args
+
+    monkeypatch.setenv("UNET_SEARCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(planning, "cost_model", lambda cfg: COST)
+    cfg = parse_args(["--space", "arch", "--budget", "20m", "--storage", str(tmp_path / "ray")])
+    data = load_data(cfg)
+    _, plan = planning.make_plan(cfg, data, space_limits(cfg, data), started=time.monotonic() - 120)  # two minutes ago
+    assert plan.budget_s == 1200 and 120 <= plan.predicted_s["prepared"] < 180 and plan.predicted_s["total"] <= 1200
+    assert "prepared" not in planning.make_plan(cfg, data, space_limits(cfg, data))[1].predicted_s  # a dry run: nothing spent
+
+
 class DepthCost(PlantedCost):
     """A planted cost whose step grows with depth as a U-Net's does (each level costs about as much as the first)."""
 
@@ -244,6 +272,16 @@ def test_the_cost_model_times_steps_in_the_precision_the_trials_train_in(tmp_pat
     assert bf16.step_s(4, 16, 160, 8) == 0.2 and bf16.channels_last(4, 16, 160, 8)
     assert [(a[4], a[-1]) for a in timed] == [(True, True)]  # bf16 trains channels_last only: one measurement, in bf16
     assert json.loads((tmp_path / "b.json").read_text()) == {"step-d4-w16-p160-b8-cl1-bf16": 0.2}
+
+
+def test_two_cpus_of_one_model_name_but_other_instruction_sets_keep_separate_timings():
+    from search.plan.cost import cpu_identity
+
+    avx2 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma\n" * 2
+    bf16 = avx2.replace("fma", "fma avx512f avx512_bf16")
+    assert cpu_identity(avx2) != cpu_identity(bf16)  # a cloud's "AMD EPYC" with and without native bf16: not one cache
+    assert cpu_identity(avx2) == cpu_identity(avx2.replace("sse2 avx2", "avx2 sse2"))  # the flags' order is no new machine
+    assert cpu_identity("", "x86_64") == "x86_64"  # no /proc/cpuinfo (macOS): the platform's name
 
 
 def test_trials_are_shortened_before_the_search_falls_below_its_least_trial_count():
