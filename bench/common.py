@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -21,6 +22,20 @@ def write_results(name: str, figures: dict) -> Path:
             "torch": torch.__version__, **figures}
     path.write_text(json.dumps(blob, indent=2) + "\n")
     return path
+
+
+def host() -> dict[str, Any]:
+    """The machine a figure was measured on: CPU model, cores, and the instruction sets that change a step's speed
+    (figures from hosts of one model name but other instruction sets are not comparable)."""
+    from unet_core.inference import cpu_has_native_bf16
+
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        info = ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), platform.processor())
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    return {"cpu": model, "cores": os.cpu_count(), "avx512": "avx512f" in flags, "native_bf16": cpu_has_native_bf16(), "torch": torch.__version__}
 
 
 def matmul_gflops(n: int = 1024, repeats: int = 10) -> float:

@@ -148,11 +148,20 @@ def kvasir_fold_cases(root: Path, fold: int, smoke: bool) -> tuple[list, list]:
     return [c for i, c in enumerate(cases) if i not in held], [c for i, c in enumerate(cases) if i in held]
 
 
+def faster_in_channels_last(width: int, side: int = 160, batch: int = 8) -> bool:
+    """Whether the plain recipe's fp32 step (depth 4, `width`, whole `side`-px images, `batch`, one thread) measures faster
+    in channels_last, timed as the search's cost model times its trials' steps (search.plan.cost.time_steps)."""
+    from search.plan.cost import time_steps
+
+    return min(time_steps(4, width, side, batch, True) for _ in range(2)) < min(time_steps(4, width, side, batch, False) for _ in range(2))
+
+
 def kvasir_fold(job: tuple) -> dict:
     """Train the resized whole-image U-Net on one fold of the 880 training images for `seconds`; its best epoch's weights.
     `job`: (fold, root, seconds, smoke[, fast]); `fast` trains as the search's trials do on this machine (bf16 autocast
-    and channels_last where bf16 is native) with the learning rate decayed by a cosine over the wall budget
-    (unet_core.BudgetConfig), instead of fp32 at a constant rate."""
+    and channels_last where bf16 is native; in fp32, the memory format whose step measures faster, the measurement
+    counted in `seconds`) with the learning rate decayed by a cosine over the wall budget (unet_core.BudgetConfig),
+    instead of fp32 at a constant rate."""
     fold, root, seconds, smoke, *rest = job
     fast = bool(rest and rest[0])
     import torch
@@ -162,19 +171,22 @@ def kvasir_fold(job: tuple) -> dict:
     from unet_core.inference import autocast_context
 
     torch.set_num_threads(1)
+    started = time.perf_counter()
+    width = 4 if smoke else 16
+    bf16 = fast and cpu_has_native_bf16()
+    channels_last = bf16 or (fast and faster_in_channels_last(width))
     seed_everything(fold)
     root = Path(root)
     train, val = kvasir_fold_cases(root, fold, smoke)
-    model = UNet(3, 1, 4, None, 4 if smoke else 16)
-    bf16 = fast and cpu_has_native_bf16()
-    if bf16:
+    model = UNet(3, 1, 4, None, width)
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     schedule = BudgetConfig(seconds=seconds, lr=1e-3, schedule="cosine" if fast else "constant")
     loss_fn = build_loss("dice_bce")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     images = torch.from_numpy(np.stack([c[0] for c in train]))
     masks = torch.from_numpy(np.stack([c[1] for c in train]))
-    best, state, epochs, start = -1.0, None, 0, time.perf_counter()
+    best, state, epochs, start = -1.0, None, 0, started
     rng = np.random.default_rng(fold)
     while time.perf_counter() - start < seconds:
         model.train()
@@ -187,7 +199,7 @@ def kvasir_fold(job: tuple) -> dict:
                 group["lr"] = schedule.lr_at((time.perf_counter() - start) / seconds)
             opt.zero_grad()
             with autocast_context(torch.device("cpu"), bf16, cpu=True):
-                logits = model(x.contiguous(memory_format=torch.channels_last) if bf16 else x)
+                logits = model(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
             loss_fn(logits.float(), y).backward()
             opt.step()
         epochs += 1
@@ -197,7 +209,8 @@ def kvasir_fold(job: tuple) -> dict:
                                    for c in val]))
         if score > best:
             best, state = score, {k: v.clone() for k, v in model.state_dict().items()}
-    return {"fold": fold, "state": state, "val_dice": best, "epochs": epochs, "train_s": time.perf_counter() - start, "bf16": bf16}
+    return {"fold": fold, "state": state, "val_dice": best, "epochs": epochs, "train_s": time.perf_counter() - start, "bf16": bf16,
+            "channels_last": channels_last}
 
 
 def kvasir_scores(models: list, root: Path, smoke: bool) -> dict[str, np.ndarray]:
