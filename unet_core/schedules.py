@@ -1,7 +1,9 @@
-"""Learning-rate schedules of a training: plateau (halve when validation stalls) or cosine (decay over the epochs)."""
+"""Learning-rate schedules of a training: plateau (halve when validation stalls) or cosine (decay over the epochs), and
+the epochs a time-limited training still has (epochs_within)."""
 from __future__ import annotations
 
 import math
+import statistics
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -48,3 +50,14 @@ class EpochSchedule:
             self.scheduler.step(score)
         else:
             self.scheduler.step()
+
+
+def epochs_within(limit_s: float, durations: list[float]) -> int:
+    """The epochs a training can have in all within `limit_s` seconds, those done having taken `durations`: the ones
+    done, and as many more as fit at the median of the last three (a lasting slowdown counts, one slow epoch does not);
+    none more where the next would not fit at the last one's pace."""
+    done, spent = len(durations), sum(durations)
+    if not durations or spent + durations[-1] > limit_s:
+        return done
+    pace = statistics.median(durations[-3:])
+    return done + max(0, int((limit_s - spent) // max(pace, 1e-9)))

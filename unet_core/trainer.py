@@ -5,7 +5,6 @@ import copy
 import math
 import os
 import random
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -17,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .inference import autocast_context
 from .layers import center_crop
-from .schedules import EPOCH_SCHEDULES, EpochSchedule
+from .schedules import EPOCH_SCHEDULES, EpochSchedule, epochs_within
 from .unet import UNet
 
 OPTIMIZERS = ("adam", "sgd")
@@ -270,17 +269,6 @@ class Trainer:
                 result.time_limited = epochs < cfg.epochs
                 break
         return result
-
-
-def epochs_within(limit_s: float, durations: list[float]) -> int:
-    """The epochs a training can have in all within `limit_s` seconds, those done having taken `durations`: the ones
-    done, and as many more as fit at the median of the last three (a lasting slowdown counts, one slow epoch does not);
-    none more where the next would not fit at the last one's pace."""
-    done, spent = len(durations), sum(durations)
-    if not durations or spent + durations[-1] > limit_s:
-        return done
-    pace = statistics.median(durations[-3:])
-    return done + max(0, int((limit_s - spent) // max(pace, 1e-9)))
 
 
 def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], meta: dict[str, Any] | None = None) -> None:

@@ -34,16 +34,13 @@ MODELS_S = 20.0  # logging and registering the take-home models
 TEST_PASSES = 10  # predictions of a test image by each fold's model: the choice's and the default U-Net's, each through
 # search.predict's flip TTA (4 views) and once alone (search.driver.results.test_score)
 SAFETY = 0.92  # the plan fills this share of the budget: the rest absorbs the cost model's error
-SEARCH_SHARE = 0.3  # of the budget left after setup, test scoring and models; the rest is the final round's (Kvasir, 60 min
-# on 2 cores: 20 min of search and a 93-epoch final round gave a take-home model of test mean Dice 0.782; 32 min of search
-# (share 0.5) and 62 epochs, 0.696: at such a budget the final training buys more than a longer search)
+SEARCH_SHARE = 0.3  # of the budget left after setup, test and models; the rest is the final round's (Kvasir, 60 min on 2 cores:
+# 20 min of search + 93 final epochs scored test mean Dice 0.782; 32 min + 62 epochs, 0.696: the final training buys more)
 MIN_TRIAL_STEPS, MIN_TRIALS = 500, 8
-MIN_FINAL_STEPS = 8000  # a final training's least steps, on one fold or on each of several: the take-home model is made of
-# them (Kvasir, the whole image at 160 px on 2 cores: 2400 steps scored test mean Dice 0.73, 4400 0.71, 9000 0.80; a
-# resolution that affords fewer goes lower, and the folds' evidence is not bought by halving each training)
-PLAN_LR = 1e-3  # Adam's first rate in a budget's fixed-recipe trainings (3e-3 without a plan, as before plans): the final
-# round's default U-Net on Kvasir (whole image at 160 px, 40 epochs with the plan's cosine) scored test mean Dice 0.740 at
-# 1e-3 and 0.612 at 3e-3; DRIVE at full resolution (64-px patches, 60 epochs) 0.822 and 0.814 (bench/recipe_gap.py)
+MIN_FINAL_STEPS = 8000  # a final training's least steps, on one fold or on each of several, the take-home model's (Kvasir, whole image at
+# 160 px: 2400 steps scored test mean Dice 0.73, 4400 0.71, 9000 0.80; folds' evidence is not bought by halving each training)
+PLAN_LR = 1e-3  # Adam's first rate in a budget's fixed-recipe trainings (3e-3 without a plan): the default U-Net on Kvasir (160 px, 40
+# epochs, cosine) scored test mean Dice 0.740 at 1e-3, 0.612 at 3e-3; DRIVE (60 epochs) 0.822 and 0.814 (bench/recipe_gap.py)
 MIN_EPOCHS = 4  # a trial's most epochs (ASHA's max_t): fewer leave ASHA no rung to stop a weak trial at
 MAX_TRIALS = 48
 FINAL_CHOICES = ((2, 2), (1, 2), (1, 1))  # (finalists, folds) the planner tries, most evidence first
@@ -196,8 +193,8 @@ def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float, spent_s: 
     `spent_s` already went to reading the data and timing this machine (predicted as "prepared")."""
     plan = _for_budget(inp, cost, budget_s - spent_s, spent_s)
     if spent_s:
-        plan.budget_s = budget_s
-        plan.predicted_s = {"prepared": round(spent_s, 1), **{k: round(v + spent_s, 1) if k == "total" else v for k, v in plan.predicted_s.items()}}
+        p = plan.predicted_s
+        plan.budget_s, plan.predicted_s = budget_s, {"prepared": round(spent_s, 1), **p, "total": round(p["total"] + spent_s, 1)}
     return plan
 
 
@@ -224,9 +221,9 @@ def _for_budget(inp: PlanInputs, cost: CostModel, budget_s: float, spent_s: floa
         return _plan(at, cost, c, budget_s, f"no resolution gives {MIN_FINAL_STEPS} steps a final training in this budget: "
                      f"{_res(c['geometry'])} at width {at.base_channels} gives the most ({c['final_epochs']} epochs); a longer --budget "
                      "trains models worth more")
+    after = f", after {duration(spent_s)} of reading the data and timing this machine" if spent_s else ""
     raise ConfigError(f"--budget {duration(budget_s + spent_s)} is below the smallest plan's {duration(minimum_seconds(inp, cost) + spent_s)} "
-                      f"(2 trials and a final round of one epoch each at the lowest resolution"
-                      f"{f', after {duration(spent_s)} of reading the data and timing this machine' if spent_s else ''}): give at least that")
+                      f"(2 trials and a final round of one epoch each at the lowest resolution{after}): give at least that")
 
 
 def minimum_seconds(inp: PlanInputs, cost: CostModel) -> float:

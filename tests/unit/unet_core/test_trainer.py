@@ -108,7 +108,7 @@ def test_a_time_limited_training_ends_within_its_time_and_fits_its_cosine_to_the
 
 
 def test_epochs_within_counts_the_epochs_that_fit_at_the_pace_so_far():
-    from unet_core.trainer import epochs_within
+    from unet_core.schedules import epochs_within
 
     assert epochs_within(100.0, [10.0, 10.0, 10.0]) == 10  # 10-s epochs: 7 more fit
     assert epochs_within(100.0, [30.0, 30.0, 35.0]) == 3  # no further one: the epochs done
