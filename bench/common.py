@@ -11,6 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from search.plan.cost import cpu_fields, read_cpuinfo
+from unet_core.inference import cpu_has_native_bf16
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -27,14 +30,7 @@ def write_results(name: str, figures: dict) -> Path:
 def host() -> dict[str, Any]:
     """The machine a figure was measured on: CPU model, cores, and the instruction sets that change a step's speed
     (figures from hosts of one model name but other instruction sets are not comparable)."""
-    from unet_core.inference import cpu_has_native_bf16
-
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        info = ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), platform.processor())
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    model, flags = cpu_fields(read_cpuinfo(), platform.processor())
     return {"cpu": model, "cores": os.cpu_count(), "avx512": "avx512f" in flags, "native_bf16": cpu_has_native_bf16(), "torch": torch.__version__}
 
 

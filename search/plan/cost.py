@@ -29,23 +29,33 @@ class CostModel(Protocol):
         """Wall seconds to predict one image whose longer side is `side` px."""
 
 
+def read_cpuinfo() -> str:
+    """/proc/cpuinfo's text ("" where there is none: macOS, Windows)."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def cpu_fields(cpuinfo: str, fallback: str = "") -> tuple[str, list[str]]:
+    """(model name, instruction-set flags) of the CPU /proc/cpuinfo's text describes; `fallback` names a CPU it does not."""
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line and line.split(":", 1)[0].strip() in ("model name", "flags"))
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    return fields.get("model name", fallback), fields.get("flags", "").split()
+
+
 def cpu_identity(cpuinfo: str, fallback: str = "") -> str:
     """The CPU as /proc/cpuinfo's text describes it: its model name and instruction-set flags (clouds sell CPUs of one
     model name with and without AVX-512 or native bf16, whose steps differ severalfold)."""
-    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line and line.split(":", 1)[0].strip() in ("model name", "flags"))
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    return " ".join([fields.get("model name", fallback), *sorted(fields.get("flags", "").split())])
+    model, flags = cpu_fields(cpuinfo, fallback)
+    return " ".join([model, *sorted(flags)])
 
 
 def machine_key(device: str, threads: int) -> str:
     """This machine as the cache knows it: CPU model and flags, core count, torch version, the device and the threads a trial gets."""
     import torch  # deferred: planning imports torch only once the flags are checked
 
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        cpuinfo = ""
-    cpu = cpu_identity(cpuinfo, platform.processor() or platform.machine())
+    cpu = cpu_identity(read_cpuinfo(), platform.processor() or platform.machine())
     gpu = torch.cuda.get_device_name(0) if device == "cuda" and torch.cuda.is_available() else ""
     raw = json.dumps([CACHE_VERSION, cpu, os.cpu_count(), torch.__version__, device, gpu, threads])
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
