@@ -83,7 +83,7 @@ def summary(outcome) -> str:
             found_dice = search_dice.get(name.removesuffix("-final"))
             return f"{origin} {found_dice:.4f}" if found_dice is not None and found_dice == found_dice else f"not in the {origin} on this fold"
 
-        lines.append(f"{'trained stand-alone' if outcome.estimates is not None else 're-ranked'} at the final budget ({outcome.final_epochs} epochs): " + ", ".join(
+        lines.append(f"{'trained stand-alone' if outcome.estimates is not None else 're-ranked'} at the final budget ({final_epochs(outcome)}): " + ", ".join(
             f"{r.run_name} {r.best_val_dice:.4f} ({found(r.run_name)})" for r in ranked.itertuples(index=False)))
     if outcome.model_uri:
         lines.append(f"model: {outcome.model_uri}  (python -m search.predict --model {outcome.model_uri} --input DIR --output DIR; "
@@ -100,6 +100,14 @@ def summary(outcome) -> str:
     lines.extend(mlflow_lines(outcome.tracking_uri, outcome.experiment_id, outcome.parent_run_id))
     lines.append(f"Ray Tune results: {outcome.tune_path}")
     return "\n".join(lines)
+
+
+def final_epochs(outcome) -> str:
+    """The final round's epochs as trained: its fitted count, and each training its time limit ended sooner."""
+    trained = {r.run_name: r.epochs_trained for r in outcome.final.itertuples(index=False)
+               if r.status == "FINISHED" and r.epochs_trained == r.epochs_trained}  # NaN: none logged
+    short = [f"{name} at {int(n)}" for name, n in trained.items() if n is not None and int(n) < (outcome.final_epochs or 0)]
+    return f"{outcome.final_epochs} epochs" + (f"; the time left ended {', '.join(short)}" if short else "")
 
 
 def mlflow_lines(uri: str, experiment_id: str, parent_run_id: str) -> list[str]:

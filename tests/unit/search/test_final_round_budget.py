@@ -89,3 +89,15 @@ def test_each_final_training_is_limited_to_its_share_of_the_time_left_beyond_wha
     one_at_a_time = _session(left_s=1700, plan_epoch_s=40.0)
     keep_the_budget(one_at_a_time, _trials(4, 30.0), parallel=1)
     assert one_at_a_time.final_time_limit_s == (1700 - 30) / 2 - TRIAL_S  # two waves: half each
+
+
+def test_the_summary_names_each_final_training_the_time_left_ended_sooner():
+    import pandas as pd
+
+    from search.run import final_epochs
+
+    final = pd.DataFrame({"run_name": ["d4-s1111-default-final", "d3-s101-final", "d3-s111-final"], "status": ["FINISHED", "FINISHED", "FAILED"],
+                          "epochs_trained": [77.0, 83.0, 2.0]})
+    outcome = SimpleNamespace(final=final, final_epochs=83)
+    assert final_epochs(outcome) == "83 epochs; the time left ended d4-s1111-default-final at 77"  # a failed training is not "ended by time"
+    assert final_epochs(SimpleNamespace(final=final.iloc[1:2], final_epochs=83)) == "83 epochs"
