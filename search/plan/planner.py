@@ -9,17 +9,15 @@ MIN_TRIAL_STEPS optimiser steps, the final round's trainings MIN_FINAL_STEPS, an
 SEARCH_SHARE of the budget left after setup and test goes to the search, the rest to the final round."""
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import replace
-
-import numpy as np
 
 from datasets.fingerprint import CONTEXT
 from recipes.settings import EPOCH_PATCH_CAP
 
 from search.errors import ConfigError
 
+from .asha import MAX_TRIALS, asha_epochs
 from .budget import duration
 from .cost import CostModel
 from .inputs import PlanInputs
@@ -42,56 +40,7 @@ MIN_FINAL_STEPS = 8000  # a final training's least steps, on one fold or on each
 PLAN_LR = 1e-3  # Adam's first rate in a budget's fixed-recipe trainings (3e-3 without a plan): the default U-Net on Kvasir (160 px, 40
 # epochs, cosine) scored test mean Dice 0.740 at 1e-3, 0.612 at 3e-3; DRIVE (60 epochs) 0.822 and 0.814 (bench/recipe_gap.py)
 MIN_EPOCHS = 4  # a trial's most epochs (ASHA's max_t): fewer leave ASHA no rung to stop a weak trial at
-MAX_TRIALS = 48
 FINAL_CHOICES = ((2, 2), (1, 2), (1, 1))  # (finalists, folds) the planner tries, most evidence first
-
-
-@functools.lru_cache(maxsize=None)
-def _asha_reach(rf: int, rungs: int, runs: int = 1000) -> tuple[tuple[float, ...], ...]:
-    """Expected trials among the first n (n = 0..MAX_TRIALS) that train each span: row n holds `rungs` + 1 figures, the
-    first span's (every trial) and those past each of `rungs` rungs, by Ray's ASHA rule on
-    random scores: a trial goes on past a rung unless its score is below the 1 - 1/rf quantile of the trials recorded
-    there before it (none recorded: it goes on). Trials arrive in turn; a search's first n trials are a search of n."""
-    rng = np.random.default_rng(0)
-    scores = rng.random((runs, MAX_TRIALS))
-    alive = np.ones((runs, MAX_TRIALS), bool)
-    reach = [np.zeros(MAX_TRIALS + 1)]
-    reach[0][1:] = np.arange(1, MAX_TRIALS + 1)  # every trial reaches the first rung
-    for _ in range(rungs):
-        passed = np.zeros_like(alive)
-        for i in range(MAX_TRIALS):
-            earlier = np.sort(np.where(alive[:, :i], scores[:, :i], np.inf), axis=1)  # the recorded first
-            count = alive[:, :i].sum(axis=1)
-            pos = (1 - 1 / rf) * np.maximum(count - 1, 0)  # numpy's linear quantile of the recorded scores
-            lo = np.floor(pos).astype(int)
-            hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
-            rows = np.arange(runs)
-            if i:
-                cutoff = earlier[rows, lo] + (earlier[rows, hi] - earlier[rows, lo]) * (pos - lo)
-                cutoff[count == 0] = -np.inf  # none recorded before it: it goes on
-            else:
-                cutoff = np.full(runs, -np.inf)
-            passed[:, i] = alive[:, i] & (scores[:, i] >= cutoff)
-        alive = passed
-        reach.append(np.concatenate([[0.0], np.cumsum(alive.mean(axis=0))]))
-    return tuple(tuple(r) for r in np.stack(reach, axis=1))
-
-
-def asha_epochs(max_t: int, grace: int, rf: int, trials: int | None = None) -> float:
-    """Expected epochs one of `trials` trials trains under ASHA: all to the first rung, and at each rung those Ray's rule
-    lets on (_asha_reach: the first to arrive has no peer and goes on, so a few trials train more than 1/rf of them
-    would: 8 trials of at most 29 epochs train 17.8 each, not 14.1). `trials` None: the limit of many, 1/rf a rung."""
-    rungs, r = [], grace
-    while r < max_t:
-        rungs.append(r)
-        r *= rf
-    rungs.append(max_t)
-    spans = [b - a for a, b in zip([0, *rungs[:-1]], rungs)]
-    if trials is None:
-        return sum(span / rf**i for i, span in enumerate(spans))
-    n = min(trials, MAX_TRIALS)  # beyond (a user's --num-samples): counted as MAX_TRIALS, a little over the many-trials limit
-    reach = _asha_reach(rf, len(spans) - 1)[n]
-    return float(sum(span * reach[i] for i, span in enumerate(spans)) / n)
 
 
 def asha_trial_seconds(max_t: int, grace: int, rf: int, trials: int, first_s: float, later_s: float) -> float:
@@ -150,6 +99,12 @@ def _final_choices(inp: PlanInputs) -> tuple[tuple[int, int], ...]:
     return FINAL_CHOICES
 
 
+def _final_epochs(inp: PlanInputs, epoch: float, fixed: float, budget: float, k: int, folds: int, closing: float) -> int:
+    """Epochs of each final-round training (SEARCH_SHARE's rest of the budget, in waves of `parallel`); 0: no final round."""
+    waves = math.ceil((k + 1) * folds / inp.parallel) if k else 0
+    return int(((1 - SEARCH_SHARE) * (budget * SAFETY - fixed) / waves - TRIAL_S - closing) // epoch) if waves else 0
+
+
 def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: float, budget: float, k: int, folds: int,
                trial_epoch: float | None = None, closing: float = 0.0) -> dict | None:
     """The plan at one geometry and final round within `budget`, or None where it cannot hold one epoch of each.
@@ -160,7 +115,7 @@ def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: f
     p = inp.parallel
     avail = budget * SAFETY - fixed
     waves = math.ceil((k + 1) * folds / p) if k else 0
-    final_epochs = int(((1 - SEARCH_SHARE) * avail / waves - TRIAL_S - closing) // epoch) if waves else 0
+    final_epochs = _final_epochs(inp, epoch, fixed, budget, k, folds, closing)
     if waves and final_epochs < 1:
         return None
     final_s = waves * (final_epochs * epoch + TRIAL_S + closing) if waves else 0.0
@@ -199,28 +154,38 @@ def plan_for_budget(inp: PlanInputs, cost: CostModel, budget_s: float, spent_s: 
 
 
 def _for_budget(inp: PlanInputs, cost: CostModel, budget_s: float, spent_s: float) -> Plan:
-    found = []
+    found = []  # (final round's steps, inputs, geometry, final choice, its candidate or None: not yet timed) short of the minimum steps
     for width in inp.widths or (inp.base_channels,):
         for side in sides(inp):
             at = replace(inp, base_channels=width)
             g = geometry(at, side)
             step, epoch = epoch_seconds(at, cost, g)
-            trial_epoch = search_epoch_seconds(at, cost, g)
+            steps, trial_epoch = math.ceil(g.per_epoch / at.batch_size), None
             for k, folds in _final_choices(at):
-                c = _candidate(at, g, step, epoch, fixed_seconds(at, cost, g, folds), budget_s, k, folds, trial_epoch,
-                               closing_seconds(at, cost, g, folds))
+                fixed, closing = fixed_seconds(at, cost, g, folds), closing_seconds(at, cost, g, folds)
+                final = _final_epochs(at, epoch, fixed, budget_s, k, folds, closing)
+                if k and final < 1:
+                    continue
+                if k and final * steps < MIN_FINAL_STEPS:  # not a good plan whatever its search: the search's depths are
+                    found.append((final * steps, at, g, (k, folds), None))  # timed only if it is chosen (minutes on a slow CPU)
+                    continue
+                trial_epoch = trial_epoch or search_epoch_seconds(at, cost, g)
+                c = _candidate(at, g, step, epoch, fixed, budget_s, k, folds, trial_epoch, closing)
+                if c is not None and c["good"]:
+                    return _plan(at, cost, c, budget_s, f"at {_res(g)} and width {width} the budget gives each trial {c['max_t']} epochs "
+                                 f"({c['max_t'] * steps} steps), {c['trials']} trials, and the final round {c['final_epochs']} epochs: the "
+                                 f"widest net, then the largest resolution, that holds at least {MIN_TRIAL_STEPS} steps a trial, "
+                                 f"{MIN_FINAL_STEPS} a final training and {MIN_TRIALS} trials")
                 if c is not None:
-                    found.append((at, c))
-                    if c["good"]:
-                        return _plan(at, cost, c, budget_s, f"at {_res(g)} and width {width} the budget gives each trial {c['max_t']} epochs "
-                                     f"({c['max_t'] * math.ceil(g.per_epoch / at.batch_size)} steps), {c['trials']} trials, and the final round "
-                                     f"{c['final_epochs']} epochs: the widest net, then the largest resolution, that holds at least "
-                                     f"{MIN_TRIAL_STEPS} steps a trial, {MIN_FINAL_STEPS} a final training and {MIN_TRIALS} trials")
-    if found:  # none holds the minimum steps: the cheapest resolution and width, most final epochs
-        at, c = max(found, key=lambda f: (f[1]["final_epochs"] * math.ceil(f[1]["geometry"].per_epoch / f[0].batch_size), f[1]["trials"]))
-        return _plan(at, cost, c, budget_s, f"no resolution gives {MIN_FINAL_STEPS} steps a final training in this budget: "
-                     f"{_res(c['geometry'])} at width {at.base_channels} gives the most ({c['final_epochs']} epochs); a longer --budget "
-                     "trains models worth more")
+                    found.append((c["final_epochs"] * steps, at, g, (k, folds), c))
+    for _, at, g, (k, folds), c in sorted(found, key=lambda f: -f[0]):  # none holds the minimum steps: the most final steps
+        step, epoch = epoch_seconds(at, cost, g)
+        c = c or _candidate(at, g, step, epoch, fixed_seconds(at, cost, g, folds), budget_s, k, folds, search_epoch_seconds(at, cost, g),
+                            closing_seconds(at, cost, g, folds))
+        if c is not None:
+            return _plan(at, cost, c, budget_s, f"no resolution gives {MIN_FINAL_STEPS} steps a final training in this budget: "
+                         f"{_res(g)} at width {at.base_channels} gives the most ({c['final_epochs']} epochs); a longer --budget "
+                         "trains models worth more")
     after = f", after {duration(spent_s)} of reading the data and timing this machine" if spent_s else ""
     raise ConfigError(f"--budget {duration(budget_s + spent_s)} is below the smallest plan's {duration(minimum_seconds(inp, cost) + spent_s)} "
                       f"(2 trials and a final round of one epoch each at the lowest resolution{after}): give at least that")
