@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.dry_run:
             from search.driver.dry_run import dry_run  # deferred: torch and the loaders, after the flags are checked
 
-            lines, compute, plan, path = dry_run(cfg)
+            lines, compute, plan, path = dry_run(cfg, echo=lambda line: print(line, file=sys.stderr))
             for line in lines:
                 print(json.dumps(line))
             print(compute.line(), file=sys.stderr)  # stdout stays one JSON configuration per line

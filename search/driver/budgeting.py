@@ -30,7 +30,7 @@ def planned(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, kept
         return cfg, Plan(**kept)
     if cfg.budget is None and not cfg.plan:
         return cfg, None
-    cfg, plan = make_plan(cfg, data, limits, started)
+    cfg, plan = make_plan(cfg, data, limits, started, echo)
     for line in plan.lines():
         echo(line)
     echo(f"plan written to {write_plan(plan, plan_path(cfg, data))} (edit it and run it with --plan FILE)")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 from datasets import SegmentationData
 from search.config import SearchConfig
@@ -34,11 +34,11 @@ def dry_run_compute(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimi
     return expected_compute(cfg, data, trial_count(cfg, limits), create_space(cfg.space).max_trial_epochs(cfg), cpus, plan)
 
 
-def dry_run(cfg: SearchConfig):
+def dry_run(cfg: SearchConfig, echo: Callable[[str], None] | None = None):
     """(the configuration lines, the expected compute, the plan and where it was written) of the search `cfg`, its data
-    read, its patch settled and its plan made (--budget), read (--plan) or its settings timed."""
+    read, its patch settled and its plan made (--budget), read (--plan) or its settings timed (`echo`: told of each step timed)."""
     cfg, data, limits = prepared(cfg)
-    cfg, plan = make_plan(cfg, data, limits)
+    cfg, plan = make_plan(cfg, data, limits, echo=echo)
     limits = space_limits(cfg, data) if cfg.image_side else limits  # what the working resolution allows
     path = write_plan(plan, plan_path(cfg, data)) if cfg.budget is not None else None
     planned = plan if cfg.budget is not None or cfg.plan else None

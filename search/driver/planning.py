@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from datasets import SegmentationData, compute_fingerprint
 from datasets.store import cache_dir
@@ -44,28 +45,29 @@ def _gpus() -> int:
     return torch.cuda.device_count()
 
 
-def cost_model(cfg: SearchConfig) -> MeasuredCost:
+def cost_model(cfg: SearchConfig, echo: Callable[[str], None] | None = None) -> MeasuredCost:
     """The cost model of this machine (GPU where trials take GPUs) in the precision the trials resolve --precision to
-    here, cached per machine under the store cache."""
+    here, cached per machine under the store cache; `echo` is told of each step it times."""
     device = "cuda" if cfg.gpus_per_trial and _gpus() else "cpu"
     threads = max(1, int(cfg.cpus_per_trial))
     bf16 = resolve_precision(cfg.precision, device).bf16
-    return MeasuredCost(cache_dir() / "cost" / f"{machine_key(device, threads)}.json", device, threads, bf16=bf16)
+    return MeasuredCost(cache_dir() / "cost" / f"{machine_key(device, threads)}.json", device, threads, bf16=bf16, echo=echo)
 
 
-def make_plan(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, started: float | None = None) -> tuple[SearchConfig, Plan]:
+def make_plan(cfg: SearchConfig, data: SegmentationData, limits: SpaceLimits, started: float | None = None,
+              echo: Callable[[str], None] | None = None) -> tuple[SearchConfig, Plan]:
     """(cfg with the plan applied, the plan): --plan's file checked against this data, --budget's plan, or cfg timed.
     Trials at a time follow from this machine's CPUs and GPUs, or from the cluster's at --address. `started`: when the
     budget's clock started (time.monotonic()): the time the store and this machine's timing took by the plan comes off
     the budget (Kvasir at 60 minutes on a fresh 2-core AVX2 machine: the search phase began 4.6 min in, where the plan had
-    counted 1.3 min for setup and test together)."""
+    counted 1.3 min for setup and test together). `echo`: told of each step this machine times."""
     cpus, gpus = cluster_capacity(cfg) if cfg.address and not cfg.plan else (None, None)
     inp = plan_inputs(cfg, data, limits, cpus, gpus)
     if cfg.plan:
         plan = Plan.read(cfg.plan)
         plan.check(cfg.plan, data.name, inp.data_key, limits.depths)
         return plan.apply(replace(cfg, batch_size=plan.batch_size)), plan
-    cost = cost_model(cfg)
+    cost = cost_model(cfg, echo)
     if cfg.budget is not None:
         plan = plan_for_budget(inp, cost, cfg.budget)  # times the steps it needs on this machine (cached)
         for _ in range(3 if started is not None else 0):  # planned again, the time spent so far off the budget, until no

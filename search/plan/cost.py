@@ -11,7 +11,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 CACHE_VERSION = 2  # 2: the step timed is the trainer's own (its loss and finite check)
 
@@ -70,6 +70,7 @@ class MeasuredCost:
     threads: int = 1
     steps: int = 3
     bf16: bool = False  # trials train in bf16 autocast (and then always channels_last: recipes.train_config)
+    echo: Callable[[str], None] | None = None  # told of each step timed here for the first time (a fresh machine: minutes)
 
     def _entries(self) -> dict[str, float]:
         try:
@@ -87,15 +88,24 @@ class MeasuredCost:
             os.replace(tmp, self.cache)
         return float(entries[key])
 
+    def _key(self, depth: int, width: int, patch: int, batch: int, channels_last: bool) -> str:
+        return f"step-d{depth}-w{width}-p{patch}-b{batch}-cl{int(channels_last)}" + ("-bf16" if self.bf16 else "")
+
     def _step(self, depth: int, width: int, patch: int, batch: int, channels_last: bool) -> float:
-        key = f"step-d{depth}-w{width}-p{patch}-b{batch}-cl{int(channels_last)}" + ("-bf16" if self.bf16 else "")
+        key = self._key(depth, width, patch, batch, channels_last)
         return self._measure(key, lambda: time_steps(depth, width, patch, batch, channels_last, self.device, self.threads, self.steps, self.bf16))
 
     def step_s(self, depth: int, width: int, patch: int, batch: int) -> float:
         """The step the trials take: in bf16, channels_last's; in fp32, the faster memory format's."""
+        new = self.echo is not None and self._key(depth, width, patch, batch, True) not in self._entries()
         if self.bf16:
-            return self._step(depth, width, patch, batch, True)
-        return min(self._step(depth, width, patch, batch, False), self._step(depth, width, patch, batch, True))
+            step = self._step(depth, width, patch, batch, True)
+        else:
+            step = min(self._step(depth, width, patch, batch, False), self._step(depth, width, patch, batch, True))
+        if new:
+            self.echo(f"timed a training step on this machine (kept for later searches): depth {depth}, width {width}, {patch}-px patches "
+                      f"of {batch}: {step:.2f} s{', channels_last' if self.channels_last(depth, width, patch, batch) else ''}")
+        return step
 
     def channels_last(self, depth: int, width: int, patch: int, batch: int) -> bool:
         """channels_last where it measured faster (always in bf16, where the trials use it regardless)."""

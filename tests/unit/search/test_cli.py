@@ -84,7 +84,7 @@ def test_a_budgets_dry_run_writes_its_plan_and_counts_the_plans_epochs_and_trial
     from search.run import parse_args
 
     monkeypatch.setenv("UNET_SEARCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(planning, "cost_model", lambda cfg: PlantedCost(per_megapixel_step=1.4, per_megapixel_predict=0.3))
+    monkeypatch.setattr(planning, "cost_model", lambda cfg, echo=None: PlantedCost(per_megapixel_step=1.4, per_megapixel_predict=0.3))
     cfg = parse_args(["--space", "arch", "--budget", "20m", "--dry-run", "--storage", str(tmp_path / "ray")])
     lines, compute, plan, path = plan_dry_run(cfg)
     assert Plan.read(path) == plan and plan.budget_s == 1200  # written where --plan FILE reads it back

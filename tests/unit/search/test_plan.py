@@ -12,7 +12,7 @@ from search.errors import ConfigError
 from search.config import SearchConfig
 from search.plan import Budget, Plan, PlanInputs, PlantedCost, asha_epochs, minimum_seconds, parse_budget, plan_defaults, plan_for_budget
 from search.plan.planner import MIN_FINAL_STEPS
-from search.plan.resolution import sides
+from search.plan.resolution import geometry, sides
 
 KVASIR = PlanInputs("folder", "k1", 1000, 704, 176, 120, 32, (530, 620), (332, 487), 136.0)
 DRIVE = PlanInputs("drive", "k2", 40, 16, 4, 20, 4, (584, 565), (584, 565), 6.0)
@@ -184,7 +184,7 @@ def test_a_search_on_a_cluster_plans_trials_at_a_time_by_the_clusters_cpus_not_t
     from search.run import parse_args
 
     monkeypatch.setenv("UNET_SEARCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(planning, "cost_model", lambda cfg: COST)
+    monkeypatch.setattr(planning, "cost_model", lambda cfg, echo=None: COST)
     monkeypatch.setattr(planning, "cluster_capacity", lambda cfg: (16.0, 0.0))
     local = parse_args(["--space", "arch", "--budget", "20m", "--storage", str(tmp_path / "ray")])
     data = load_data(local)
@@ -201,7 +201,7 @@ def test_a_search_plans_what_is_left_of_its_budget_once_its_data_is_read_and_its
     from search.run import parse_args
 
     monkeypatch.setenv("UNET_SEARCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(planning, "cost_model", lambda cfg: COST)
+    monkeypatch.setattr(planning, "cost_model", lambda cfg, echo=None: COST)
     cfg = parse_args(["--space", "arch", "--budget", "20m", "--storage", str(tmp_path / "ray")])
     data = load_data(cfg)
     _, plan = planning.make_plan(cfg, data, space_limits(cfg, data), started=time.monotonic() - 120)  # two minutes ago
@@ -307,3 +307,38 @@ def test_the_final_round_plans_its_closing_validation_on_the_split_each_training
     assert one > 0 and closing_seconds(inp, COST, g, folds=2) == pytest.approx(one * ((704 + 100) // 5) / 100)  # a fold's 160
     assert closing_seconds(replace(inp, val_per_epoch=100), COST, g) == 0  # every image scored an epoch: nothing to close
     assert plan.closing_s == pytest.approx(one, abs=0.1)
+
+
+class RecordedCost(DepthCost):
+    """DepthCost that records every step it is asked for, as MeasuredCost would time it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        object.__setattr__(self, "asked", set())
+
+    def step_s(self, depth, width, patch, batch):
+        self.asked.add((depth, width, patch))
+        return super().step_s(depth, width, patch, batch)
+
+
+def test_a_geometry_whose_final_round_is_too_short_is_not_timed_at_the_searchs_other_depths_unless_chosen():
+    inp = replace(KVASIR, depths=(1, 2, 3, 4), widths=(16, 8))
+    cost = RecordedCost(per_megapixel_step=8.0, per_megapixel_predict=0.3)  # a slow machine: no plan in an hour holds the minimum
+    plan = plan_for_budget(inp, cost, 3600)
+    assert plan.why[0].startswith("no resolution gives")
+    shallow = {(w, p) for d, w, p in cost.asked if d < 4}
+    assert shallow == {(plan.base_channels, plan.patch_size)}  # the other depths: only where the search will run
+    assert {(w, p) for d, w, p in cost.asked if d == 4} == {(w, geometry(replace(inp, base_channels=w), s).patch) for w in (16, 8) for s in sides(inp)}
+    assert plan.search_epoch_s < plan.epoch_s  # its search timed where chosen: at the depths' mean, not the deepest's
+
+
+def test_the_cost_model_says_which_steps_it_times_once(tmp_path, monkeypatch):
+    import search.plan.cost as cost
+
+    monkeypatch.setattr(cost, "time_steps", lambda *args: 0.2 if args[4] else 0.3)
+    lines = []
+    measured = cost.MeasuredCost(tmp_path / "c.json", echo=lines.append)
+    measured.step_s(4, 16, 160, 8), measured.step_s(4, 16, 160, 8)
+    assert lines == ["timed a training step on this machine (kept for later searches): depth 4, width 16, 160-px patches of 8: 0.20 s, channels_last"]
+    cost.MeasuredCost(tmp_path / "c.json", echo=lines.append).step_s(4, 16, 160, 8)
+    assert len(lines) == 1  # cached: a second search times nothing and says nothing
