@@ -187,3 +187,17 @@ DEFAULT_UNET_KEY = "default_unet"  # marks the default U-Net a re-ranking trains
 def config_run_name(config: dict[str, Any]) -> str:
     """A Tune config's run name: its TrialParams name, with -default for the default U-Net of a re-ranking."""
     return TrialParams.from_config(config).run_name + ("-default" if config.get(DEFAULT_UNET_KEY) else "")
+
+
+def planned_epochs(config: dict[str, Any], default: int) -> int:
+    """The epochs a Tune config trains unstopped (saliency rounds included); `default` where it is no trial's config."""
+    try:
+        return TrialParams.from_config(config).total_epochs
+    except (TypeError, ValueError):
+        return default
+
+
+def ends_at(config: dict[str, Any], result: dict[str, Any] | None, default: int) -> int:
+    """The epoch a trial ends at unstopped: its time limit's (`last_epoch`, reported by a budget's final round) where
+    `result` has one, else its config's planned epochs (`default` where it is no trial's config)."""
+    return int((result or {}).get("last_epoch") or planned_epochs(config, default))

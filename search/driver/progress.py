@@ -6,7 +6,7 @@ from typing import Callable
 
 from ray.tune import Callback
 
-from recipes.params import TrialParams
+from recipes.params import ends_at, planned_epochs
 
 from . import live
 from .tuner import trial_name
@@ -63,12 +63,12 @@ class ProgressLines(Callback):
         if self.clock() - self.last_line >= self.every_s:  # a running trial reports its epochs: no search is minutes of silence
             epoch = int(result.get("training_iteration", 0))
             score = f"val Dice {value:.4f}" if value is not None else "no validation Dice"
-            self.say(f"{self.line(trials)} | {trial_name(trial)} epoch {epoch}/{_ends_at(trial, result, self.epochs_per_trial)}: {score}")
+            self.say(f"{self.line(trials)} | {trial_name(trial)} epoch {epoch}/{ends_at(trial.config, result, self.epochs_per_trial)}: {score}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}
         reported = int(last.get("training_iteration", 0))
-        self.ended[trial.trial_id] = "stopped" if reported < _ends_at(trial, last, self.epochs_per_trial) else "done"
+        self.ended[trial.trial_id] = "stopped" if reported < ends_at(trial.config, last, self.epochs_per_trial) else "done"
         self.say(self.line(trials))
 
     def on_trial_error(self, iteration, trials, trial, **info):
@@ -106,23 +106,10 @@ class ProgressLines(Callback):
         left = 0
         for t in trials:
             if not self._ended(t):
-                left += max(_budget(t, self.epochs_per_trial) - int((t.last_result or {}).get("training_iteration", 0)), 0)
+                left += max(planned_epochs(t.config, self.epochs_per_trial) - int((t.last_result or {}).get("training_iteration", 0)), 0)
         left += max(total - len(trials), 0) * self.epochs_per_trial
         seconds = left * elapsed / trained
         budget = live.budget_of(self.search)
         if self.deadline_s is not None and budget is not None and seconds > self.deadline_s - budget.used_s:
             return f"~{clock(self.deadline_s - budget.used_s)} left (the budget's deadline for this phase)"
         return f"at most ~{clock(seconds)} left" if self.early_stopping else f"~{clock(seconds)} left"
-
-
-def _budget(trial, default: int) -> int:
-    try:
-        return TrialParams.from_config(trial.config).total_epochs
-    except (TypeError, ValueError):
-        return default
-
-
-def _ends_at(trial, result: dict, default: int) -> int:
-    """The epoch a trial ends at: its time limit's (`last_epoch`, a budget's final round) where it reports one, else its
-    configuration's epochs."""
-    return int(result.get("last_epoch") or _budget(trial, default))

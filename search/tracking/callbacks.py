@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ray.tune import Callback
 
-from recipes.params import TrialParams
+from recipes.params import ends_at
 from search.tracking import client as tracking
 from search.tracking import outbox, schema
 
@@ -65,11 +65,7 @@ class CloseTrialRuns(Callback):
         run = self._run(trial_id)
         if run is not None and tracking.is_running(run):
             epochs = int((last_result or {}).get("training_iteration", 0))
-            try:
-                budget = int((last_result or {}).get("last_epoch") or TrialParams.from_config(config).total_epochs)  # a time limit's end
-            except (TypeError, ValueError):
-                budget = epochs
-            early = "true" if epochs < budget else "false"
+            early = "true" if epochs < ends_at(config, last_result, epochs) else "false"  # not where a time limit ended it
             self._end(run.info.run_id, "FINISHED", {schema.STOPPED_EARLY_TAG: early, schema.EPOCHS_RUN_TAG: str(epochs)})
 
     def on_trial_recover(self, iteration, trials, trial, **info):

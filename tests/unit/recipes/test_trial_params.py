@@ -76,3 +76,12 @@ def test_a_trials_schedule_is_validated_and_reaches_its_trainer():
     assert TrialParams.from_config(TrialParams(schedule="cosine").to_dict()).schedule == "cosine"  # a checkpoint's params rebuild it
     phase = train_config(TrialParams(schedule="cosine"), 5, 0, 1, fp32, patience_epochs=12, start_epoch=7)  # a supernet's second phase
     assert (phase.schedule_epochs, phase.schedule_start) == (12, 7)
+
+
+def test_a_trial_ends_where_its_time_limit_said_else_at_its_planned_epochs_saliency_rounds_included():
+    from recipes.params import ends_at
+
+    config = TrialParams(epochs=10, saliency_percentile=90, saliency_iterations=2, saliency_epochs=3).to_dict()
+    assert ends_at(config, {"training_iteration": 4}, 99) == 16  # 10 + 2 rounds of 3
+    assert ends_at(config, {"last_epoch": 7}, 99) == 7  # a budget's final round, its time limit ended at 7
+    assert ends_at({"epochs": "many"}, None, 5) == 5  # no trial's config: the caller's default
