@@ -71,6 +71,7 @@ class MeasuredCost:
     steps: int = 3
     bf16: bool = False  # trials train in bf16 autocast (and then always channels_last: recipes.train_config)
     echo: Callable[[str], None] | None = None  # told of each step timed here for the first time (a fresh machine: minutes)
+    timed: int = 0  # measurements this model has made (not read from the cache)
 
     def _entries(self) -> dict[str, float]:
         try:
@@ -82,6 +83,7 @@ class MeasuredCost:
         entries = self._entries()
         if key not in entries:
             entries[key] = run()
+            self.timed += 1
             self.cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.cache.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
@@ -97,12 +99,12 @@ class MeasuredCost:
 
     def step_s(self, depth: int, width: int, patch: int, batch: int) -> float:
         """The step the trials take: in bf16, channels_last's; in fp32, the faster memory format's."""
-        new = self.echo is not None and self._key(depth, width, patch, batch, True) not in self._entries()
+        before = self.timed
         if self.bf16:
             step = self._step(depth, width, patch, batch, True)
         else:
             step = min(self._step(depth, width, patch, batch, False), self._step(depth, width, patch, batch, True))
-        if new:
+        if self.echo is not None and self.timed > before:
             self.echo(f"timed a training step on this machine (kept for later searches): depth {depth}, width {width}, {patch}-px patches "
                       f"of {batch}: {step:.2f} s{', channels_last' if self.channels_last(depth, width, patch, batch) else ''}")
         return step

@@ -178,11 +178,13 @@ def _for_budget(inp: PlanInputs, cost: CostModel, budget_s: float, spent_s: floa
                                  f"{MIN_FINAL_STEPS} a final training and {MIN_TRIALS} trials")
                 if c is not None:
                     found.append((c["final_epochs"] * steps, at, g, (k, folds), c))
-    for _, at, g, (k, folds), c in sorted(found, key=lambda f: -f[0]):  # none holds the minimum steps: the most final steps
-        step, epoch = epoch_seconds(at, cost, g)
-        c = c or _candidate(at, g, step, epoch, fixed_seconds(at, cost, g, folds), budget_s, k, folds, search_epoch_seconds(at, cost, g),
-                            closing_seconds(at, cost, g, folds))
-        if c is not None:
+    for most in sorted({f[0] for f in found}, reverse=True):  # none holds the minimum steps: the most final steps, then trials
+        tied = [(at, g, c or _candidate(at, g, *epoch_seconds(at, cost, g), fixed_seconds(at, cost, g, folds), budget_s, k, folds,
+                                        search_epoch_seconds(at, cost, g), closing_seconds(at, cost, g, folds)))
+                for steps, at, g, (k, folds), c in found if steps == most]
+        tied = [t for t in tied if t[2] is not None]
+        if tied:
+            at, g, c = max(tied, key=lambda t: t[2]["trials"])
             return _plan(at, cost, c, budget_s, f"no resolution gives {MIN_FINAL_STEPS} steps a final training in this budget: "
                          f"{_res(g)} at width {at.base_channels} gives the most ({c['final_epochs']} epochs); a longer --budget "
                          "trains models worth more")

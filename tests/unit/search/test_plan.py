@@ -342,3 +342,22 @@ def test_the_cost_model_says_which_steps_it_times_once(tmp_path, monkeypatch):
     assert lines == ["timed a training step on this machine (kept for later searches): depth 4, width 16, 160-px patches of 8: 0.20 s, channels_last"]
     cost.MeasuredCost(tmp_path / "c.json", echo=lines.append).step_s(4, 16, 160, 8)
     assert len(lines) == 1  # cached: a second search times nothing and says nothing
+
+
+class WidthOnlyShallowCost(PlantedCost):
+    """The deepest net's step the same at both widths, the shallower nets' dearer at width 16: two widths whose final
+    rounds tie exactly, the narrower one's search holding more trials."""
+
+    def step_s(self, depth, width, patch, batch):
+        return super().step_s(depth, 8, patch, batch) * (1.0 if depth == 4 or width == 16 else 0.1)
+
+    def predict_s(self, depth, width, side):
+        return super().predict_s(depth, 8, side)
+
+
+def test_where_no_plan_holds_the_minimum_steps_ties_in_final_steps_go_to_the_search_with_more_trials():
+    inp = replace(KVASIR, depths=(1, 2, 3, 4), widths=(16, 8))
+    plan = plan_for_budget(inp, WidthOnlyShallowCost(per_megapixel_step=8.0, per_megapixel_predict=0.3), 3600)
+    assert plan.why[0].startswith("no resolution gives") and plan.base_channels == 8  # 16 comes first, but its search holds fewer
+    wide = plan_for_budget(replace(inp, widths=(16,)), WidthOnlyShallowCost(per_megapixel_step=8.0, per_megapixel_predict=0.3), 3600)
+    assert (wide.final_budget, wide.image_side) == (plan.final_budget, plan.image_side) and wide.num_samples < plan.num_samples
