@@ -361,3 +361,19 @@ def test_where_no_plan_holds_the_minimum_steps_ties_in_final_steps_go_to_the_sea
     assert plan.why[0].startswith("no resolution gives") and plan.base_channels == 8  # 16 comes first, but its search holds fewer
     wide = plan_for_budget(replace(inp, widths=(16,)), WidthOnlyShallowCost(per_megapixel_step=8.0, per_megapixel_predict=0.3), 3600)
     assert (wide.final_budget, wide.image_side) == (plan.final_budget, plan.image_side) and wide.num_samples < plan.num_samples
+
+
+def test_the_plan_hands_the_searchs_output_to_the_cost_model_so_its_timing_is_not_silent(tmp_path, monkeypatch):
+    import search.driver.planning as planning
+    from search.driver.data import load_data, space_limits
+    from search.run import parse_args
+
+    monkeypatch.setenv("UNET_SEARCH_CACHE", str(tmp_path / "cache"))
+    handed = []
+    monkeypatch.setattr(planning, "cost_model", lambda cfg, echo=None: handed.append(echo) or COST)
+    cfg = parse_args(["--space", "arch", "--budget", "20m", "--storage", str(tmp_path / "ray")])
+    data = load_data(cfg)
+    planning.make_plan(cfg, data, space_limits(cfg, data), echo=print)
+    assert handed == [print]
+    monkeypatch.undo()
+    assert planning.cost_model(cfg, print).echo is print
