@@ -131,8 +131,8 @@ def final_time_limit_s(session, parallel: int) -> float:
 
 
 def keep_the_budget(session, results=None, parallel: int | None = None) -> float | None:
-    """Before the final round of a budgeted search: fit it to the time left at the epoch time the search measured (the
-    plan's where it measured none): longer where epochs ran faster than planned, shorter where the search ran long,
+    """Before the final round of a budgeted search: fit it to the time left at the epoch time the search measured where
+    faster than planned (else the plan's): longer where epochs ran faster than planned, shorter where the search ran long,
     skipped where not one epoch fits; each training's epochs then end within its share of the time left, however they
     run (final_time_limit_s). The measure (the default U-Net's epoch: measured_epoch_s) counts only where every
     trial trains the fixed recipe (arch), and a plans file's final round is never made longer (the user's edit stands).
@@ -142,19 +142,25 @@ def keep_the_budget(session, results=None, parallel: int | None = None) -> float
         return None
     one_recipe = getattr(session.space, "fixed_recipe", False)
     measured = measured_epoch_s(results, min(session.plan.depth, DEFAULT_DEPTH)) if one_recipe else None
-    epoch_s = measured if measured is not None else session.plan.epoch_s
+    # a slower measure fits no fewer epochs: the trainings' time limit ends them where their time does, and a machine
+    # loaded for a while in the search (Kvasir at 60 minutes: 34.7-s epochs measured, 24.1 planned, ~26 in the final
+    # round) no longer cuts a round for good (64 epochs where 88 fitted; the search ended 11 minutes early)
+    epoch_s = session.plan.epoch_s if measured is None else min(measured, session.plan.epoch_s)
     parallel = min(session.plan.parallel, parallel or session.plan.parallel)
     session.final_time_limit_s = final_time_limit_s(session, parallel)
     epochs = final_epochs_left(session, epoch_s, stretch=measured is not None and not session.cfg.plan, parallel=parallel)
     planned_epochs = session.cfg.final_epochs
-    if epochs < 1:
+    if epochs < 1 or final_epochs_left(session, max(measured or 0.0, epoch_s), stretch=False, parallel=parallel) < 1:
         session.echo(f"budget: {session.budget.line()} used; no final-round epoch fits what is left: the search's best is the choice")
         session.cfg = replace(session.cfg, rerank_top=0)
         return 0.0
     fitted_s = _waves(session, parallel) * (epochs * epoch_s + TRIAL_S + session.plan.closing_s)
+    if measured is not None and measured > epoch_s:
+        session.echo(f"budget: the search measured {measured:.1f}-s epochs ({epoch_s:.1f} s planned): each final training ends where "
+                     f"its share of the time left ({duration(session.final_time_limit_s)}) does")
     if epochs == planned_epochs:
         return fitted_s
-    why = (f"{epoch_s:.1f}-s epochs measured in the search, {session.plan.epoch_s:.1f} s planned" if measured is not None
+    why = (f"{epoch_s:.1f}-s epochs measured in the search, {session.plan.epoch_s:.1f} s planned" if measured is not None and measured <= epoch_s
            else f"{session.plan.epoch_s:.1f}-s epochs as planned")
     session.echo(f"budget: {session.budget.line()} used; the final round trains {epochs} epochs instead of {planned_epochs} "
                  f"({why}) to end within {duration(session.budget.total_s)}")

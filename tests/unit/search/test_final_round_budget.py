@@ -101,3 +101,16 @@ def test_the_summary_names_each_final_training_the_time_left_ended_sooner():
     outcome = SimpleNamespace(final=final, final_epochs=83)
     assert final_epochs(outcome) == "83 epochs; the time left ended d4-s1111-default-final at 77"  # a failed training is not "ended by time"
     assert final_epochs(SimpleNamespace(final=final.iloc[1:2], final_epochs=83)) == "83 epochs"
+
+
+def test_epochs_measured_slower_than_planned_leave_the_final_round_to_its_time_limit_instead_of_cutting_it():
+    planned = _session(left_s=1700, plan_epoch_s=30.0)
+    keep_the_budget(planned, _trials(4, 30.0))
+    loaded = _session(left_s=1700, plan_epoch_s=30.0)
+    keep_the_budget(loaded, _trials(4, 45.0))  # the machine was busy for a while in the search: its epochs read 50% slower
+    assert loaded.cfg.final_epochs == planned.cfg.final_epochs  # fitted as planned, not cut for good by a passing load
+    assert loaded.final_time_limit_s == planned.final_time_limit_s  # each training still ends within its share of the time
+    assert "the search measured 45.0-s epochs (30.0 s planned): each final training ends where its share" in loaded.lines[0]
+    spent = _session(left_s=75, plan_epoch_s=30.0)
+    keep_the_budget(spent, _trials(4, 45.0))  # one planned epoch would fit, not one measured one
+    assert spent.cfg.rerank_top == 0 and "no final-round epoch fits" in spent.lines[0]
