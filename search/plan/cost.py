@@ -90,11 +90,8 @@ class MeasuredCost:
             os.replace(tmp, self.cache)
         return float(entries[key])
 
-    def _key(self, depth: int, width: int, patch: int, batch: int, channels_last: bool) -> str:
-        return f"step-d{depth}-w{width}-p{patch}-b{batch}-cl{int(channels_last)}" + ("-bf16" if self.bf16 else "")
-
     def _step(self, depth: int, width: int, patch: int, batch: int, channels_last: bool) -> float:
-        key = self._key(depth, width, patch, batch, channels_last)
+        key = f"step-d{depth}-w{width}-p{patch}-b{batch}-cl{int(channels_last)}" + ("-bf16" if self.bf16 else "")
         return self._measure(key, lambda: time_steps(depth, width, patch, batch, channels_last, self.device, self.threads, self.steps, self.bf16))
 
     def step_s(self, depth: int, width: int, patch: int, batch: int) -> float:
