@@ -25,7 +25,7 @@ class RecipeSettings:
         time_limit_s: wall seconds a training's epochs may take (None: none): once the next epoch would not fit (at the
             mean epoch so far, or the last one's where slower), the training ends (closing as at its last planned epoch) and its cosine is fitted to
             the epochs that do fit (unet_core.TrainConfig.time_limit_s; a budget's final round). A training with
-            saliency rounds is not limited.
+            saliency rounds shares it among them by their epochs, each round the time its earlier ones left (recipes.rounds).
     """
 
     cpus: float = 1.0

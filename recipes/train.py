@@ -16,6 +16,7 @@ from unet_core.losses import PIXEL_WEIGHTED
 from .model import initialised, model_kwargs
 from .params import TrialParams
 from .patches import patch_dataset, patch_loader
+from .rounds import Rounds
 from .settings import RecipeSettings
 from .validation import Validator, closing_choice, eval_tile_for
 
@@ -100,7 +101,7 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
     best_state: dict[str, torch.Tensor] = {}
     meta = {"model": model_kwargs(params, data), "params": params.to_dict(), "dataset": data.name, "class_names": data.class_names,
             "background": data.background, "eval_tile": tile, "dataset_options": dict(data.options)}
-    clock = {"train_time_s": 0.0}
+    clock, rounds = {"train_time_s": 0.0}, Rounds(params, settings.time_limit_s)  # a time limit shared by the saliency rounds
     num_params = float(sum(p.numel() for p in model.parameters()))
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -124,12 +125,12 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
     def train_once(keeps, iteration: int) -> dict[str, float]:
         samples = [replace(s, keep=k, weight=s.weight if weighted else None) for s, k in zip(train, keeps or [None] * len(train))]
         dataset = patch_dataset(params, samples, augment)
-        epochs = params.epochs if iteration == 0 else params.saliency_epochs
-        limit = settings.time_limit_s if not params.saliency_on else None
-        trainer = Trainer(model, loss, train_config(params, epochs, params.train_seed + iteration, settings.threads, precision, time_limit_s=limit),
-                          validator, on_epoch)
-        offset = 0 if iteration == 0 else params.epochs + (iteration - 1) * params.saliency_epochs
-        return trainer.fit(dataset, epoch_offset=offset, loader=patch_loader(params, dataset, params.train_seed + iteration)).best_metrics
+        config = train_config(params, rounds.epochs[iteration], params.train_seed + iteration, settings.threads, precision,
+                              time_limit_s=rounds.limit(iteration))
+        trainer = Trainer(model, loss, config, validator, lambda epoch, metrics: on_epoch(epoch, rounds.reported(iteration, metrics)))
+        fit = trainer.fit(dataset, epoch_offset=rounds.offset(iteration), loader=patch_loader(params, dataset, params.train_seed + iteration))
+        rounds.done(iteration, len(fit.history))
+        return fit.best_metrics
 
     saliency_loop(FloatImages(train), train_once, model, params.saliency_percentile, params.saliency_iterations, tile)
     return dict(best)

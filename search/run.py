@@ -104,9 +104,10 @@ def summary(outcome) -> str:
 
 def final_epochs(outcome) -> str:
     """The final round's epochs as trained: its fitted count, and each training its time limit ended sooner."""
-    trained = {r.run_name: r.epochs_trained for r in outcome.final.itertuples(index=False)
-               if r.status == "FINISHED" and r.epochs_trained == r.epochs_trained}  # NaN: none logged
-    short = [f"{name} at {int(n)}" for name, n in trained.items() if n is not None and int(n) < (outcome.final_epochs or 0)]
+    trained = {r.run_name: int(r.epochs_trained) for r in outcome.final.itertuples(index=False)
+               if r.status == "FINISHED" and r.epochs_trained is not None and r.epochs_trained == r.epochs_trained}  # None, NaN: none logged
+    budgets = dict(zip(outcome.final.run_name, outcome.final.epoch_budget))  # a saliency finalist's rounds included
+    short = [f"{name} at {n}" for name, n in trained.items() if n < (budgets.get(name) or outcome.final_epochs or 0)]
     return f"{outcome.final_epochs} epochs" + (f"; the time left ended {', '.join(short)}" if short else "")
 
 

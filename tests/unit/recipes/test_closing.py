@@ -57,12 +57,13 @@ class Keeper:
         pass
 
 
-def _train(settings: RecipeSettings, epochs: int = 2):
+def _train(settings: RecipeSettings, epochs: int = 2, **saliency):
     from recipes.train import train_and_report
 
     data = load_dataset("synthetic", n_train=10, n_test=1, size=32)
     keeper, reports = Keeper(), []
-    params = TrialParams(depth=1, skips="1", patch_size=32, patch_stride=32, epochs=epochs, patches_per_epoch=8, base_channels=4, precision="fp32")
+    params = TrialParams(depth=1, skips="1", patch_size=32, patch_stride=32, epochs=epochs, patches_per_epoch=8, base_channels=4, precision="fp32",
+                         **saliency)
     best = train_and_report(params, data, settings, reports.append, keeper)
     return data, best, reports, keeper
 
@@ -83,6 +84,14 @@ def test_a_final_training_its_time_limit_ends_early_still_closes_on_the_whole_sp
     data, best, reports, keeper = _train(RecipeSettings(val_images=1, closing_val=True, time_limit_s=1e-6), epochs=5)
     assert len(reports) == 1 and reports[0]["last_epoch"] == 1  # no second epoch fits: the first is the last
     assert "closing_val_dice_last" in reports[-1] and f"on all {len(data.val)}" in keeper.best[-1][1]
+
+
+def test_a_time_limited_saliency_finalist_ends_within_its_limit_and_closes_once_at_its_end():
+    # no round's second epoch fits: one epoch a round (not 2 + 2), numbered on, the closing after the last
+    _, _, reports, _ = _train(RecipeSettings(val_images=1, closing_val=True, time_limit_s=1e-6), epochs=2,
+                              saliency_percentile=50, saliency_iterations=1, saliency_epochs=2)
+    assert [r["epoch"] for r in reports] == [1, 2] and [r["last_epoch"] for r in reports] == [3, 2]
+    assert ["closing_val_dice_last" in r for r in reports] == [False, True]
 
 
 def test_a_search_trial_and_a_training_that_scores_every_image_do_not_close():

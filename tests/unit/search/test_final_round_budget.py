@@ -96,10 +96,12 @@ def test_the_summary_names_each_final_training_the_time_left_ended_sooner():
 
     from search.run import final_epochs
 
-    final = pd.DataFrame({"run_name": ["d4-s1111-default-final", "d3-s101-final", "d3-s111-final"], "status": ["FINISHED", "FINISHED", "FAILED"],
-                          "epochs_trained": [77.0, 83.0, 2.0]})
+    final = pd.DataFrame({"run_name": ["d4-s1111-default-final", "d3-s101-final", "d3-s111-final", "d3-s111-sal50-final"],
+                          "status": ["FINISHED", "FINISHED", "FAILED", "FINISHED"], "epochs_trained": [77.0, 83.0, 2.0, 85.0],
+                          "epoch_budget": [83, 83, 83, 87]})  # the saliency finalist: 83 epochs and a retraining round of 4
     outcome = SimpleNamespace(final=final, final_epochs=83)
-    assert final_epochs(outcome) == "83 epochs; the time left ended d4-s1111-default-final at 77"  # a failed training is not "ended by time"
+    assert final_epochs(outcome) == ("83 epochs; the time left ended d4-s1111-default-final at 77, d3-s111-sal50-final at 85")  # a failed
+    # training is not "ended by time"
     assert final_epochs(SimpleNamespace(final=final.iloc[1:2], final_epochs=83)) == "83 epochs"
 
 
