@@ -152,9 +152,14 @@ class TrialParams:
         return self.saliency_percentile > 0 and self.saliency_iterations > 0
 
     @property
+    def round_epochs(self) -> list[int]:
+        """Each training round's planned epochs: the first on every pixel, then each saliency retraining."""
+        return [self.epochs] + [self.saliency_epochs] * (self.saliency_iterations if self.saliency_on else 0)
+
+    @property
     def total_epochs(self) -> int:
         """Epochs including every saliency retraining round."""
-        return self.epochs + (self.saliency_iterations * self.saliency_epochs if self.saliency_on else 0)
+        return sum(self.round_epochs)
 
     @property
     def run_name(self) -> str:

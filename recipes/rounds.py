@@ -24,9 +24,8 @@ class Rounds:
 
     @property
     def epochs(self) -> list[int]:
-        """Each round's planned epochs."""
-        p = self.params
-        return [p.epochs] + [p.saliency_epochs] * (p.saliency_iterations if p.saliency_on else 0)
+        """Each round's planned epochs (TrialParams.round_epochs)."""
+        return self.params.round_epochs
 
     def offset(self, iteration: int) -> int:
         """The epochs trained before round `iteration` (its epochs are numbered on from there)."""
@@ -49,7 +48,6 @@ class Rounds:
             return {**metrics, "last_epoch": metrics["last_epoch"] + sum(self.epochs[iteration + 1:])}
         return metrics
 
-    def done(self, iteration: int, epochs: int) -> None:
-        """Round `iteration` trained `epochs` epochs."""
-        del self.trained[iteration:]
+    def done(self, epochs: int) -> None:
+        """The round under way (rounds run in turn) trained `epochs` epochs."""
         self.trained.append(epochs)

@@ -129,7 +129,7 @@ def train_and_report(params: TrialParams, data: SegmentationData, settings: Reci
                               time_limit_s=rounds.limit(iteration))
         trainer = Trainer(model, loss, config, validator, lambda epoch, metrics: on_epoch(epoch, rounds.reported(iteration, metrics)))
         fit = trainer.fit(dataset, epoch_offset=rounds.offset(iteration), loader=patch_loader(params, dataset, params.train_seed + iteration))
-        rounds.done(iteration, len(fit.history))
+        rounds.done(len(fit.history))
         return fit.best_metrics
 
     saliency_loop(FloatImages(train), train_once, model, params.saliency_percentile, params.saliency_iterations, tile)

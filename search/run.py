@@ -104,10 +104,8 @@ def summary(outcome) -> str:
 
 def final_epochs(outcome) -> str:
     """The final round's epochs as trained: its fitted count, and each training its time limit ended sooner."""
-    trained = {r.run_name: int(r.epochs_trained) for r in outcome.final.itertuples(index=False)
-               if r.status == "FINISHED" and r.epochs_trained is not None and r.epochs_trained == r.epochs_trained}  # None, NaN: none logged
-    budgets = dict(zip(outcome.final.run_name, outcome.final.epoch_budget))  # a saliency finalist's rounds included
-    short = [f"{name} at {n}" for name, n in trained.items() if n < (budgets.get(name) or outcome.final_epochs or 0)]
+    short = [f"{r.run_name} at {int(r.epochs_trained)}" for r in outcome.final.itertuples(index=False)  # epoch_budget: saliency rounds
+             if r.status == "FINISHED" and r.epochs_trained is not None and r.epochs_trained < r.epoch_budget]  # included; None, NaN: none logged
     return f"{outcome.final_epochs} epochs" + (f"; the time left ended {', '.join(short)}" if short else "")
 
 

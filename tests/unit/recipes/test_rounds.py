@@ -41,8 +41,8 @@ def test_a_round_whose_time_is_spent_gets_one_epochs_worth_and_no_limit_stays_no
 def test_rounds_number_their_epochs_on_from_those_trained_and_report_the_trainings_end():
     rounds = Rounds(SALIENT, 80.0)
     assert rounds.reported(0, {"epoch": 3, "last_epoch": 3})["last_epoch"] == 7  # this round ends at 3, two rounds of 2 follow
-    rounds.done(0, 3)  # the limit ended the first round at 3 of its 4
-    rounds.done(1, 2)
+    rounds.done(3)  # the limit ended the first round at 3 of its 4
+    rounds.done(2)
     assert (rounds.offset(1), rounds.offset(2)) == (3, 5)  # no epoch number left unused
     assert rounds.reported(1, {"epoch": 5, "last_epoch": 5})["last_epoch"] == 7
     assert rounds.reported(2, {"epoch": 6, "last_epoch": 6})["last_epoch"] == 6  # the last round's own end is the training's
