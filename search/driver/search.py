@@ -34,6 +34,7 @@ def _fit(session: SearchSession, total: int, callbacks: tuple):
 
     from .progress import ProgressLines  # deferred: imports Ray's Callback
     from .stopping import Deadline, StopAtDice  # deferred: imports Ray's Stopper
+    from .filling import filled  # deferred: imports Ray's Searcher
 
     cfg, ctx, space, strategy = session.cfg, session.ctx, session.space, session.strategy
     if not cfg.resume:
@@ -43,6 +44,8 @@ def _fit(session: SearchSession, total: int, callbacks: tuple):
                              search=session.search_name, deadline_s=deadline)
     closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, session.outbox_dir)
     param_space, config = strategy.phase(cfg, space, session.limits, TOOLS)
+    if not cfg.resume and space.sampled:  # a budget's trials fill the phase's planned time (a resumed phase keeps its own)
+        config = filled(config, session, parallel_trials(cfg))
     stoppers = [StopAtDice(cfg.stop_at)] if cfg.stop_at is not None else []
     if deadline is not None:  # the Tune phase ends near its planned time, and always where the final round and the test still fit
         stoppers.append(Deadline(session.search_name, deadline))
