@@ -45,7 +45,7 @@ def _fit(session: SearchSession, total: int, callbacks: tuple):
     closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, session.outbox_dir)
     param_space, config = strategy.phase(cfg, space, session.limits, TOOLS)
     if not cfg.resume and space.sampled:  # a budget's trials fill the phase's planned time (a resumed phase keeps its own)
-        config = filled(config, session, parallel_trials(cfg))
+        config = filled(config, session, parallel_trials(cfg), deadline)
     stoppers = [StopAtDice(cfg.stop_at)] if cfg.stop_at is not None else []
     if deadline is not None:  # the Tune phase ends near its planned time, and always where the final round and the test still fit
         stoppers.append(Deadline(session.search_name, deadline))
@@ -121,8 +121,9 @@ def _check_all_ended(session: SearchSession, table: pd.DataFrame, total: int) ->
     reached = _stop_at_reached(session.cfg, table)  # --stop-at ended it early
     reached = reached or session.deadline_reached  # the budget's deadline ended it (marked by the stopper Tune used, restored or not)
     ended = ended_count(table)
-    if ended < total and not reached:  # Tune returns normally after Ctrl-C, with trials cut short or never started
-        raise SearchInterrupted(f"interrupted: {ended} of {total} trials done, the rest marked KILLED or not started. Continue with: {session.resume}")
+    if (ended < total or not session.phase_ended_as_planned()) and not reached:  # Tune returns normally after Ctrl-C, with trials cut short or never started
+        done = f"{ended} of {total}" if ended < total else f"{ended} (the plan's {total} and more its time had room for)"
+        raise SearchInterrupted(f"interrupted: {done} trials done, the rest marked KILLED or not started. Continue with: {session.resume}")
 
 
 def _search(session: SearchSession, callbacks: tuple) -> SearchOutcome:
