@@ -149,19 +149,29 @@ TTA_MODES = tuple(VIEWS)
 TTA_DEFAULT = "flip"
 
 
-def predict_image(models: nn.Module | list[nn.Module], image: Tensor, tile: int, overlap: float = 0.5, tta: str = "none", side: int = 0,
-                  **kwargs) -> Tensor:
-    """Class probabilities (K, H, W) of one image, averaged over `models` (a fold ensemble) and over the views `tta` names
-    (VIEWS: none, flip, dihedral); `side` > 0 predicts at that working resolution (the longer side, unet_core.rescale)
-    and returns the probabilities upsampled to the image's own size."""
+def predict_views(models: nn.Module | list[nn.Module], image: Tensor, tile: int, overlap: float = 0.5, tta: str = "none", side: int = 0,
+                  **kwargs) -> tuple[Tensor, Tensor]:
+    """(predict_image's probabilities, those of the image as is alone): the first of every TTA mode's views is the image
+    as is, so one pass gives both what a served model predicts and what it predicts without the augmentation."""
     if tta not in VIEWS:
         raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
     height, width = image.shape[-2:]
     image = to_working(image, side)
     models = list(models) if isinstance(models, (list, tuple)) else [models]
-    total, count = None, 0
+    total, as_is, count = None, None, 0
     for model in models:
-        for there, back in VIEWS[tta]:
+        for i, (there, back) in enumerate(VIEWS[tta]):
             probs = back(sliding_window_predict(model, there(image).contiguous(), tile, overlap, **kwargs))
             total, count = (probs if total is None else total + probs), count + 1
-    return to_original(total / count, height, width)
+            if i == 0:
+                as_is = probs if as_is is None else as_is + probs
+    averaged = to_original(total / count, height, width)
+    return averaged, (averaged if len(VIEWS[tta]) == 1 else to_original(as_is / len(models), height, width))
+
+
+def predict_image(models: nn.Module | list[nn.Module], image: Tensor, tile: int, overlap: float = 0.5, tta: str = "none", side: int = 0,
+                  **kwargs) -> Tensor:
+    """Class probabilities (K, H, W) of one image, averaged over `models` (a fold ensemble) and over the views `tta` names
+    (VIEWS: none, flip, dihedral); `side` > 0 predicts at that working resolution (the longer side, unet_core.rescale)
+    and returns the probabilities upsampled to the image's own size."""
+    return predict_views(models, image, tile, overlap, tta, side, **kwargs)[0]

@@ -111,10 +111,10 @@ def test_score(client, run_id: str, data: SegmentationData, trained=None, folds:
     model, meta = trained or trained_model(client, run_id)
     models = [model, *(trained_model(client, r)[0] for r in folds)]
     with torch.no_grad():
-        scores = {tta: evaluate_images(models, full_images(data.test), data.num_classes, meta["eval_tile"], 0.5, data.background,
-                                       tta=tta, side=checkpoint_side(meta), per_image=True) for tta in (TTA_DEFAULT, "none")}
-    kept = {f"{k}_no_tta": v for k, v in scores["none"].items() if k in ("dice", "mean_dice", "iou")}
-    return {**scores[TTA_DEFAULT], **kept, "models": float(len(models))}
+        scores = evaluate_images(models, full_images(data.test), data.num_classes, meta["eval_tile"], 0.5, data.background,
+                                 tta=TTA_DEFAULT, side=checkpoint_side(meta), per_image=True, no_tta=True)
+    kept = {k: v for k, v in scores.items() if not k.endswith("_no_tta") or k in ("dice_no_tta", "mean_dice_no_tta", "iou_no_tta")}
+    return {**kept, "models": float(len(models))}
 
 
 def record_outcome(client, outcome: SearchOutcome, best: pd.Series | None, test_metrics: dict[str, float]) -> None:

@@ -40,7 +40,26 @@ def test_a_choice_trained_on_folds_is_scored_as_the_average_of_its_fold_models(m
     scores = results.test_score(None, "f0", data, trained=(first, {"eval_tile": 24}), folds=("f1-new",))
     with torch.no_grad():
         both = evaluate_images([first, second], full_images(samples), data.num_classes, 24, 0.5, 0, tta=TTA_DEFAULT)
-    assert scores["models"] == 2 and scores["dice"] == both["dice"]
+        each_once = evaluate_images([first, second], full_images(samples), data.num_classes, 24, 0.5, 0)
+    assert scores["models"] == 2 and scores["dice"] == both["dice"] and scores["dice_no_tta"] == each_once["dice"]
+
+
+def test_the_score_without_tta_costs_no_pass_beyond_the_served_ones():
+    class Counting(torch.nn.Conv2d):
+        calls = 0
+
+        def forward(self, x):
+            Counting.calls += 1
+            return super().forward(x)
+
+    model = Counting(3, 1, 3, padding=1).eval()
+    samples = [Sample("i0", np.zeros((3, 24, 24), np.float32), np.zeros((24, 24), np.uint8), np.ones((24, 24), bool))]
+    data = SegmentationData("toy", ["background", "fg"], 0, samples, samples, samples)
+    with torch.no_grad():
+        evaluate_images(model, full_images(samples), data.num_classes, 24, 0.5, 0, tta=TTA_DEFAULT)
+    served, Counting.calls = Counting.calls, 0
+    scores = results.test_score(None, "run", data, trained=(model, {"eval_tile": 24}))
+    assert served == 4 and Counting.calls == served and "mean_dice_no_tta" in scores  # 4 mirror views, the first one as is
 
 
 def test_the_other_folds_are_the_newest_finished_run_of_each_fold_but_the_best_ones():
