@@ -15,22 +15,20 @@ from search.plan.asha import MAX_TRIALS
 from search.plan.planner import asha_trial_seconds
 
 from . import live
-from . import state as search_state
-
 
 
 class FillPhase(SearcherWrapper):
     """`searcher`'s first `planned` suggestions, then one more each time fewer than `parallel` trials are open, while
     search `search`'s live budget (search.driver.live) leaves `trial_s` seconds before `end_s` (the budget second at
-    which the plan ends the phase); past it, or after `most` suggestions, Searcher.FINISHED, and the live session
-    learns that the phase ended as planned (so an end without it was Ctrl-C). Without a live budget it stops at the
-    planned count. A resumed search counts its open trials anew: those it continues may be joined by up to `parallel`
-    more, never held back by trials of the dead session."""
+    which the plan ends the phase); past it, or after `most` suggestions, Searcher.FINISHED. Without a live budget (none
+    given, or Tune run on a cluster through Ray Client) it stops at the planned count. A resumed search counts its open
+    trials anew: those it continues may be joined by up to `parallel` more, never held back by trials of the dead
+    session."""
 
     def __init__(self, searcher: Searcher, search: str, planned: int, parallel: int, end_s: float, trial_s: float, most: int = MAX_TRIALS):
         super().__init__(searcher)
         self.search, self.planned, self.parallel, self.end_s, self.trial_s = search, int(planned), max(1, int(parallel)), end_s, trial_s
-        self.most, self.suggested, self.done = max(int(most), self.planned), 0, False
+        self.most, self.suggested = max(int(most), self.planned), 0
         self.open: set[str] = set()
 
     def room(self) -> bool:
@@ -43,7 +41,6 @@ class FillPhase(SearcherWrapper):
         once a trial ends); Searcher.FINISHED after."""
         if self.suggested >= self.planned:
             if self.suggested >= self.most or not self.room():
-                self._finish()
                 return Searcher.FINISHED
             if len(self.open) >= self.parallel:
                 return None
@@ -52,13 +49,7 @@ class FillPhase(SearcherWrapper):
             return config
         self.suggested += 1
         self.open.add(trial_id)
-        if self.suggested >= self.most:  # Tune asks no more (its num_samples): the phase ends when these do
-            self._finish()
         return config
-
-    def _finish(self) -> None:
-        self.done = True
-        live.mark_phase_done(self.search)
 
     def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
         """The trial's slot frees; passed to the wrapped searcher."""
@@ -66,22 +57,19 @@ class FillPhase(SearcherWrapper):
         super().on_trial_complete(trial_id, result=result, error=error)
 
     def state(self) -> dict[str, Any]:
-        """The trials suggested so far, and whether the phase has had its last."""
-        return {"suggested": self.suggested, "done": self.done}
+        """The trials suggested so far."""
+        return {"suggested": self.suggested}
 
     def load(self, state: dict[str, Any]) -> None:
-        """Take back the count (no trial is open in a new session until it is suggested or its end told); a phase that had
-        its last tells the live session again."""
-        self.suggested, self.open, self.done = int(state["suggested"]), set(), bool(state.get("done"))
-        if self.done:
-            live.mark_phase_done(self.search)
+        """Take back the count; no trial is open in a new session until it is suggested or its end told."""
+        self.suggested, self.open = int(state["suggested"]), set()
 
 
 def filled(config, session, parallel: int, deadline_s: float | None = None):
     """Tune settings `config` of a new budgeted search's sampled phase with its searcher filling the phase's planned
-    time, at most to `deadline_s` (FillPhase; at most MAX_TRIALS trials, or the planned count where larger); marked in
-    the state file (search.driver.state.FILLS). `config` as is without a budget, a searcher or a planned search time, and for a plans file (--plan:
-    its trial count is the user's)."""
+    time, at most to `deadline_s` (FillPhase; at most MAX_TRIALS trials, or the planned count where larger). `config`
+    as is without a budget, a searcher or a planned search time, and for a plans file (--plan: its trial count is the
+    user's)."""
     plan, budget, cfg = session.plan, session.budget, session.cfg
     if budget is None or cfg.plan or config.search_alg is None or "search" not in plan.predicted_s:
         return config
@@ -91,9 +79,6 @@ def filled(config, session, parallel: int, deadline_s: float | None = None):
     end_s = budget.used_s + plan.predicted_s["search"]
     searcher = FillPhase(config.search_alg, session.search_name, planned, parallel, min(end_s, deadline_s or end_s), trial_s,
                          most=max(MAX_TRIALS, planned))
-    session.state[search_state.FILLS] = True
-    search_state.write_state(session.state_path, session.state)
     session.echo(f"budget: the search phase has {duration(plan.predicted_s['search'])} planned: after its {planned} trials, more start "
                  f"while it holds one more ({duration(trial_s)} expected under ASHA), as ASHA's early stops free the time")
     return dataclasses.replace(config, search_alg=searcher, num_samples=searcher.most)
-

@@ -15,6 +15,7 @@ from search.tracking import schema
 from search.trainable.trial import run_trial
 from unet_core.sizes import feasible
 
+from .interrupt import fit_watching_ctrl_c
 from .results import TRIAL_COLUMNS, ended_count, final_attempts, trials_table
 from .session import SearchSession
 from .tuner import trainable, tune_config, tuner
@@ -105,12 +106,13 @@ def train_at_final_budget(session: SearchSession, candidates: list[dict[str, Any
     trainings = sum(len(final_points(cfg, c)) for c in candidates)  # each candidate on each final fold
     progress = ProgressLines(trainings, cfg.final_epochs, early_stopping=False, echo=lambda line: session.echo(f"final budget {line}"))
     closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, ctx.outbox_dir)
-    final_results = final_tuner(session, f"{session.search_name}-final", candidates, [closer, progress]).fit()
+    final_results, stopped = fit_watching_ctrl_c(final_tuner(session, f"{session.search_name}-final", candidates, [closer, progress]).fit)
     session.send_kept_writes()
-    closer.settle(final_results)
+    if not stopped:  # not the trainings Ctrl-C cut: KILLED, trained again on --resume
+        closer.settle(final_results)
     final = trials_table(client, ctx.experiment_id, ctx.parent_run_id, role=schema.FINAL)
     ended = ended_count(final)
-    if ended < trainings:
+    if stopped or ended < trainings:
         raise SearchInterrupted(f"interrupted while training at the final budget: {ended} of {trainings} done. Continue with: {session.resume}")
     final = final_attempts(final)
     client.set_tag(ctx.parent_run_id, schema.FINAL_RANKING_TAG, ranking([{"run_name": r.run_name, "best_val_dice": r.best_val_dice}

@@ -1,9 +1,11 @@
-"""SIGTERM stops a search as Ctrl-C does."""
+"""SIGTERM stops a search as Ctrl-C does, and a Tune phase tells whether either stopped it."""
 from __future__ import annotations
 
 import os
 import signal
+import threading
 from contextlib import contextmanager
+from typing import Any, Callable
 
 
 def stop_like_ctrl_c(signum, frame) -> None:
@@ -36,3 +38,26 @@ def own_process_group():
             os.setpgid(0, old)
         except OSError:
             pass
+
+
+def _tune_catches_sigint() -> bool:
+    """Whether Tune, fitted here, installs its SIGINT handler: in the main thread, unless TUNE_DISABLE_SIGINT_HANDLER,
+    and not through Ray Client (Tune then runs on the cluster)."""
+    import ray  # deferred: Ray loads after quiet_libraries (search.driver.quiet)
+
+    return (threading.current_thread() is threading.main_thread() and not int(os.getenv("TUNE_DISABLE_SIGINT_HANDLER", "0"))
+            and not ray.util.client.ray.is_connected())
+
+
+def fit_watching_ctrl_c(fit: Callable[[], Any]) -> tuple[Any, bool]:
+    """(`fit()`'s result, whether Ctrl-C or SIGTERM stopped it). Tune ends a run on the first SIGINT and returns
+    normally, its handler putting back the one it found, which is how it tells (Ray 2.60, ray.tune.tune's
+    _setup_signal_catching); a run with no signal leaves Tune's handler, which goes with the run, so a later Ctrl-C
+    stops the process as before it."""
+    before = signal.getsignal(signal.SIGINT)
+    catches = _tune_catches_sigint()
+    result = fit()
+    after = signal.getsignal(signal.SIGINT)
+    if after is not before:
+        signal.signal(signal.SIGINT, before)
+    return result, catches and after is before

@@ -26,13 +26,6 @@ def mark_deadline(search_name: str) -> None:
         session.deadline_reached = True
 
 
-def mark_phase_done(search_name: str) -> None:
-    """Record that the search's Tune phase had its last trial (search.driver.filling): Tune's end is then not Ctrl-C."""
-    session = LIVE.get(search_name)
-    if session is not None:
-        session.phase_done = True
-
-
 def note_time(search_name: str | None) -> None:
     """Keep the time a live budgeted search has used in its state file."""
     session = LIVE.get(search_name) if search_name else None

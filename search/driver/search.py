@@ -12,6 +12,7 @@ from search.tracking import client as tracking
 
 from .cluster import parallel_trials
 from .data import prepared, space_limits
+from .interrupt import fit_watching_ctrl_c
 from .models import keep_models
 from .tools import TOOLS
 from .results import SearchOutcome, ended_count, evaluate_best, final_attempts, record_outcome, trials_table
@@ -98,14 +99,17 @@ def _stop_at_reached(cfg: SearchConfig, table: pd.DataFrame) -> bool:
 
 
 def _fitted(session: SearchSession, phase):
-    """`phase` fitted; a Ray failure under it is SearchStopped, resumable."""
+    """`phase` fitted; a Ray failure under it is SearchStopped, resumable; Ctrl-C or SIGTERM under it marks the session
+    (session.ctrl_c)."""
     ctx = session.ctx
     try:
-        return phase.fit()
+        results, stopped = fit_watching_ctrl_c(phase.fit)
     except Exception as exc:  # noqa: BLE001 - Ray failing under the search (e.g. its memory monitor killed a trial's process)
         done = ended_count(trials_table(session.client, ctx.experiment_id, ctx.parent_run_id))
         cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300].rstrip(".")
         raise SearchStopped(f"the search stopped: {cause}. Its {done} finished trials are kept; continue with: {session.resume}") from None
+    session.ctrl_c = session.ctrl_c or stopped
+    return results
 
 
 def _check_opened(session: SearchSession, results) -> None:
@@ -117,11 +121,12 @@ def _check_opened(session: SearchSession, results) -> None:
 
 
 def _check_all_ended(session: SearchSession, table: pd.DataFrame, total: int) -> None:
-    """SearchInterrupted when Ctrl-C cut the phase short (not when --stop-at ended it)."""
+    """SearchInterrupted when Ctrl-C or SIGTERM stopped the phase, or trials are left unended where neither --stop-at
+    nor the budget's deadline ended it."""
     reached = _stop_at_reached(session.cfg, table)  # --stop-at ended it early
     reached = reached or session.deadline_reached  # the budget's deadline ended it (marked by the stopper Tune used, restored or not)
     ended = ended_count(table)
-    if (ended < total or not session.phase_ended_as_planned()) and not reached:  # Tune returns normally after Ctrl-C, with trials cut short or never started
+    if session.ctrl_c or (ended < total and not reached):  # Tune returns normally after Ctrl-C, with trials cut short or never started
         done = f"{ended} of {total}" if ended < total else f"{ended} (the plan's {total} and more its time had room for)"
         raise SearchInterrupted(f"interrupted: {done} trials done, the rest marked KILLED or not started. Continue with: {session.resume}")
 
@@ -133,7 +138,8 @@ def _search(session: SearchSession, callbacks: tuple) -> SearchOutcome:
     marks = [time.monotonic()]
     results, closer = _fit(session, total, callbacks)
     _check_opened(session, results)
-    closer.settle(results)  # trials that ended while the store was unreachable
+    if not session.ctrl_c:  # trials that ended while the store was unreachable (not those Ctrl-C cut: KILLED, trained again on --resume)
+        closer.settle(results)
     table = trials_table(session.client, ctx.experiment_id, ctx.parent_run_id, role=session.strategy.role)
     _check_all_ended(session, table, total)
     fitted_final_s = keep_the_budget(session, results, parallel_trials(cfg))  # the cluster as it is now (a node may be gone)

@@ -57,13 +57,8 @@ class SearchSession:
     plan: Any = None
     budget: Any = None
     deadline_reached: bool = False  # set by the Tune phase's Deadline (search.driver.live) when it ended the phase
-    phase_done: bool = False  # set by a filling phase's searcher (search.driver.filling) when it had its last trial
+    ctrl_c: bool = False  # Tune caught Ctrl-C (or SIGTERM, raised as one) during a Tune phase (search.driver.interrupt)
     final_time_limit_s: float | None = None  # a budgeted final round's seconds a training (search.driver.budgeting)
-
-    def phase_ended_as_planned(self) -> bool:
-        """Whether a filling Tune phase (state.FILLS, kept for a resumed session) had its last trial when Tune returned
-        (else Ctrl-C or SIGTERM cut it short); a phase that does not fill: True."""
-        return not self.state.get(search_state.FILLS) or self.phase_done
 
     def note_time(self) -> None:
         """Keep the budget's used seconds in the state file, so a resumed search goes on with the time it has left."""

@@ -10,7 +10,6 @@ from search.config import SearchConfig
 from search.errors import ConfigError
 
 STATE_SUFFIX = ".search.json"
-FILLS = "phase_fills"  # the mark of a Tune phase whose searcher fills its planned time (search.driver.filling)
 
 
 def _state_files(cfg: SearchConfig) -> list[Path]:
