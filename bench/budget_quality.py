@@ -332,7 +332,8 @@ def _margins(search: dict, plain: dict, tta: str | None = None) -> dict:
             "margin_over_default_unet": round(chosen - default, 4)}
 
 
-SEARCH_SEEDS = ("search_60m", "search_60m_seed1", "search_60m_seed2")  # the 60-min searches on today's rules, one a seed
+SEARCH_SEEDS = ("search_60m", "search_60m_seed1", "search_60m_seed2")  # the 60-min searches, one a seed (seeds 0 and 1 ran before
+# the search phase filled its planned time, seed 2 after: plan.max_abs_error spans both)
 
 
 def part_summary() -> dict:

@@ -149,24 +149,29 @@ TTA_MODES = tuple(VIEWS)
 TTA_DEFAULT = "flip"
 
 
+def _view_means(models: nn.Module | list[nn.Module], image: Tensor, tile: int, overlap: float, tta: str, **kwargs) -> tuple[Tensor, Tensor]:
+    """(the mean of every model's predictions of every view `tta` names, the mean of the first view's: the image as is),
+    at the image's own resolution."""
+    if tta not in VIEWS:
+        raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    models = list(models) if isinstance(models, (list, tuple)) else [models]
+    total, as_is = None, None
+    for model in models:
+        for i, (there, back) in enumerate(VIEWS[tta]):
+            probs = back(sliding_window_predict(model, there(image).contiguous(), tile, overlap, **kwargs))
+            total = probs if total is None else total + probs  # a new tensor: as_is never changes with it
+            if i == 0:
+                as_is = probs if as_is is None else as_is + probs
+    return total / (len(models) * len(VIEWS[tta])), as_is / len(models)
+
+
 def predict_views(models: nn.Module | list[nn.Module], image: Tensor, tile: int, overlap: float = 0.5, tta: str = "none", side: int = 0,
                   **kwargs) -> tuple[Tensor, Tensor]:
     """(predict_image's probabilities, those of the image as is alone): the first of every TTA mode's views is the image
     as is, so one pass gives both what a served model predicts and what it predicts without the augmentation."""
-    if tta not in VIEWS:
-        raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
     height, width = image.shape[-2:]
-    image = to_working(image, side)
-    models = list(models) if isinstance(models, (list, tuple)) else [models]
-    total, as_is, count = None, None, 0
-    for model in models:
-        for i, (there, back) in enumerate(VIEWS[tta]):
-            probs = back(sliding_window_predict(model, there(image).contiguous(), tile, overlap, **kwargs))
-            total, count = (probs if total is None else total + probs), count + 1
-            if i == 0:
-                as_is = probs if as_is is None else as_is + probs
-    averaged = to_original(total / count, height, width)
-    return averaged, (averaged if len(VIEWS[tta]) == 1 else to_original(as_is / len(models), height, width))
+    averaged, as_is = _view_means(models, to_working(image, side), tile, overlap, tta, **kwargs)
+    return to_original(averaged, height, width), to_original(as_is, height, width)
 
 
 def predict_image(models: nn.Module | list[nn.Module], image: Tensor, tile: int, overlap: float = 0.5, tta: str = "none", side: int = 0,
@@ -174,4 +179,5 @@ def predict_image(models: nn.Module | list[nn.Module], image: Tensor, tile: int,
     """Class probabilities (K, H, W) of one image, averaged over `models` (a fold ensemble) and over the views `tta` names
     (VIEWS: none, flip, dihedral); `side` > 0 predicts at that working resolution (the longer side, unet_core.rescale)
     and returns the probabilities upsampled to the image's own size."""
-    return predict_views(models, image, tile, overlap, tta, side, **kwargs)[0]
+    height, width = image.shape[-2:]
+    return to_original(_view_means(models, to_working(image, side), tile, overlap, tta, **kwargs)[0], height, width)
