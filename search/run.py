@@ -103,10 +103,22 @@ def summary(outcome) -> str:
 
 
 def final_epochs(outcome) -> str:
-    """The final round's epochs as trained: its fitted count, and each training its time limit ended sooner."""
-    short = [f"{r.run_name} at {int(r.epochs_trained)}" for r in outcome.final.itertuples(index=False)  # epoch_budget: saliency rounds
-             if r.status == "FINISHED" and r.epochs_trained is not None and r.epochs_trained < r.epoch_budget]  # included; None, NaN: none logged
-    return f"{outcome.final_epochs} epochs" + (f"; the time left ended {', '.join(short)}" if short else "")
+    """The final round's epochs as trained: the default U-Net's (else the fitted count), each finalist given more in the
+    same time (search.driver.budgeting.own_final_epochs), and each training its time limit ended sooner."""
+    final = outcome.final
+    rows = list(final.itertuples(index=False))
+    default = [r.epochs for r in rows if getattr(r, "default", False) and _known(getattr(r, "epochs", None))]
+    round_epochs = int(default[0]) if default else outcome.final_epochs  # a resumed round keeps the epochs it was first given
+    longer = [f"{r.run_name} {int(r.epochs)}" for r in rows if _known(getattr(r, "epochs", None)) and r.epochs > round_epochs]
+    short = [f"{r.run_name} at {int(r.epochs_trained)}" for r in rows  # epoch_budget: saliency rounds included; None, NaN: none logged
+             if r.status == "FINISHED" and r.epochs_trained is not None and r.epochs_trained < r.epoch_budget]
+    return (f"{round_epochs} epochs" + (f" ({', '.join(longer)} in the same time)" if longer else "")
+            + (f"; the time left ended {', '.join(short)}" if short else ""))
+
+
+def _known(value) -> bool:
+    """Whether a table value is a number (not None, not NaN)."""
+    return value is not None and value == value
 
 
 def mlflow_lines(uri: str, experiment_id: str, parent_run_id: str) -> list[str]:

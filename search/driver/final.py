@@ -34,10 +34,20 @@ def default_unet_config(cfg: SearchConfig, limits: SpaceLimits) -> dict[str, Any
 
 
 def final_points(cfg: SearchConfig, candidate: dict[str, Any]) -> list[dict[str, Any]]:
-    """A candidate's Tune configs at the final budget: one per final fold (cfg.final_folds of the race partition)."""
+    """A candidate's Tune configs at the final budget (its own "final_epochs" where the time left fits it more than
+    cfg.final_epochs: with_own_epochs): one per final fold (cfg.final_folds of the race partition)."""
     from .rerank import final_config, on_folds  # deferred: search.driver.rerank imports Ray
 
-    return on_folds(final_config(candidate["config"], cfg.final_epochs), cfg.final_folds, cfg.race_partition, cfg.seed)
+    epochs = candidate.get("final_epochs") or cfg.final_epochs
+    return on_folds(final_config(candidate["config"], epochs), cfg.final_folds, cfg.race_partition, cfg.seed)
+
+
+def with_own_epochs(candidates: list[dict[str, Any]], own: dict[str, int]) -> list[dict[str, Any]]:
+    """`candidates` with "final_epochs" on each searched finalist that `own` (search trial id: epochs; the session's
+    final_epochs_by_trial) fits more epochs in the round's time; the default U-Net, and a finalist that is it, keep the
+    round's."""
+    return [{**c, "final_epochs": own[c["trial_id"]]} if own.get(c.get("trial_id") or "") and not (c.get("baseline") or c.get("is_default"))
+            else c for c in candidates]
 
 
 def final_choice(cfg: SearchConfig, candidates: list[dict[str, Any]], final: pd.DataFrame):
@@ -84,8 +94,10 @@ def rerank_at_final_budget(session: SearchSession, results, table: pd.DataFrame)
         searched = len(candidates)
         if cfg.final_baseline:
             candidates = with_baseline(candidates, default_unet_config(cfg, session.limits), cfg.final_epochs)
+        candidates = with_own_epochs(candidates, session.final_epochs_by_trial)
         beside = f", beside the default U-Net {candidates[-1]['run_name']}" if candidates[-1].get("baseline") else ""
-        session.echo(f"re-ranking the best {searched} at the final budget ({cfg.final_epochs} epochs){beside}: "
+        longer = "".join(f"; {c['run_name']} {c['final_epochs']} in the same time" for c in candidates if c.get("final_epochs"))
+        session.echo(f"re-ranking the best {searched} at the final budget ({cfg.final_epochs} epochs{longer}){beside}: "
                      + ", ".join(c["run_name"] + (f" ({c['best_val_dice']:.4f} over {c['folds_raced']} fold{'s' * (c['folds_raced'] != 1)})" if "folds_raced" in c else "")
                                  for c in candidates[:searched]))
     return train_at_final_budget(session, candidates, schema.SEARCH_RANKING_TAG)
@@ -104,7 +116,8 @@ def train_at_final_budget(session: SearchSession, candidates: list[dict[str, Any
     cfg, client, ctx = session.cfg, session.client, session.ctx
     client.set_tag(ctx.parent_run_id, ranking_tag, ranking([c for c in candidates if not c.get("baseline")]))
     trainings = sum(len(final_points(cfg, c)) for c in candidates)  # each candidate on each final fold
-    progress = ProgressLines(trainings, cfg.final_epochs, early_stopping=False, echo=lambda line: session.echo(f"final budget {line}"))
+    epochs = max(c.get("final_epochs") or cfg.final_epochs for c in candidates)
+    progress = ProgressLines(trainings, epochs, early_stopping=False, echo=lambda line: session.echo(f"final budget {line}"))
     closer = CloseTrialRuns(ctx.tracking_uri, ctx.experiment_id, ctx.parent_run_id, ctx.outbox_dir)
     final_results, stopped = fit_watching_ctrl_c(final_tuner(session, f"{session.search_name}-final", candidates, [closer, progress]).fit)
     session.send_kept_writes()

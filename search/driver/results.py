@@ -14,8 +14,9 @@ from search.tracking import schema
 from unet_core import TTA_DEFAULT, evaluate_images, load_model
 from unet_core.rescale import checkpoint_side
 
-# epochs_trained counts every round a trial trained (a saliency trial's retraining rounds too); epoch_budget is what it would train unstopped
-TRIAL_COLUMNS = ["run_name", "run_id", "status", "stopped_early", "depth", "skips", "loss", "patch_size", "best_val_dice", "epochs_trained", "epoch_budget", "error",
+# epochs_trained counts every round a trial trained (a saliency trial's retraining rounds too); epoch_budget is what it would train unstopped;
+# epochs: its training's own epochs (a final-round finalist's may exceed the default U-Net's: search.driver.budgeting.own_final_epochs)
+TRIAL_COLUMNS = ["run_name", "run_id", "status", "stopped_early", "depth", "skips", "loss", "patch_size", "best_val_dice", "epochs_trained", "epoch_budget", "epochs", "error",
                  "trial_id", "attempt", "node_id", "start_time", "tracking_delayed"]
 
 
@@ -51,11 +52,19 @@ def trials_table(client, experiment_id: str, parent_run_id: str, role: str = sch
             "run_name": run.info.run_name, "run_id": run.info.run_id, "status": run.info.status,
             "stopped_early": t.get(schema.STOPPED_EARLY_TAG) == "true", "depth": p.get("depth"), "skips": p.get("skips"),
             "loss": p.get("loss"), "patch_size": p.get("patch_size"), "best_val_dice": m.get("best_val_dice"),
-            "epochs_trained": m.get("epoch"), "epoch_budget": _epoch_budget(p), "error": t.get(schema.ERROR_TAG, ""), "trial_id": t.get(schema.TRIAL_TAG, ""),
+            "epochs_trained": m.get("epoch"), "epoch_budget": _epoch_budget(p), "epochs": _int(p.get("epochs")), "error": t.get(schema.ERROR_TAG, ""), "trial_id": t.get(schema.TRIAL_TAG, ""),
             "attempt": int(t.get(schema.ATTEMPT_TAG, "1")), "node_id": t.get(schema.NODE_ID_TAG, ""), "start_time": run.info.start_time,
             "tracking_delayed": int(t.get(schema.DELAYED_TAG, "0")),
         })
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def _int(value: str | None) -> int | None:
+    """A logged integer param (None where absent or not one)."""
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _epoch_budget(params: dict[str, str]) -> int | None:

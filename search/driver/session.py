@@ -59,6 +59,8 @@ class SearchSession:
     deadline_reached: bool = False  # set by the Tune phase's Deadline (search.driver.live) when it ended the phase
     ctrl_c: bool = False  # Tune caught Ctrl-C (or SIGTERM, raised as one) during a Tune phase (search.driver.interrupt)
     final_time_limit_s: float | None = None  # a budgeted final round's seconds a training (search.driver.budgeting)
+    final_epochs_by_trial: dict[str, int] = field(default_factory=dict)  # a budgeted one-wave final round: the finalists that fit
+    # more epochs than the default U-Net in the same time, by search trial id (search.driver.budgeting.own_final_epochs)
 
     def note_time(self) -> None:
         """Keep the budget's used seconds in the state file, so a resumed search goes on with the time it has left."""

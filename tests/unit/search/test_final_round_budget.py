@@ -103,6 +103,10 @@ def test_the_summary_names_each_final_training_the_time_left_ended_sooner():
     assert final_epochs(outcome) == ("83 epochs; the time left ended d4-s1111-default-final at 77, d3-s111-sal50-final at 85")  # a failed
     # training is not "ended by time"
     assert final_epochs(SimpleNamespace(final=final.iloc[1:2], final_epochs=83)) == "83 epochs"
+    own = final.assign(epochs=[83, 120, 83, 83], default=[True, False, False, False], epoch_budget=[83, 120, 83, 87])
+    assert final_epochs(SimpleNamespace(final=own, final_epochs=70)) == (  # resumed: the round re-fitted to 70, its runs kept 83
+        "83 epochs (d3-s101-final 120 in the same time); the time left ended d4-s1111-default-final at 77, d3-s101-final at 83, "
+        "d3-s111-sal50-final at 85")
 
 
 def test_epochs_measured_slower_than_planned_leave_the_final_round_to_its_time_limit_instead_of_cutting_it():
@@ -116,3 +120,64 @@ def test_epochs_measured_slower_than_planned_leave_the_final_round_to_its_time_l
     spent = _session(left_s=75, plan_epoch_s=30.0)
     keep_the_budget(spent, _trials(4, 45.0))  # one planned epoch would fit, not one measured one
     assert spent.cfg.rerank_top == 0 and "no final-round epoch fits" in spent.lines[0]
+
+
+def _trial(trial_id: str, depth: int, epoch_s: float, iterations: int = 10, **config) -> SimpleNamespace:
+    return SimpleNamespace(config={"depth": depth, **config},
+                           metrics={"trial_id": trial_id, "training_iteration": iterations, "time_total_s": iterations * epoch_s})
+
+
+def test_a_finalist_faster_than_the_default_unet_trains_more_epochs_in_the_same_time_of_a_one_wave_round():
+    from search.driver.budgeting import MAX_STRETCH
+    from search.driver.final import final_points, with_own_epochs
+
+    results = _trials(4, 30.0) + [_trial("fast", 3, 20.0), _trial("slow", 4, 40.0), _trial("once", 2, 5.0, iterations=1),
+                                   _trial("saliency", 2, 10.0, saliency_iterations=1)]
+    session = _session(left_s=1700, plan_epoch_s=40.0)
+    keep_the_budget(session, results)
+    rounds = session.cfg.final_epochs  # the default U-Net's: fitted at its 30-s epochs
+    own = session.final_epochs_by_trial
+    assert set(own) == {"fast"}  # slower than the default: the round's epochs (the time limit ends it); one epoch or
+    assert rounds < own["fast"] <= MAX_STRETCH * rounds  # saliency rounds timed: no measure of its epoch
+    assert 0.9 * session.final_time_limit_s <= own["fast"] * 20.0 <= session.final_time_limit_s  # it trains until near the round's end
+    finalist = {"trial_id": "fast", "run_name": "d3", "config": {"depth": 3}}
+    default = {"trial_id": "", "run_name": "d4-default", "config": {"depth": 4}, "baseline": True}
+    ranked = with_own_epochs([finalist, default, {**finalist, "is_default": True}], own)
+    assert [c.get("final_epochs") for c in ranked] == [own["fast"], None, None]  # the default U-Net keeps the round's epochs
+    assert [p["epochs"] for p in final_points(session.cfg, ranked[0])] == [own["fast"]]
+    assert [p["epochs"] for p in final_points(session.cfg, ranked[1])] == [rounds]
+
+
+def test_a_finalist_keeps_the_rounds_epochs_in_a_round_of_several_waves_or_from_a_plans_file():
+    results = _trials(4, 30.0) + [_trial("fast", 3, 20.0)]
+    waves = _session(left_s=1700, plan_epoch_s=40.0)
+    keep_the_budget(waves, results, parallel=1)  # the finalist and the default U-Net one after the other: no idle core to fill
+    assert waves.final_epochs_by_trial == {}
+    edited = _session(left_s=1700, plan_epoch_s=40.0)
+    edited.cfg = SearchConfig(space="arch", plan="plan.json", rerank_top=1, final_budget=40, final_folds=1)
+    keep_the_budget(edited, results)
+    assert edited.final_epochs_by_trial == {}  # the user's epochs stand
+    sampled = _session(left_s=1700, plan_epoch_s=40.0)
+    sampled.space = SimpleNamespace(fixed_recipe=False)  # trials sample the recipe: the default U-Net's epoch is not measured
+    keep_the_budget(sampled, results)
+    assert sampled.final_epochs_by_trial == {}  # no like-for-like reference to scale a finalist's epochs by
+
+
+def test_the_final_round_trains_a_faster_finalist_for_its_own_epochs_and_says_so(monkeypatch):
+    import pandas as pd
+
+    from search.driver import final
+
+    base = {"patch_size": 64, "patch_stride": 32, "loss": "dice", "lr": 1e-3}
+    results = [_trial("fast", 3, 20.0, **base, skips="101"), _trial("d4", 4, 30.0, **base, skips="1111")]
+    session = _session(left_s=1700, plan_epoch_s=40.0)
+    keep_the_budget(session, results)
+    table = pd.DataFrame([{**dict.fromkeys(final.TRIAL_COLUMNS), "run_name": name, "status": "FINISHED", "trial_id": trial, "attempt": 1,
+                           "best_val_dice": dice, "start_time": i} for i, (name, trial, dice) in enumerate([("d3", "fast", 0.8), ("d4", "d4", 0.7)])])
+    trained = []
+    monkeypatch.setattr(final, "default_unet_config", lambda cfg, limits: {**base, "depth": 4, "skips": "1111"})
+    monkeypatch.setattr(final, "train_at_final_budget", lambda session, candidates, tag: trained.extend(candidates))
+    session.limits = None
+    final.rerank_at_final_budget(session, results, table)
+    assert [(c["run_name"].split("-")[0], c.get("final_epochs")) for c in trained] == [("d3", session.final_epochs_by_trial["fast"]), ("d4", None)]
+    assert f"({session.cfg.final_epochs} epochs; d3 {session.final_epochs_by_trial['fast']} in the same time)" in session.lines[-1]
