@@ -15,7 +15,8 @@ Parts, each run on its own (they add up to hours), each merging its figures into
   and channels_last where the search's trials are, its learning rate decayed by a cosine over the wall time; scored
   with search.predict's flip TTA as the search's choice is (and each image once beside it).
 - `drive`: DRIVE with `--budget` (thin vessels must keep the original resolution), its test Dice.
-- `throughput`: the planned step's fp32 FLOP rate against this CPU's measured fp32 matmul peak, channels_last on and off.
+- `throughput`: the planned step's fp32 FLOP rate against this CPU's measured fp32 matmul peak, channels_last on and off,
+  and torch.compile'd (with its compile seconds and the steps that repay them).
 - `memory`: peak RSS while building the store of the ISIC layout at 40 and at 800 cases (the same images under new ids).
 - `summary`: the keys a check reads and the search's margins, from the parts above already in the results file.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import subprocess
@@ -237,31 +239,52 @@ def part_drive(budget: str, key: str) -> dict:
     return figures
 
 
-def part_throughput(key: str) -> dict:
-    """The planned Kvasir step (depth 4, 8 wide, batch 8, 176-px patches) in fp32 GFLOP/s against the matmul peak, one
-    thread, channels_last on and off (the FLOPs of a step: 3x the forward's, counted by torch's FLOP counter)."""
+THROUGHPUT_STEPS = {"planned": (4, 8, 128, 8), "stop41": (4, 8, 176, 8)}  # (depth, width, patch, batch): today's Kvasir plan's step
+# (128-px whole images), and the 176-px patches of the figures before it
+
+
+def _step_rates(depth: int, width: int, patch: int, batch: int, peak: float) -> dict:
+    """One step's fp32 GFLOP/s (3x the forward's FLOPs, by torch's FLOP counter) against `peak`: eager, channels_last,
+    and torch.compile'd (inductor, compiled in one thread as a trial's would be) in the faster memory format, its compile
+    seconds beside it."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from search.plan.cost import time_steps
+    from search.plan.cost import time_compiled_steps, time_steps
     from unet_core.unet import UNet
 
-    torch.set_num_threads(1)
-    depth, width, patch, batch = 4, 8, 176, 8
     model = UNet(in_channels=3, num_classes=1, depth=depth, base_channels=width)
     with FlopCounterMode(display=False) as counter:
         model(torch.randn(batch, 3, patch, patch)).sum().backward()
     flops = counter.get_total_flops()
+    seconds = {cl: min(time_steps(depth, width, patch, batch, cl, "cpu", 1, steps=5) for _ in range(2)) for cl in (False, True)}
+    chosen = seconds[True] < seconds[False]
+    figures = {"step": f"depth {depth}, width {width}, batch {batch}, {patch}-px inputs, one thread", "gflop_per_step": round(flops / 1e9, 2),
+               "gflops_channels_last": round(flops / seconds[True] / 1e9, 1), "gflops_eager": round(flops / seconds[False] / 1e9, 1),
+               "channels_last_chosen": chosen, "step_vs_peak_ratio": round(flops / seconds[chosen] / 1e9 / peak, 3),
+               "step_vs_peak_ratio_eager": round(flops / seconds[False] / 1e9 / peak, 3)}
+    try:
+        import torch._inductor.config as inductor
+
+        inductor.compile_threads, inductor.force_disable_caches = 1, True  # a trial compiles in its one thread, from nothing
+        compile_s, step = time_compiled_steps(depth, width, patch, batch, chosen, "cpu", 1, steps=5)
+    except Exception as exc:  # no C++ compiler, or inductor fails on this machine: compiling is no option here
+        figures["compiled"] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"}
+        return figures
+    figures["compiled"] = {"step_vs_peak_ratio": round(flops / step / 1e9 / peak, 3), "speedup": round(seconds[chosen] / step, 3),
+                           "compile_s": round(compile_s, 1), "repaid_after_steps": math.ceil(compile_s / (seconds[chosen] - step)) if step < seconds[chosen] else None}
+    return figures
+
+
+def part_throughput(key: str) -> dict:
+    """The planned Kvasir step against the fp32 matmul peak, one thread: channels_last on and off, and torch.compile'd
+    (THROUGHPUT_STEPS; the headline ratios are the planned step's)."""
+    import torch
+
+    torch.set_num_threads(1)
     peak = matmul_gflops()
-    rates = {}
-    for cl in (False, True):
-        seconds = min(time_steps(depth, width, patch, batch, cl, "cpu", 1, steps=5) for _ in range(2))
-        rates[cl] = flops / seconds / 1e9
-    chosen = rates[True] > rates[False]
-    figures = {"step": f"depth {depth}, width {width}, batch {batch}, {patch}-px patches, one thread", "gflop_per_step": round(flops / 1e9, 2),
-               "matmul_peak_gflops": round(peak, 1), "gflops_channels_last": round(rates[True], 1), "gflops_eager": round(rates[False], 1),
-               "channels_last_chosen": chosen, "step_vs_peak_ratio": round(rates[chosen] / peak, 3),
-               "step_vs_peak_ratio_eager": round(rates[False] / peak, 3), "host": host()}
+    steps = {name: _step_rates(*shape, peak) for name, shape in THROUGHPUT_STEPS.items()}
+    figures = {**steps["planned"], "matmul_peak_gflops": round(peak, 1), "by_step": steps, "host": host()}
     merge(key, figures)
     return figures
 

@@ -128,6 +128,19 @@ def time_steps(depth: int, width: int, patch: int, batch: int, channels_last: bo
                bf16: bool = False) -> float:
     """Seconds of one training step (unet_core.trainer.train_step, the trials' own, with their Dice+BCE loss), the mean of
     `steps` timed after one warm-up step; `bf16`: the forward pass in bf16 autocast, as a trial trains where bf16 is native."""
+    return _timed(depth, width, patch, batch, channels_last, device, threads, steps, bf16, compiled=False)[1]
+
+
+def time_compiled_steps(depth: int, width: int, patch: int, batch: int, channels_last: bool, device: str = "cpu", threads: int = 1,
+                        steps: int = 3, bf16: bool = False) -> tuple[float, float]:
+    """(seconds torch.compile (inductor) took, beyond one step, before the first step ran; seconds of one compiled step, as
+    time_steps): what compiling a training would cost and give on this machine."""
+    return _timed(depth, width, patch, batch, channels_last, device, threads, steps, bf16, compiled=True)
+
+
+def _timed(depth: int, width: int, patch: int, batch: int, channels_last: bool, device: str, threads: int, steps: int, bf16: bool,
+           compiled: bool) -> tuple[float, float]:
+    """(the warm-up step's seconds beyond a timed step's, a timed step's seconds)."""
     import torch  # deferred: see machine_key
 
     from unet_core.losses import build_loss  # deferred: imports torch
@@ -139,18 +152,20 @@ def time_steps(depth: int, width: int, patch: int, batch: int, channels_last: bo
         torch.manual_seed(0)
         model = _model(depth, width, device, channels_last)
         opt = torch.optim.Adam(model.parameters(), 1e-3)
+        stepped = torch.compile(model) if compiled else model
         x = torch.randn(batch, 3, patch, patch, device=device)
         x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
         y = torch.randint(0, 2, (batch, patch, patch), device=device)
         valid = torch.ones(batch, patch, patch, device=device)
         loss_fn = build_loss("dice_bce").to(device)
-        for i in range(steps + 1):
-            if i == 1:
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-            train_step(model, loss_fn, opt, x, y, valid, amp=bf16, cpu_amp=bf16)  # its loss.item() waits for the device
-        return (time.perf_counter() - start) / steps
+        marks = []
+        for _ in range(steps + 1):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            marks.append(time.perf_counter())
+            train_step(stepped, loss_fn, opt, x, y, valid, amp=bf16, cpu_amp=bf16)  # its loss.item() waits for the device
+        step = (time.perf_counter() - marks[1]) / steps
+        return max(0.0, marks[1] - marks[0] - step), step
     finally:
         torch.set_num_threads(before)
 
