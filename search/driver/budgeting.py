@@ -88,19 +88,26 @@ def _every_skip(config: dict, depth: int) -> bool:
     return all(b is not None and bool(b) for b in bits)
 
 
-def measured_epoch_s(results, depth: int) -> float | None:
+def _with_start(result) -> float | None:
+    """A trial's wall seconds an epoch, its start counted in (Tune's time_total_s over its reports); None under two reports."""
+    m = getattr(result, "metrics", None) or {}
+    iterations, total = m.get("training_iteration"), m.get("time_total_s")
+    return total / iterations if iterations and iterations >= 2 and total else None
+
+
+def measured_epoch_s(results, depth: int, measure: Callable[[Any], float | None] = _with_start) -> float | None:
     """The wall seconds an epoch of the final round's slowest training, the default U-Net (`depth`, every skip), took in
     the search: the median of its trials, else the slowest trial of that depth (a skip dropped only saves time: Kvasir's
-    60-min search timed its median depth-4 trial at 22.8 s an epoch and the every-skip default at 25.4 s); their start
-    counted in; None where none of that depth reported two epochs or more (a resumed trial's one report is no measure)."""
+    60-min search timed its median depth-4 trial at 22.8 s an epoch and the every-skip default at 25.4 s); by `measure`
+    (default: their start counted in); None where none of that depth reported two epochs or more (a resumed trial's one
+    report is no measure)."""
     times, every = [], []
     for r in results or ():
-        m, config = getattr(r, "metrics", None) or {}, getattr(r, "config", None) or {}
-        iterations, total = m.get("training_iteration"), m.get("time_total_s")
-        if iterations and iterations >= 2 and total and config.get("depth") == depth:
-            times.append(total / iterations)
+        config, seconds = getattr(r, "config", None) or {}, measure(r)
+        if seconds and config.get("depth") == depth:
+            times.append(seconds)
             if _every_skip(config, depth):
-                every.append(total / iterations)
+                every.append(seconds)
     if every:
         return statistics.median(every)
     return max(times) if times else None
@@ -131,24 +138,26 @@ def final_time_limit_s(session, parallel: int) -> float:
 
 
 def trial_epoch_s(result) -> float | None:
-    """The wall seconds an epoch of one search trial took, its start counted in (Tune's time_total_s over its reported
-    epochs); None where it reported fewer than two epochs or trained saliency rounds (whose epochs are not one length)."""
+    """The wall seconds of a search trial's last epoch, its training and validation (the trainer's epoch_time_s), without
+    its start: a 4-epoch trial's start is a fifth of its time, and would bring every trial's epoch near the others'; None
+    under two reports or with saliency rounds (whose epochs are not one length)."""
     m, config = getattr(result, "metrics", None) or {}, getattr(result, "config", None) or {}
-    iterations, total = m.get("training_iteration"), m.get("time_total_s")
-    if not iterations or iterations < 2 or not total or config.get("saliency_iterations"):
+    if _with_start(result) is None or config.get("saliency_iterations"):
         return None
-    return total / iterations
+    return m.get("epoch_time_s")
 
 
-def own_final_epochs(session, results, parallel: int, default_s: float | None) -> dict[str, int]:
+def own_final_epochs(session, results, parallel: int) -> dict[str, int]:
     """{search trial id: epochs} for the trials whose own configuration, trained at the final round, takes more epochs
     than the round's (cfg.final_epochs, the default U-Net's) in the same time: the round's epochs scaled by the default
-    U-Net's measured epoch (`default_s`, measured_epoch_s) over the trial's own (trial_epoch_s), within the time left.
+    U-Net's measured epoch over the trial's own (each by trial_epoch_s: without their start), within the time left.
     Where the final round runs in one wave, a finalist faster than the default U-Net then trains until the round's end
     instead of leaving its core idle (Kvasir at 60 minutes: a depth-3 finalist ended 9 of the round's 42 minutes before
     the default; DRIVE at 30: 7.5 of 22). At most MAX_STRETCH times the round's; none without a measure of the default
     (its epochs are then not comparable) or for a plans file (the user's epochs stand)."""
     cfg = session.cfg
+    one_recipe = getattr(session.space, "fixed_recipe", False)
+    default_s = measured_epoch_s(results, min(session.plan.depth, DEFAULT_DEPTH), trial_epoch_s) if one_recipe else None
     if session.budget is None or cfg.plan or not default_s or cfg.final_trials > parallel:
         return {}
     own = {}
@@ -195,7 +204,7 @@ def keep_the_budget(session, results=None, parallel: int | None = None) -> float
         session.echo(f"budget: {session.budget.line()} used; the final round trains {epochs} epochs instead of {planned_epochs} "
                      f"({why}) to end within {duration(session.budget.total_s)}")
         session.cfg = replace(session.cfg, final_budget=epochs)
-    session.final_epochs_by_trial = own_final_epochs(session, results, parallel, measured)
+    session.final_epochs_by_trial = own_final_epochs(session, results, parallel)
     return fitted_s
 
 

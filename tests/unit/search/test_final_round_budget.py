@@ -24,7 +24,8 @@ def _session(left_s: float, plan_epoch_s: float):
 
 def _trials(depth: int, epoch_s: float, n: int = 3, skips: str | None = None) -> list:
     bits = {f"s{i + 1}": int(b) for i, b in enumerate(skips or "1" * depth)}
-    return [SimpleNamespace(config={"depth": depth, **bits}, metrics={"training_iteration": 10, "time_total_s": 10 * epoch_s})] * n
+    return [SimpleNamespace(config={"depth": depth, **bits}, metrics={"training_iteration": 10, "time_total_s": 10 * epoch_s,
+                                                                      "epoch_time_s": epoch_s})] * n
 
 
 def test_the_epoch_time_is_the_default_unets_of_the_planned_depth():
@@ -122,9 +123,9 @@ def test_epochs_measured_slower_than_planned_leave_the_final_round_to_its_time_l
     assert spent.cfg.rerank_top == 0 and "no final-round epoch fits" in spent.lines[0]
 
 
-def _trial(trial_id: str, depth: int, epoch_s: float, iterations: int = 10, **config) -> SimpleNamespace:
-    return SimpleNamespace(config={"depth": depth, **config},
-                           metrics={"trial_id": trial_id, "training_iteration": iterations, "time_total_s": iterations * epoch_s})
+def _trial(trial_id: str, depth: int, epoch_s: float, iterations: int = 10, start_s: float = 0.0, **config) -> SimpleNamespace:
+    return SimpleNamespace(config={"depth": depth, **config}, metrics={"trial_id": trial_id, "training_iteration": iterations,
+                                                                       "time_total_s": start_s + iterations * epoch_s, "epoch_time_s": epoch_s})
 
 
 def test_a_finalist_faster_than_the_default_unet_trains_more_epochs_in_the_same_time_of_a_one_wave_round():
@@ -132,12 +133,14 @@ def test_a_finalist_faster_than_the_default_unet_trains_more_epochs_in_the_same_
     from search.driver.final import final_points, with_own_epochs
 
     results = _trials(4, 30.0) + [_trial("fast", 3, 20.0), _trial("slow", 4, 40.0), _trial("once", 2, 5.0, iterations=1),
-                                   _trial("saliency", 2, 10.0, saliency_iterations=1)]
+                                   _trial("saliency", 2, 10.0, saliency_iterations=1),
+                                   _trial("short", 2, 20.0, iterations=4, start_s=60.0)]  # a start as long as 3 epochs
     session = _session(left_s=1700, plan_epoch_s=40.0)
     keep_the_budget(session, results)
     rounds = session.cfg.final_epochs  # the default U-Net's: fitted at its 30-s epochs
     own = session.final_epochs_by_trial
-    assert set(own) == {"fast"}  # slower than the default: the round's epochs (the time limit ends it); one epoch or
+    assert set(own) == {"fast", "short"}  # slower than the default: the round's epochs (the time limit ends it); one epoch or
+    assert own["short"] == own["fast"]  # its epochs are timed without its start (35 s an epoch with it: slower than the default)
     assert rounds < own["fast"] <= MAX_STRETCH * rounds  # saliency rounds timed: no measure of its epoch
     assert 0.9 * session.final_time_limit_s <= own["fast"] * 20.0 <= session.final_time_limit_s  # it trains until near the round's end
     finalist = {"trial_id": "fast", "run_name": "d3", "config": {"depth": 3}}
