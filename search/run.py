@@ -105,8 +105,7 @@ def summary(outcome) -> str:
 def final_epochs(outcome) -> str:
     """The final round's epochs as trained: the default U-Net's (else the fitted count), each finalist given more in the
     same time (search.driver.budgeting.own_final_epochs), and each training its time limit ended sooner."""
-    final = outcome.final
-    rows = list(final.itertuples(index=False))
+    rows = list(outcome.final.itertuples(index=False))
     default = [r.epochs for r in rows if getattr(r, "default", False) and _known(getattr(r, "epochs", None))]
     round_epochs = int(default[0]) if default else outcome.final_epochs  # a resumed round keeps the epochs it was first given
     longer = [f"{r.run_name} {int(r.epochs)}" for r in rows if _known(getattr(r, "epochs", None)) and r.epochs > round_epochs]
