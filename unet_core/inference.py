@@ -171,7 +171,8 @@ def predict_views(models: nn.Module | list[nn.Module], image: Tensor, tile: int,
     as is, so one pass gives both what a served model predicts and what it predicts without the augmentation."""
     height, width = image.shape[-2:]
     averaged, as_is = _view_means(models, to_working(image, side), tile, overlap, tta, **kwargs)
-    return to_original(averaged, height, width), to_original(as_is, height, width)
+    averaged = to_original(averaged, height, width)
+    return averaged, (averaged if len(VIEWS[tta]) == 1 else to_original(as_is, height, width))  # one view: upsampled once
 
 
 def predict_image(models: nn.Module | list[nn.Module], image: Tensor, tile: int, overlap: float = 0.5, tta: str = "none", side: int = 0,
