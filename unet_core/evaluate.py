@@ -7,7 +7,7 @@ import numpy as np
 from torch import nn
 
 from .inference import image_tensor, predict_views
-from .metrics import SegmentationMetrics
+from .metrics import SegmentationMetrics, image_dice
 
 
 def evaluate_images(
@@ -51,9 +51,7 @@ class _Scores:
     def update(self, probs, target, keep) -> None:
         self.metrics.update(probs, target, keep)
         if self.per_image:
-            one = SegmentationMetrics(self.num_classes, self.background)
-            one.update(probs, target, keep)
-            self.dices.append(one.compute()["dice"])
+            self.dices.append(image_dice(probs, target, keep, self.num_classes, self.background))
 
     def compute(self) -> dict[str, float]:
         out = self.metrics.compute()

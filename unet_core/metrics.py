@@ -84,6 +84,14 @@ class SegmentationMetrics:
         return out
 
 
+def image_dice(probs: Tensor, target: Tensor, valid: Tensor | None, num_classes: int = 1, background: int | None = 0) -> float:
+    """One image's foreground Dice (SegmentationMetrics' `dice` of that image alone): the per-image figure that
+    Kvasir-SEG's papers average, and the unit of a paired comparison of two models on the same images."""
+    one = SegmentationMetrics(num_classes, background)
+    one.update(probs, target, valid)
+    return one.compute()["dice"]
+
+
 def histogram_auc(neg_hist: np.ndarray, pos_hist: np.ndarray) -> float:
     """ROC-AUC from histograms of negative and positive scores over the same ordered bins (ties count half)."""
     neg, pos = neg_hist.astype(np.float64), pos_hist.astype(np.float64)

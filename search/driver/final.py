@@ -2,7 +2,10 @@
 budget, where the winner is picked (search.driver.rerank)."""
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -11,6 +14,7 @@ from recipes.params import config_run_name
 from search.config import SearchConfig
 from search.errors import SearchInterrupted
 from search.spaces import SpaceLimits, create_space
+from search.tracking import client as tracking
 from search.tracking import schema
 from search.trainable.trial import run_trial
 from unet_core.sizes import feasible
@@ -50,23 +54,42 @@ def with_own_epochs(candidates: list[dict[str, Any]], own: dict[str, int]) -> li
             else c for c in candidates]
 
 
-def final_choice(cfg: SearchConfig, candidates: list[dict[str, Any]], final: pd.DataFrame):
-    """The final round's choice (search.noise): with cfg.final_folds >= 2 the default U-Net unless a finalist beats it by
-    more than cfg.default_margin standard errors of the paired margin; with one fold, the best there."""
+def final_choice(cfg: SearchConfig, candidates: list[dict[str, Any]], final: pd.DataFrame, images: dict[str, dict[str, float]] | None = None):
+    """The final round's choice (search.noise): the default U-Net unless a finalist beats it by more than
+    cfg.default_margin standard errors of the paired margin, paired over the final folds (cfg.final_folds >= 2) or, with
+    one fold, over the validation images both were scored on (`images`: final run name -> {image: Dice},
+    schema.VAL_IMAGE_DICE); the best there where a training has no image scores."""
     from search.noise import choose_best, choose_final  # deferred: search.noise imports Ray
 
     by_run = dict(zip(final.run_name, final.best_val_dice))
-    scores, default = {}, None
+    scores, per_image, default = {}, {}, None
     for c in candidates:
-        runs = {int(p.get("fold", 0)): by_run.get(config_run_name(p) + f"-{schema.FINAL}") for p in final_points(cfg, c)}
-        scores[c["run_name"]] = {f: float(v) for f, v in runs.items() if v is not None and pd.notna(v)}
+        names = {int(p.get("fold", 0)): config_run_name(p) + f"-{schema.FINAL}" for p in final_points(cfg, c)}
+        scores[c["run_name"]] = {f: float(by_run[n]) for f, n in names.items() if pd.notna(by_run.get(n))}
+        per_image[c["run_name"]] = {k: float(v) for n in names.values() for k, v in (images or {}).get(n, {}).items() if math.isfinite(v)}
         default = c["run_name"] if c.get("baseline") or c.get("is_default") else default
     scores = {name: s for name, s in scores.items() if s}
     if not scores:
         return None
+    default = default if default in scores else None
     if cfg.final_folds >= 2:
-        return choose_final(scores, default if default in scores else None, cfg.default_margin)
-    return choose_best(scores, default if default in scores else None)
+        return choose_final(scores, default, cfg.default_margin)
+    if default is not None and len(scores) > 1 and all(per_image[name] for name in scores):
+        return choose_final({name: per_image[name] for name in scores}, default, cfg.default_margin, unit="validation images")
+    return choose_best(scores, default)
+
+
+def image_scores(client, final: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Each final training's per-image validation Dice of its kept weights (run name -> {image: Dice};
+    schema.VAL_IMAGE_DICE); a run without them is left out."""
+    scores = {}
+    with tracking.temp_dir() as tmp:
+        for r in final.itertuples(index=False):
+            try:
+                scores[r.run_name] = json.loads(Path(client.download_artifacts(r.run_id, schema.VAL_IMAGE_DICE, tmp)).read_text())
+            except Exception:  # noqa: BLE001 - a run logged before per-image scores, or a damaged file: the split-level rule
+                continue
+    return {name: s for name, s in scores.items() if isinstance(s, dict)}
 
 
 def final_tuner(session: SearchSession, name: str, candidates: list[dict[str, Any]], callbacks: list):
@@ -137,7 +160,8 @@ def mark_choice(session: SearchSession, candidates: list[dict[str, Any]], final:
     """`final` with a `chosen` column (the winner's runs: the test score is taken from the best of them) and a `default`
     column (the default U-Net's runs, trained beside the finalists or one of them); the choice, its margin over the
     default U-Net and its interval go on the parent run (search.noise.FinalChoice.tags)."""
-    choice = final_choice(session.cfg, candidates, final)
+    images = image_scores(session.client, final) if session.cfg.final_folds < 2 else None
+    choice = final_choice(session.cfg, candidates, final, images)
     default = next((c for c in candidates if c.get("baseline") or c.get("is_default")), None)
     final = final.assign(chosen=False, default=final.run_name.isin(_final_names(session.cfg, default)))
     if choice is None:

@@ -52,10 +52,11 @@ def paired_margin(a: dict[Any, float], b: dict[Any, float]) -> tuple[float, floa
     return mean, se, mean - half, mean + half, n
 
 
-def choose_final(scores: dict[str, dict[Any, float]], default: str | None, margin_se: float = MARGIN_SE) -> FinalChoice:
-    """The winner among finalists scored on shared folds (`scores`: name -> {fold or seed: score}): the finalist with the
-    best mean, unless `default` is among them and that finalist's paired margin over it is not above `margin_se`
-    standard errors (and above 0). With one pair there is no noise to weigh: the default stays."""
+def choose_final(scores: dict[str, dict[Any, float]], default: str | None, margin_se: float = MARGIN_SE, unit: str = "pairs") -> FinalChoice:
+    """The winner among finalists scored on shared folds (`scores`: name -> {fold, seed or validation image: score}): the
+    finalist with the best mean, unless `default` is among them and that finalist's paired margin over it is not above
+    `margin_se` standard errors (and above 0). With one pair there is no noise to weigh: the default stays. `unit` names
+    the pairs in the reason."""
     if not scores:
         raise ValueError("no finalist was scored")
     means = {name: float(np.mean(list(s.values()))) for name, s in scores.items() if s}
@@ -72,11 +73,11 @@ def choose_final(scores: dict[str, dict[Any, float]], default: str | None, margi
     mean, se, low, high, n = rivals[best]
     better = n >= 2 and mean > 0 and mean > margin_se * se
     if better:
-        reason = f"{best} beats the default by {mean:+.4f} over {n} pairs, more than {margin_se:g} x its standard error {se:.4f}"
+        reason = f"{best} beats the default by {mean:+.4f} over {n} {unit}, more than {margin_se:g} x its standard error {se:.4f}"
     elif n < 2:
         reason = f"{best} leads by {mean:+.4f} on a single pair: no noise estimate, the default stays"
     else:
-        reason = f"{best} leads by {mean:+.4f} over {n} pairs, within {margin_se:g} x its standard error {se:.4f}: the default stays"
+        reason = f"{best} leads by {mean:+.4f} over {n} {unit}, within {margin_se:g} x its standard error {se:.4f}: the default stays"
     return FinalChoice(best if better else default, default, best, mean, low, high, n, not better, reason)
 
 

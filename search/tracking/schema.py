@@ -43,6 +43,9 @@ FINAL_MARGIN_PAIRS_TAG = "unet.final_margin_pairs"
 FINAL_CHOICE_REASON_TAG = "unet.final_choice_reason"
 RACE_TAG = "unet.race"  # on the parent run: the race's decisions, in order (search.noise.intensify)
 VAL_IMAGES_TAG = "unet.val_images"  # on a trial run: the names of the images it validated on
+# on a trial run: each validation image's foreground Dice (image name: Dice) under the weights its checkpoint keeps (the
+# whole split's after a final training's close), the pairs a one-fold final round weighs the default U-Net against a finalist on
+VAL_IMAGE_DICE = "validation/image_dice.json"
 
 # the search's take-home models (search.tracking.models): on the parent run, the registered model's URI and its LoggedModel
 REGISTERED_MODEL_TAG = "unet.registered_model"  # models:/NAME/VERSION

@@ -2,6 +2,7 @@
 configuration with the recipe (recipes.train_and_report), reports every epoch to Tune, and closes its run."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -68,11 +69,16 @@ class TrialRun:
         self.outbox.metrics(metrics, step)
 
     def log_best(self, state: dict[str, torch.Tensor], meta: dict[str, Any], validator: Validator, title: str) -> None:
-        """The best checkpoint so far and its prediction picture."""
+        """The best checkpoint so far, its prediction picture and each validation image's Dice (schema.VAL_IMAGE_DICE)."""
         with tracking.temp_dir() as tmp:
             path = Path(tmp) / "best.pt"
             save_checkpoint(path, state, meta)
             self.outbox.file(path, "checkpoints")
+        if validator.image_dice:
+            with tracking.temp_dir() as tmp:
+                path = Path(tmp) / Path(schema.VAL_IMAGE_DICE).name
+                path.write_text(json.dumps(validator.image_dice))
+                self.outbox.file(path, str(Path(schema.VAL_IMAGE_DICE).parent))
         items = validator.picture_items()
         if items:
             with tracking.temp_dir() as tmp:

@@ -56,3 +56,25 @@ def test_checking_the_noise_settings_does_not_load_ray_before_the_search_quiets_
     assert out.stdout.strip() == "False", out.stderr[-2000:]  # an early Ray import printed a token-authentication warning in every search
 
 
+
+
+@pytest.mark.slow
+def test_a_one_fold_final_round_weighs_the_default_against_the_finalist_over_the_validation_images(tmp_path):
+    import json
+    from pathlib import Path
+
+    from tests.helpers.search import run_search, runs
+
+    proc = run_search(tmp_path, "--space", "arch", "--num-samples", "3", "--max-epochs", "1", "--patches-per-epoch", "16", "--depths", "1,3",
+                      "--rerank-top", "1", "--final-budget", "1", "--final-folds", "1", "--experiment", "one-fold")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    client, parents, _ = runs(tmp_path, "one-fold")
+    exp = client.get_experiment_by_name("one-fold")
+    finals = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("unet.role") == "final"]
+    assert len(finals) == 2  # the finalist and the default U-Net
+    for run in finals:
+        (tmp_path / run.info.run_id).mkdir()
+        scores = json.loads(Path(client.download_artifacts(run.info.run_id, "validation/image_dice.json", str(tmp_path / run.info.run_id))).read_text())
+        assert list(scores) == run.data.tags["unet.val_images"].split(",") and all(0 <= v <= 1 for v in scores.values())
+    tags = parents[0].data.tags
+    assert tags["unet.final_margin_pairs"] == str(len(scores)) and "validation images" in tags["unet.final_choice_reason"]

@@ -14,11 +14,11 @@ class Marked:
     """A validator whose Dice is the model's one weight: the weights it scores are visible in the score."""
 
     def __init__(self):
-        self.last_probs = []
+        self.last_probs, self.image_dice = [], {}
 
     def __call__(self, model):
         value = float(model.weight.detach().flatten()[0])
-        self.last_probs = [value]
+        self.last_probs, self.image_dice = [value], {"a": value, "b": value / 2}
         return {"dice": value, "iou": value / 2}
 
 
@@ -32,6 +32,7 @@ def test_the_closing_keeps_the_weights_that_score_better_on_the_whole_split(last
     assert float(state["weight"]) == pytest.approx(max(last, best_epoch)) and scores["dice"] == pytest.approx(max(last, best_epoch))
     assert pair == pytest.approx({"closing_val_dice_last": last, "closing_val_dice_best_epoch": best_epoch})
     assert validator.last_probs == pytest.approx([max(last, best_epoch)])  # the picture is of the kept weights
+    assert validator.image_dice["a"] == pytest.approx(max(last, best_epoch))  # and so are the per-image scores
 
 
 def test_a_training_whose_best_epoch_is_its_last_is_scored_once():
@@ -48,10 +49,11 @@ def test_a_training_whose_best_epoch_is_its_last_is_scored_once():
 
 class Keeper:
     def __init__(self):
-        self.best = []
+        self.best, self.images = [], []
 
     def log_best(self, state, meta, validator, title):
         self.best.append((meta, title))
+        self.images.append(dict(validator.image_dice))
 
     def log_epoch(self, metrics, step):
         pass
@@ -77,7 +79,23 @@ def test_a_final_training_that_scores_part_of_the_split_an_epoch_closes_on_all_o
     assert best["val_dice"] == last["best_val_dice"] and pair == (None, None)  # the training's best is the closing's pick
     meta, title = keeper.best[-1]
     assert meta["closing"] in ("last", "best_epoch") and f"on all {len(data.val)}" in title
-    assert "closing_val_dice_last" not in reports[0]  # only the last epoch closes
+    assert list(keeper.images[-1]) == [s.name for s in data.val]  # the kept weights' Dice on every validation image
+
+
+def test_a_validator_scores_each_image_as_its_own_split():
+    from recipes.validation import Validator
+
+    data = load_dataset("synthetic", n_train=10, n_test=1, size=32)
+    model = torch.nn.Conv2d(1, 1, 1)
+    torch.nn.init.constant_(model.weight, 4.0), torch.nn.init.constant_(model.bias, -2.0)  # bright pixels: foreground
+    validator = Validator(data, 32, 0.25)
+    validator(model)
+    assert list(validator.image_dice) == [s.name for s in data.val] and len(data.val) > 1
+    for s in data.val:
+        one = Validator(data, 32, 0.25)
+        one.images = [s]
+        assert validator.image_dice[s.name] == pytest.approx(one(model)["dice"])
+    assert len(set(validator.image_dice.values())) > 1  # the images differ: no split-level figure copied onto each
 
 
 def test_a_final_training_its_time_limit_ends_early_still_closes_on_the_whole_split():

@@ -217,3 +217,37 @@ def test_a_final_round_on_folds_cut_short_halfway_is_an_interruption_not_a_choic
                               send_kept_writes=lambda: None, search_name="s")
     with pytest.raises(SearchInterrupted, match="3 of 6 done"):
         final.train_at_final_budget(session, candidates, "unet.search_ranking")
+
+
+def _one_fold_final(finalist_dice: list[float], default_dice: list[float], with_images: bool = True):
+    """The final round's choice (search.driver.final.final_choice) of one finalist beside the default U-Net on one fold:
+    split-level scores that favour the finalist, and each training's per-image validation Dice where `with_images`."""
+    from recipes.params import config_run_name
+    from search.driver.final import final_choice, final_points
+    from search.driver.rerank import with_baseline
+
+    base = {"patch_size": 64, "patch_stride": 32, "loss": "dice", "lr": 1e-3}
+    cfg = SearchConfig(space="arch", rerank_top=1, final_budget=10, final_folds=1)
+    candidates = with_baseline([{"trial_id": "t1", "run_name": "d3-s101", "config": {**base, "depth": 3, "skips": "101"}}],
+                               {**base, "depth": 4, "skips": "1111"}, cfg.final_epochs)
+    runs = [config_run_name(final_points(cfg, c)[0]) + "-final" for c in candidates]
+    final = pd.DataFrame({"run_name": runs, "best_val_dice": [0.80, 0.79]})
+    images = {run: {f"img{i}": d for i, d in enumerate(dice)} for run, dice in zip(runs, (finalist_dice, default_dice))} if with_images else {}
+    return final_choice(cfg, candidates, final, images), candidates
+
+
+def test_a_one_fold_final_round_keeps_the_default_unless_the_finalist_leads_beyond_the_noise_of_its_validation_images():
+    rng = np.random.default_rng(0)
+    default = list(rng.uniform(0.5, 0.95, 40))
+    noisy = [d + (0.085 if i % 2 else -0.075) for i, d in enumerate(default)]  # leads by 0.005 on average, the images disagree
+    choice, candidates = _one_fold_final(noisy, default)
+    assert choice.named_default and choice.winner == candidates[-1]["run_name"]
+    assert choice.pairs == 40 and "over 40 validation images" in choice.reason and choice.low < 0 < choice.high
+    better = [d + (0.04 if i % 2 else 0.02) for i, d in enumerate(default)]  # ahead on every image
+    choice, candidates = _one_fold_final(better, default)
+    assert choice.winner == "d3-s101" and not choice.named_default and choice.low > 0
+
+
+def test_a_one_fold_final_round_without_per_image_scores_keeps_the_best_there():
+    choice, _ = _one_fold_final([], [], with_images=False)  # runs logged before the per-image figures: the split-level best
+    assert choice.winner == "d3-s101" and choice.pairs == 1 and "--final-folds 2" in choice.reason
