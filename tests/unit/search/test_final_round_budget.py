@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from search.config import SearchConfig
 from search.driver.budgeting import keep_the_budget, measured_epoch_s, search_deadline_s
 from search.plan import Budget, Plan
+from search.plan.planner import SETUP_S
 
 
 def _plan(epoch_s: float) -> Plan:
@@ -72,11 +73,12 @@ def test_the_tune_phase_ends_near_its_planned_time_and_leaves_the_rest_to_the_fi
     now = [0.0]
     budget = Budget(3600, clock=lambda: now[0])
     now[0] = 45.0  # the phase starts after 45 s of setup
-    assert search_deadline_s(plan, budget) == 45.0 + 1.1 * 1600  # a search that runs long stops at 110% of its plan
-    assert search_deadline_s(plan, budget, resumed=True) == 3600 - 1600 - 30  # resumed: where the final round still fits
+    assert search_deadline_s(plan, budget) == 45.0 + 1.05 * 1600  # a search that runs long stops at 105% of its plan
+    after = 60.0 - SETUP_S  # the plan's fixed part after the final round: the test score and the take-home models
+    assert search_deadline_s(plan, budget, resumed=True) == 3600 - 1600 - after  # resumed: where the final round still fits
     late = Budget(3600, clock=lambda: now[0])
     now[0] = 900.0  # a slow setup: the final round's reserve still bounds the phase
-    assert search_deadline_s(plan, late) == 3600 - 1600 - 30
+    assert search_deadline_s(plan, late) == 3600 - 1600 - after
 
 
 def test_each_final_training_is_limited_to_its_share_of_the_time_left_beyond_what_its_fitted_epochs_need():
@@ -85,11 +87,12 @@ def test_each_final_training_is_limited_to_its_share_of_the_time_left_beyond_wha
     session = _session(left_s=1700, plan_epoch_s=40.0)
     keep_the_budget(session, _trials(4, 30.0))
     limit = session.final_time_limit_s  # the finalist and the default U-Net side by side: one wave
-    assert limit == 1700 - 30 - TRIAL_S  # the time left before the test score's share, less the training's start
+    after = 60.0 - SETUP_S  # the plan's test score and take-home models
+    assert limit == 1700 - after - TRIAL_S  # the time left before the test score's share, less the training's start
     assert session.cfg.final_epochs * 30.0 < limit  # a round that runs as measured never meets it: a backstop only
     one_at_a_time = _session(left_s=1700, plan_epoch_s=40.0)
     keep_the_budget(one_at_a_time, _trials(4, 30.0), parallel=1)
-    assert one_at_a_time.final_time_limit_s == (1700 - 30) / 2 - TRIAL_S  # two waves: half each
+    assert one_at_a_time.final_time_limit_s == (1700 - after) / 2 - TRIAL_S  # two waves: half each
 
 
 def test_the_summary_names_each_final_training_the_time_left_ended_sooner():

@@ -357,9 +357,9 @@ class WidthOnlyShallowCost(PlantedCost):
 
 def test_where_no_plan_holds_the_minimum_steps_ties_in_final_steps_go_to_the_search_with_more_trials():
     inp = replace(KVASIR, depths=(1, 2, 3, 4), widths=(16, 8))
-    plan = plan_for_budget(inp, WidthOnlyShallowCost(per_megapixel_step=8.0, per_megapixel_predict=0.3), 3400)
+    plan = plan_for_budget(inp, WidthOnlyShallowCost(per_megapixel_step=8.0, per_megapixel_predict=0.3), 2800)
     assert plan.why[0].startswith("no resolution gives") and plan.base_channels == 8  # 16 comes first, but its search holds fewer
-    wide = plan_for_budget(replace(inp, widths=(16,)), WidthOnlyShallowCost(per_megapixel_step=8.0, per_megapixel_predict=0.3), 3400)
+    wide = plan_for_budget(replace(inp, widths=(16,)), WidthOnlyShallowCost(per_megapixel_step=8.0, per_megapixel_predict=0.3), 2800)
     assert (wide.final_budget, wide.image_side) == (plan.final_budget, plan.image_side) and wide.num_samples < plan.num_samples
 
 
