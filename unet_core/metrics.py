@@ -18,14 +18,15 @@ class SegmentationMetrics:
         num_classes: 1 for a binary sigmoid head (scored as 2 classes), else the number of classes.
         background: index of the class left out of the foreground mean (None: every class is foreground).
             Binary tasks always treat class 0 as background.
+        auc: whether a binary task keeps the probability histogram (`auc`; off: NaN, and no histogram to fill).
     """
 
-    def __init__(self, num_classes: int = 1, background: int | None = 0):
+    def __init__(self, num_classes: int = 1, background: int | None = 0, auc: bool = True):
         self.binary = num_classes == 1
         self.classes = 2 if self.binary else num_classes
         self.background = 0 if self.binary else background
         self.confusion = np.zeros((self.classes, self.classes), dtype=np.int64)  # [true, predicted]
-        self.hist = np.zeros((2, AUC_BINS), dtype=np.int64) if self.binary else None
+        self.hist = np.zeros((2, AUC_BINS), dtype=np.int64) if self.binary and auc else None
 
     def update(self, probs: Tensor, target: Tensor, valid: Tensor | None = None) -> None:
         """Add a batch: probs (B, 1|K, H, W) or (1|K, H, W) probabilities, target/valid (B, H, W) or (H, W)."""
@@ -45,7 +46,7 @@ class SegmentationMetrics:
         if t.numel() and (t.min() < 0 or t.max() >= self.classes):
             raise ValueError(f"target holds class {int(t.max())} but the task has {self.classes} classes")
         self.confusion += torch.bincount(t * self.classes + y, minlength=self.classes**2).reshape(self.classes, self.classes).numpy()
-        if self.binary:
+        if self.hist is not None:
             bins = (p[keep] * (AUC_BINS - 1)).round().long().clamp(0, AUC_BINS - 1)
             for cls in (0, 1):
                 self.hist[cls] += torch.bincount(bins[t == cls], minlength=AUC_BINS).numpy()
@@ -80,14 +81,14 @@ class SegmentationMetrics:
         out["accuracy"] = float(div(tp.sum(), cm.sum()))
         out["dice_with_background"] = float(per["dice"].mean())
         if self.binary:
-            out["auc"] = histogram_auc(self.hist[0], self.hist[1])
+            out["auc"] = histogram_auc(self.hist[0], self.hist[1]) if self.hist is not None else float("nan")
         return out
 
 
 def image_dice(probs: Tensor, target: Tensor, valid: Tensor | None, num_classes: int = 1, background: int | None = 0) -> float:
     """One image's foreground Dice (SegmentationMetrics' `dice` of that image alone): the per-image figure that
     Kvasir-SEG's papers average, and the unit of a paired comparison of two models on the same images."""
-    one = SegmentationMetrics(num_classes, background)
+    one = SegmentationMetrics(num_classes, background, auc=False)
     one.update(probs, target, valid)
     return one.compute()["dice"]
 

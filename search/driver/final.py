@@ -57,8 +57,9 @@ def with_own_epochs(candidates: list[dict[str, Any]], own: dict[str, int]) -> li
 def final_choice(cfg: SearchConfig, candidates: list[dict[str, Any]], final: pd.DataFrame, images: dict[str, dict[str, float]] | None = None):
     """The final round's choice (search.noise): the default U-Net unless a finalist beats it by more than
     cfg.default_margin standard errors of the paired margin, paired over the final folds (cfg.final_folds >= 2) or, with
-    one fold, over the validation images both were scored on (`images`: final run name -> {image: Dice},
-    schema.VAL_IMAGE_DICE); the best there where a training has no image scores."""
+    one fold, over their validation images (`images`: final run name -> {image: Dice}, schema.VAL_IMAGE_DICE); the best
+    there where a training has no image scores or the two were not scored on the same images (a finalist searched on
+    its own fold)."""
     from search.noise import choose_best, choose_final  # deferred: search.noise imports Ray
 
     by_run = dict(zip(final.run_name, final.best_val_dice))
@@ -66,7 +67,7 @@ def final_choice(cfg: SearchConfig, candidates: list[dict[str, Any]], final: pd.
     for c in candidates:
         names = {int(p.get("fold", 0)): config_run_name(p) + f"-{schema.FINAL}" for p in final_points(cfg, c)}
         scores[c["run_name"]] = {f: float(by_run[n]) for f, n in names.items() if pd.notna(by_run.get(n))}
-        per_image[c["run_name"]] = {k: float(v) for n in names.values() for k, v in (images or {}).get(n, {}).items() if math.isfinite(v)}
+        per_image[c["run_name"]] = {k: v for n in names.values() for k, v in (images or {}).get(n, {}).items()}
         default = c["run_name"] if c.get("baseline") or c.get("is_default") else default
     scores = {name: s for name, s in scores.items() if s}
     if not scores:
@@ -74,22 +75,26 @@ def final_choice(cfg: SearchConfig, candidates: list[dict[str, Any]], final: pd.
     default = default if default in scores else None
     if cfg.final_folds >= 2:
         return choose_final(scores, default, cfg.default_margin)
-    if default is not None and len(scores) > 1 and all(per_image[name] for name in scores):
+    image_sets = {frozenset(per_image[name]) for name in scores}
+    if default is not None and len(scores) > 1 and len(image_sets) == 1 and all(image_sets):  # the same images on each side
         return choose_final({name: per_image[name] for name in scores}, default, cfg.default_margin, unit="validation images")
     return choose_best(scores, default)
 
 
 def image_scores(client, final: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Each final training's per-image validation Dice of its kept weights (run name -> {image: Dice};
+    """Each finished final training's per-image validation Dice of its kept weights (run name -> {image: Dice};
     schema.VAL_IMAGE_DICE); a run without them is left out."""
     scores = {}
     with tracking.temp_dir() as tmp:
         for r in final.itertuples(index=False):
+            if r.status != "FINISHED":  # a failed training's file is of an epoch's subset, not its closing
+                continue
             try:
-                scores[r.run_name] = json.loads(Path(client.download_artifacts(r.run_id, schema.VAL_IMAGE_DICE, tmp)).read_text())
+                read = json.loads(Path(client.download_artifacts(r.run_id, schema.VAL_IMAGE_DICE, tmp)).read_text())
+                scores[r.run_name] = {str(k): float(v) for k, v in read.items() if math.isfinite(float(v))}
             except Exception:  # noqa: BLE001 - a run logged before per-image scores, or a damaged file: the split-level rule
                 continue
-    return {name: s for name, s in scores.items() if isinstance(s, dict)}
+    return scores
 
 
 def final_tuner(session: SearchSession, name: str, candidates: list[dict[str, Any]], callbacks: list):

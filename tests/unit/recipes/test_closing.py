@@ -80,6 +80,7 @@ def test_a_final_training_that_scores_part_of_the_split_an_epoch_closes_on_all_o
     meta, title = keeper.best[-1]
     assert meta["closing"] in ("last", "best_epoch") and f"on all {len(data.val)}" in title
     assert list(keeper.images[-1]) == [s.name for s in data.val]  # the kept weights' Dice on every validation image
+    assert "closing_val_dice_last" not in reports[0]  # only the last epoch closes
 
 
 def test_a_validator_scores_each_image_as_its_own_split():

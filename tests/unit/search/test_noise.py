@@ -219,7 +219,7 @@ def test_a_final_round_on_folds_cut_short_halfway_is_an_interruption_not_a_choic
         final.train_at_final_budget(session, candidates, "unet.search_ranking")
 
 
-def _one_fold_final(finalist_dice: list[float], default_dice: list[float], with_images: bool = True):
+def _one_fold_final(finalist_dice: list[float], default_dice: list[float], with_images: bool = True, finalist_images: str = "img"):
     """The final round's choice (search.driver.final.final_choice) of one finalist beside the default U-Net on one fold:
     split-level scores that favour the finalist, and each training's per-image validation Dice where `with_images`."""
     from recipes.params import config_run_name
@@ -232,7 +232,8 @@ def _one_fold_final(finalist_dice: list[float], default_dice: list[float], with_
                                {**base, "depth": 4, "skips": "1111"}, cfg.final_epochs)
     runs = [config_run_name(final_points(cfg, c)[0]) + "-final" for c in candidates]
     final = pd.DataFrame({"run_name": runs, "best_val_dice": [0.80, 0.79]})
-    images = {run: {f"img{i}": d for i, d in enumerate(dice)} for run, dice in zip(runs, (finalist_dice, default_dice))} if with_images else {}
+    images = {run: {f"{prefix}{i}": d for i, d in enumerate(dice)}
+              for run, dice, prefix in zip(runs, (finalist_dice, default_dice), (finalist_images, "img"))} if with_images else {}
     return final_choice(cfg, candidates, final, images), candidates
 
 
@@ -248,6 +249,8 @@ def test_a_one_fold_final_round_keeps_the_default_unless_the_finalist_leads_beyo
     assert choice.winner == "d3-s101" and not choice.named_default and choice.low > 0
 
 
-def test_a_one_fold_final_round_without_per_image_scores_keeps_the_best_there():
+def test_a_one_fold_final_round_without_per_image_scores_on_the_same_images_keeps_the_best_there():
     choice, _ = _one_fold_final([], [], with_images=False)  # runs logged before the per-image figures: the split-level best
     assert choice.winner == "d3-s101" and choice.pairs == 1 and "--final-folds 2" in choice.reason
+    other, _ = _one_fold_final([0.9] * 5, [0.5] * 5, finalist_images="other")  # a finalist validated on other images: nothing to pair
+    assert other.winner == "d3-s101" and other.pairs == 1
