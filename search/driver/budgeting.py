@@ -11,7 +11,7 @@ from typing import Any, Callable
 from datasets import SegmentationData
 from search.config import SearchConfig
 from search.plan import Budget, Plan, duration
-from search.plan.planner import SETUP_S, TRIAL_S
+from search.plan.planner import PHASE_S, SETUP_S, TRIAL_S
 from search.spaces import SpaceLimits
 from search.tracking import client as tracking
 
@@ -130,17 +130,17 @@ def final_epochs_left(session, epoch_s: float, stretch: bool, parallel: int) -> 
     at most MAX_STRETCH times its plan's where `stretch`, else at most its plan's."""
     cfg, plan, budget = session.cfg, session.plan, session.budget
     waves = _waves(session, parallel)
-    left = FINAL_SAFETY * (budget.left_s - after_final_s(plan))
+    left = FINAL_SAFETY * (budget.left_s - after_final_s(plan) - PHASE_S)
     return min((MAX_STRETCH if stretch else 1) * cfg.final_epochs, int((left / waves - TRIAL_S - plan.closing_s) // max(epoch_s, 1e-9)))
 
 
 def final_time_limit_s(session, parallel: int) -> float:
     """Seconds each final-round training's epochs may take (the trainer's backstop, unet_core.TrainConfig.time_limit_s):
-    its wave's share of what is left before the test score and the take-home models, less its start and its closing
-    validation. Kvasir at 60 minutes: the final round's epochs ran 26% slower than the search measured them for 20
+    its wave's share of what is left before the test score and the take-home models (and the round's own start and
+    stop, PHASE_S), less its start and its closing validation. Kvasir at 60 minutes: the final round's epochs ran 26% slower than the search measured them for 20
     minutes (both trainings at once) and the search would have ended at 1.13 B."""
     plan, budget = session.plan, session.budget
-    left = budget.left_s - after_final_s(plan)
+    left = budget.left_s - after_final_s(plan) - PHASE_S
     return max(1.0, left / _waves(session, parallel) - TRIAL_S - plan.closing_s)
 
 
@@ -201,7 +201,7 @@ def keep_the_budget(session, results=None, parallel: int | None = None) -> float
         session.echo(f"budget: {session.budget.line()} used; no final-round epoch fits what is left: the search's best is the choice")
         session.cfg = replace(session.cfg, rerank_top=0)
         return 0.0
-    fitted_s = _waves(session, parallel) * (epochs * epoch_s + TRIAL_S + session.plan.closing_s)
+    fitted_s = _waves(session, parallel) * (epochs * epoch_s + TRIAL_S + session.plan.closing_s) + PHASE_S
     if measured is not None and measured > epoch_s:
         session.echo(f"budget: the search measured {measured:.1f}-s epochs ({epoch_s:.1f} s planned): each final training ends where "
                      f"its share of the time left ({duration(session.final_time_limit_s)}) does")

@@ -12,7 +12,7 @@ from ray.tune.search import Searcher
 from search.noise.wrap import SearcherWrapper
 from search.plan import duration
 from search.plan.asha import MAX_TRIALS
-from search.plan.planner import asha_trial_seconds
+from search.plan.planner import PHASE_S, asha_trial_seconds
 
 from . import live
 
@@ -76,7 +76,7 @@ def filled(config, session, parallel: int, deadline_s: float | None = None):
     planned = config.num_samples
     trial_s = asha_trial_seconds(plan.max_epochs, plan.grace_period, cfg.reduction_factor, planned + 1, plan.search_epoch_s or plan.epoch_s,
                                  plan.epoch_s)
-    end_s = budget.used_s + plan.predicted_s["search"]
+    end_s = budget.used_s + plan.predicted_s["search"] - PHASE_S  # the trials' share: the phase's own start and stop are not theirs
     searcher = FillPhase(config.search_alg, session.search_name, planned, parallel, min(end_s, deadline_s or end_s), trial_s,
                          most=max(MAX_TRIALS, planned))
     session.echo(f"budget: the search phase has {duration(plan.predicted_s['search'])} planned: after its {planned} trials, more start "

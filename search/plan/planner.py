@@ -30,6 +30,8 @@ WIDTHS = (16, 8)  # first-level widths a budget plans, widest first, where the s
 # included), where 30 + 20 over-predicted it by 24-46%
 SETUP_S = 10.0
 TRIAL_S = 8.0  # a trial's process, model and MLflow writes, beside its epochs
+PHASE_S = 12.0  # a Tune phase's start and stop (the Tuner, its actors, closing the trials it cut) beside its trials: the final
+# round ran 11-14 s past its longest training on Kvasir (10, 60 min), the search phase 12 s past its deadline at 10 min
 EPOCH_S = 0.3  # an epoch's report to Tune and metrics to MLflow, beside its steps and validation
 MODELS_S = 10.0  # logging and registering the take-home models
 TEST_PASSES = 8  # predictions of a test image by each fold's model: the choice's and the default U-Net's, each through
@@ -108,7 +110,7 @@ def _final_choices(inp: PlanInputs) -> tuple[tuple[int, int], ...]:
 def _final_epochs(inp: PlanInputs, epoch: float, fixed: float, budget: float, k: int, folds: int, closing: float) -> int:
     """Epochs of each final-round training (SEARCH_SHARE's rest of the budget, in waves of `parallel`); 0: no final round."""
     waves = math.ceil((k + 1) * folds / inp.parallel) if k else 0
-    return int(((1 - SEARCH_SHARE) * (budget * SAFETY - fixed) / waves - TRIAL_S - closing) // epoch) if waves else 0
+    return int((((1 - SEARCH_SHARE) * (budget * SAFETY - fixed) - PHASE_S) / waves - TRIAL_S - closing) // epoch) if waves else 0
 
 
 def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: float, budget: float, k: int, folds: int,
@@ -124,8 +126,8 @@ def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: f
     final_epochs = _final_epochs(inp, epoch, fixed, budget, k, folds, closing)
     if waves and final_epochs < 1:
         return None
-    final_s = waves * (final_epochs * epoch + TRIAL_S + closing) if waves else 0.0
-    search_wall = avail - final_s
+    final_s = waves * (final_epochs * epoch + TRIAL_S + closing) + PHASE_S if waves else 0.0
+    search_wall = avail - final_s - PHASE_S
     if inp.sampled:
         top = max(1, final_epochs // 2) if waves else max(1, int(search_wall * p / (MIN_TRIALS * trial) // 2))
         for max_t in range(min(top, 64), 0, -1):  # the longest trials (at most half a final training) that leave MIN_TRIALS
@@ -135,13 +137,13 @@ def _candidate(inp: PlanInputs, g: Geometry, step: float, epoch: float, fixed: f
                 break
         if trials < 2:
             return None
-        search_s = math.ceil(trials / p) * asha_trial_seconds(max_t, grace, inp.reduction_factor, trials, trial, epoch)
+        search_s = math.ceil(trials / p) * asha_trial_seconds(max_t, grace, inp.reduction_factor, trials, trial, epoch) + PHASE_S
     else:
         trials, grace = inp.fixed_trials, 1
-        max_t = int((search_wall * p / trials - TRIAL_S) // trial)
+        max_t = int((search_wall / math.ceil(trials / p) - TRIAL_S) // trial)  # in waves, as the phase is predicted
         if max_t < 1:
             return None
-        search_s = math.ceil(trials / p) * (max_t * trial + TRIAL_S)
+        search_s = math.ceil(trials / p) * (max_t * trial + TRIAL_S) + PHASE_S
     good = (max_t * steps >= MIN_TRIAL_STEPS and (not waves or final_epochs * steps >= MIN_FINAL_STEPS)
             and (not inp.sampled or (trials >= MIN_TRIALS and max_t >= MIN_EPOCHS)))
     return {"geometry": g, "step": step, "epoch": epoch, "trial_epoch": trial, "closing": closing, "max_t": max_t, "grace": grace, "trials": trials, "k": k,
@@ -266,8 +268,8 @@ def plan_defaults(inp: PlanInputs, cost: CostModel, cfg, trials: int, patch: int
     closing = closing_seconds(inp, cost, g, folds)
     c = {"geometry": g, "step": step, "epoch": epoch, "max_t": cfg.max_epochs, "grace": cfg.grace_period, "trials": trials, "k": k,
          "folds": folds, "final_epochs": final_epochs, "closing": closing,
-         "predicted": {"setup": fixed_seconds(inp, cost, g, folds), "search": math.ceil(trials / p) * (epochs * epoch + TRIAL_S),
-                       "final": waves * (final_epochs * epoch + TRIAL_S + closing)}}
+         "predicted": {"setup": fixed_seconds(inp, cost, g, folds), "search": math.ceil(trials / p) * (epochs * epoch + TRIAL_S) + PHASE_S,
+                       "final": waves * (final_epochs * epoch + TRIAL_S + closing) + PHASE_S if waves else 0.0}}
     plan = _plan(inp, cost, c, None, "no --budget was given: the settings stand as given, timed")
     plan.patches_per_epoch = cfg.patches_per_epoch
     return plan

@@ -22,7 +22,7 @@ from search.driver.session import SearchSession
 from search.errors import SearchInterrupted
 from search.plan import Budget
 from search.plan.asha import MAX_TRIALS
-from search.plan.planner import asha_trial_seconds
+from search.plan.planner import PHASE_S, asha_trial_seconds
 
 from .test_final_round_budget import _plan
 
@@ -101,7 +101,7 @@ def test_only_a_budgeted_phase_with_a_searcher_fills_and_its_end_is_the_plans_se
     out = filled(config, session, parallel=2)
     assert out.num_samples == MAX_TRIALS and isinstance(out.search_alg, FillPhase)
     fill = out.search_alg
-    assert (fill.planned, fill.parallel, fill.end_s) == (8, 2, 45.0 + 1600.0)
+    assert (fill.planned, fill.parallel, fill.end_s) == (8, 2, 45.0 + 1600.0 - PHASE_S)  # the phase's own start and stop are no trial's
     # a ninth trial's expected seconds under ASHA: its first rung at the search's epoch time, the rest at the deepest's
     assert fill.trial_s == asha_trial_seconds(plan.max_epochs, plan.grace_period, 2, 9, 30.0, 40.0)
     assert "after its 8 trials, more start while it holds one more" in session.lines[0]

@@ -11,7 +11,7 @@ import pytest
 from search.errors import ConfigError
 from search.config import SearchConfig
 from search.plan import Budget, Plan, PlanInputs, PlantedCost, asha_epochs, minimum_seconds, parse_budget, plan_defaults, plan_for_budget
-from search.plan.planner import MIN_FINAL_STEPS
+from search.plan.planner import MIN_FINAL_STEPS, PHASE_S
 from search.plan.resolution import geometry, sides
 
 KVASIR = PlanInputs("folder", "k1", 1000, 704, 176, 120, 32, (530, 620), (332, 487), 136.0)
@@ -228,7 +228,7 @@ def test_a_sampled_search_is_timed_at_the_mean_of_the_depths_it_draws_and_its_fi
     epochs = asha_epochs(mixed.max_epochs, mixed.grace_period, 2, mixed.num_samples)
     # every trial's epochs to the first rung at the depths' mean, the survivors' beyond it at the deepest's
     per_trial = mixed.grace_period * mixed.search_epoch_s + (epochs - mixed.grace_period) * mixed.epoch_s + 8
-    assert mixed.predicted_s["search"] == pytest.approx(waves * per_trial, abs=0.5)
+    assert mixed.predicted_s["search"] == pytest.approx(waves * per_trial + PHASE_S, abs=0.5)  # and the phase's start and stop
     ablation = plan_for_budget(replace(KVASIR, depths=(1, 2, 3, 4), sampled=False, fixed_trials=30, rerank_top=0), cost, 8 * 3600)
     assert ablation.search_epoch_s == ablation.epoch_s  # an enumerated ablation keeps the conservative deepest
 
