@@ -111,7 +111,7 @@ def final_epochs(outcome) -> str:
     longer = [f"{r.run_name} {int(r.epochs)}" for r in rows if _known(getattr(r, "epochs", None)) and r.epochs > round_epochs]
     short = [f"{r.run_name} at {int(r.epochs_trained)}" for r in rows  # epoch_budget: saliency rounds included; None, NaN: none logged
              if r.status == "FINISHED" and r.epochs_trained is not None and r.epochs_trained < r.epoch_budget]
-    return (f"{round_epochs} epochs" + (f" ({', '.join(longer)} in the same time)" if longer else "")
+    return (f"{round_epochs} epochs" + (f"; {', '.join(longer)} in the same time" if longer else "")  # inside the caller's parentheses
             + (f"; the time left ended {', '.join(short)}" if short else ""))
 
 

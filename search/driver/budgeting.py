@@ -137,8 +137,9 @@ def final_epochs_left(session, epoch_s: float, stretch: bool, parallel: int) -> 
 def final_time_limit_s(session, parallel: int) -> float:
     """Seconds each final-round training's epochs may take (the trainer's backstop, unet_core.TrainConfig.time_limit_s):
     its wave's share of what is left before the test score and the take-home models (and the round's own start and
-    stop, PHASE_S), less its start and its closing validation. Kvasir at 60 minutes: the final round's epochs ran 26% slower than the search measured them for 20
-    minutes (both trainings at once) and the search would have ended at 1.13 B."""
+    stop, PHASE_S), less its start and its closing validation. Kvasir at 60 minutes: the final round's epochs ran 26%
+    slower than the search measured them for 20 minutes (both trainings at once) and the search would have ended at
+    1.13 B."""
     plan, budget = session.plan, session.budget
     left = budget.left_s - after_final_s(plan) - PHASE_S
     return max(1.0, left / _waves(session, parallel) - TRIAL_S - plan.closing_s)

@@ -109,7 +109,7 @@ def test_the_summary_names_each_final_training_the_time_left_ended_sooner():
     assert final_epochs(SimpleNamespace(final=final.iloc[1:2], final_epochs=83)) == "83 epochs"
     own = final.assign(epochs=[83, 120, 83, 83], default=[True, False, False, False], epoch_budget=[83, 120, 83, 87])
     assert final_epochs(SimpleNamespace(final=own, final_epochs=70)) == (  # resumed: the round re-fitted to 70, its runs kept 83
-        "83 epochs (d3-s101-final 120 in the same time); the time left ended d4-s1111-default-final at 77, d3-s101-final at 83, "
+        "83 epochs; d3-s101-final 120 in the same time; the time left ended d4-s1111-default-final at 77, d3-s101-final at 83, "
         "d3-s111-sal50-final at 85")
 
 
