@@ -28,6 +28,10 @@ class CostModel(Protocol):
     def predict_s(self, depth: int, width: int, side: int) -> float:
         """Wall seconds to predict one image whose longer side is `side` px."""
 
+    def score_s(self, depth: int, width: int, side: int, shape: tuple[int, int], models: int = 1) -> float:
+        """Wall seconds to score one test image of `shape` (h, w) as the search does after its final round: `models` fold
+        models averaged over the served views, predicted at `side` (0: the original size), scored at the original size."""
+
 
 def read_cpuinfo() -> str:
     """/proc/cpuinfo's text ("" where there is none: macOS, Windows)."""
@@ -114,6 +118,12 @@ class MeasuredCost:
         key = f"predict-d{depth}-w{width}-s{side}"
         return self._measure(key, lambda: time_predict(depth, width, side, self.device, self.threads))
 
+    def score_s(self, depth: int, width: int, side: int, shape: tuple[int, int], models: int = 1) -> float:
+        """A test image scored as search.driver.results.test_score does: on the driver's CPU with its threads (the trials
+        have ended), whatever device the trials train on."""
+        key = f"score-d{depth}-w{width}-s{side}-{shape[0]}x{shape[1]}-m{models}"
+        return self._measure(key, lambda: time_score(depth, width, side, shape, models))
+
 
 def _model(depth: int, width: int, device: str, channels_last: bool):
     import torch  # deferred: see machine_key
@@ -189,6 +199,27 @@ def time_predict(depth: int, width: int, side: int, device: str = "cpu", threads
         torch.set_num_threads(before)
 
 
+def time_score(depth: int, width: int, side: int, shape: tuple[int, int], models: int = 1, images: int = 1) -> float:
+    """Seconds to score one image of `shape` with `models` fold models (unet_core.evaluate_images, as the search scores its
+    test split: TTA_DEFAULT's views, the probabilities upsampled from `side`, the metrics and each image's Dice), the mean
+    of `images` timed after one warm-up, on this process's threads."""
+    import numpy as np
+    import torch  # deferred: see machine_key
+
+    from unet_core import TTA_DEFAULT, evaluate_images  # deferred: imports torch
+
+    torch.manual_seed(0)
+    nets = [_model(depth, width, "cpu", False).eval() for _ in range(models)]
+    rng = np.random.default_rng(0)
+    sample = (rng.random((3, *shape), dtype=np.float32), (rng.random(shape) > 0.5).astype(np.uint8), None)
+    tile = -(-(side or max(shape)) // 2**depth) * 2**depth
+    with torch.no_grad():
+        evaluate_images(nets, [sample], 1, tile, 0.5, 0, tta=TTA_DEFAULT, side=side, per_image=True, no_tta=True)
+        start = time.perf_counter()
+        evaluate_images(nets, [sample] * images, 1, tile, 0.5, 0, tta=TTA_DEFAULT, side=side, per_image=True, no_tta=True)
+    return (time.perf_counter() - start) / images
+
+
 @dataclass(frozen=True)
 class PlantedCost:
     """A cost model with made-up seconds (tests, and what-if plans): a step costs `per_megapixel_step` seconds per
@@ -208,3 +239,7 @@ class PlantedCost:
     def predict_s(self, depth: int, width: int, side: int) -> float:
         """Made-up prediction seconds."""
         return self.per_megapixel_predict * side * side / 1e6 * (width / 8) ** 2
+
+    def score_s(self, depth: int, width: int, side: int, shape: tuple[int, int], models: int = 1) -> float:
+        """Made-up scoring seconds: each model's four mirror views, predicted."""
+        return 4 * models * self.predict_s(depth, width, side or max(shape))

@@ -11,7 +11,7 @@ import pytest
 from search.errors import ConfigError
 from search.config import SearchConfig
 from search.plan import Budget, Plan, PlanInputs, PlantedCost, asha_epochs, minimum_seconds, parse_budget, plan_defaults, plan_for_budget
-from search.plan.planner import MIN_FINAL_STEPS, PHASE_S
+from search.plan.planner import MIN_FINAL_STEPS, MODELS_S, PHASE_S, SETUP_S
 from search.plan.resolution import geometry, sides
 
 KVASIR = PlanInputs("folder", "k1", 1000, 704, 176, 120, 32, (530, 620), (332, 487), 136.0)
@@ -342,6 +342,36 @@ def test_the_cost_model_says_which_steps_it_times_once(tmp_path, monkeypatch):
     assert lines == ["timed a training step on this machine (kept for later searches): depth 4, width 16, 160-px patches of 8: 0.20 s, channels_last"]
     cost.MeasuredCost(tmp_path / "c.json", echo=lines.append).step_s(4, 16, 160, 8)
     assert len(lines) == 1  # cached: a second search times nothing and says nothing
+
+
+def test_the_test_score_is_planned_as_the_search_scores_its_test_split_the_choices_fold_models_at_the_original_size():
+    drive = plan_for_budget(DRIVE, COST, 1800)
+    scored = DRIVE.test_images * COST.score_s(4, drive.base_channels, 0, DRIVE.median_shape, drive.final_folds)
+    assert drive.predicted_s["setup"] == pytest.approx(SETUP_S + MODELS_S + scored, abs=0.1)
+    kvasir = plan_for_budget(KVASIR, COST, 3600)  # predicted at the working resolution: far less than at 620 px
+    at_side = KVASIR.test_images * COST.score_s(4, kvasir.base_channels, kvasir.image_side, KVASIR.median_shape, kvasir.final_folds)
+    assert kvasir.image_side and kvasir.predicted_s["setup"] == pytest.approx(SETUP_S + MODELS_S + at_side, abs=0.1)
+
+
+def test_the_cost_model_times_a_test_images_score_once_on_the_drivers_threads(tmp_path, monkeypatch):
+    import torch
+
+    import search.plan.cost as cost
+
+    seen = []
+    monkeypatch.setattr(cost, "time_score", lambda *args: seen.append((args, torch.get_num_threads())) or 0.5)
+    measured = cost.MeasuredCost(tmp_path / "c.json", threads=1)
+    assert measured.score_s(4, 8, 0, (584, 565), 2) == measured.score_s(4, 8, 0, (584, 565), 2) == 0.5
+    assert seen == [((4, 8, 0, (584, 565), 2), torch.get_num_threads())]  # once, and not on a trial's one thread
+    assert cost.MeasuredCost(tmp_path / "c.json").score_s(4, 8, 0, (584, 565), 2) == 0.5 and len(seen) == 1  # kept for later searches
+    measured.score_s(4, 8, 0, (584, 565), 1)
+    assert len(seen) == 2  # one fold model is another measurement
+
+
+def test_a_test_images_score_is_timed_through_the_searchs_own_scoring_at_a_working_resolution():
+    from search.plan.cost import time_score
+
+    assert time_score(2, 8, 32, (48, 40), 2, images=1) > 0  # upsampled from 32 px to 48 x 40 and scored, with two models
 
 
 class WidthOnlyShallowCost(PlantedCost):
