@@ -7,7 +7,6 @@ import torch
 from datasets import SegmentationData, as_float, full_images
 from datasets.store import release_pages
 from unet_core import SegmentationMetrics
-from unet_core.metrics import image_dice
 from unet_core.inference import image_tensor, predict_image
 from unet_core.unet import input_size_for
 
@@ -41,8 +40,7 @@ class Validator:
         self.last_probs, self.image_dice = [], {}
         for i, (sample, (image, mask, valid)) in enumerate(zip(self.images, full_images(self.images))):  # one image in memory at a time
             probs = predict_image(model, image_tensor(image), self.tile, self.overlap, side=self.side)
-            metrics.update(probs, image_tensor(mask), image_tensor(valid))
-            self.image_dice[sample.name] = image_dice(probs, image_tensor(mask), image_tensor(valid), self.data.num_classes, self.data.background)
+            self.image_dice[sample.name] = metrics.dice_of(metrics.update(probs, image_tensor(mask), image_tensor(valid)))
             if i < self.keep:
                 self.last_probs.append(probs.numpy())
         release_pages()

@@ -7,7 +7,7 @@ import numpy as np
 from torch import nn
 
 from .inference import image_tensor, predict_views
-from .metrics import SegmentationMetrics, image_dice
+from .metrics import SegmentationMetrics
 
 
 def evaluate_images(
@@ -45,13 +45,13 @@ class _Scores:
     """A split's metrics, and with `per_image` the mean of each image's foreground Dice (`mean_dice`)."""
 
     def __init__(self, num_classes: int, background: int | None, per_image: bool):
-        self.num_classes, self.background, self.per_image = num_classes, background, per_image
+        self.per_image = per_image
         self.metrics, self.dices = SegmentationMetrics(num_classes, background), []
 
     def update(self, probs, target, keep) -> None:
-        self.metrics.update(probs, target, keep)
+        counts = self.metrics.update(probs, target, keep)
         if self.per_image:
-            self.dices.append(image_dice(probs, target, keep, self.num_classes, self.background))
+            self.dices.append(self.metrics.dice_of(counts))
 
     def compute(self) -> dict[str, float]:
         out = self.metrics.compute()

@@ -28,8 +28,9 @@ class SegmentationMetrics:
         self.confusion = np.zeros((self.classes, self.classes), dtype=np.int64)  # [true, predicted]
         self.hist = np.zeros((2, AUC_BINS), dtype=np.int64) if self.binary and auc else None
 
-    def update(self, probs: Tensor, target: Tensor, valid: Tensor | None = None) -> None:
-        """Add a batch: probs (B, 1|K, H, W) or (1|K, H, W) probabilities, target/valid (B, H, W) or (H, W)."""
+    def update(self, probs: Tensor, target: Tensor, valid: Tensor | None = None) -> np.ndarray:
+        """Add a batch: probs (B, 1|K, H, W) or (1|K, H, W) probabilities, target/valid (B, H, W) or (H, W); returns the
+        batch's own confusion counts [true, predicted] (one image's, for `dice_of`)."""
         if probs.ndim == 3:
             probs, target = probs[None], target[None]
             valid = None if valid is None else valid[None]
@@ -45,11 +46,20 @@ class SegmentationMetrics:
         t, y = target[keep], pred[keep]
         if t.numel() and (t.min() < 0 or t.max() >= self.classes):
             raise ValueError(f"target holds class {int(t.max())} but the task has {self.classes} classes")
-        self.confusion += torch.bincount(t * self.classes + y, minlength=self.classes**2).reshape(self.classes, self.classes).numpy()
+        counts = torch.bincount(t * self.classes + y, minlength=self.classes**2).reshape(self.classes, self.classes).numpy()
+        self.confusion += counts
         if self.hist is not None:
             bins = (p[keep] * (AUC_BINS - 1)).round().long().clamp(0, AUC_BINS - 1)
             for cls in (0, 1):
                 self.hist[cls] += torch.bincount(bins[t == cls], minlength=AUC_BINS).numpy()
+        return counts
+
+    def dice_of(self, counts: np.ndarray) -> float:
+        """The foreground Dice of confusion `counts` alone (as `compute`'s `dice` of a split holding only them)."""
+        return float(_per_class(counts)["dice"][self._foreground()].mean())
+
+    def _foreground(self) -> list[int]:
+        return [c for c in range(self.classes) if c != self.background]
 
     def compute(self) -> dict[str, float]:
         """Return the split's metrics.
@@ -60,37 +70,33 @@ class SegmentationMetrics:
         published ablations quote; it stays high (~0.99) for poor models on thin structures.
         """
         cm = self.confusion.astype(np.float64)
-        tp = np.diag(cm)
-        fp = cm.sum(0) - tp
-        fn = cm.sum(1) - tp
-        tn = cm.sum() - tp - fp - fn
-        div = lambda a, b: np.divide(a, b, out=np.zeros_like(a), where=b > 0)  # noqa: E731
-        per = {
-            "dice": div(2 * tp, 2 * tp + fp + fn),
-            "iou": div(tp, tp + fp + fn),
-            "precision": div(tp, tp + fp),
-            "recall": div(tp, tp + fn),
-            "specificity": div(tn, tn + fp),
-        }
-        fg = [c for c in range(self.classes) if c != self.background]
+        per = _per_class(cm)
+        fg = self._foreground()
         out: dict[str, float] = {}
         for name, values in per.items():
             out[name] = float(values[fg].mean())
             for c in range(self.classes):
                 out[f"{name}_c{c}"] = float(values[c])
-        out["accuracy"] = float(div(tp.sum(), cm.sum()))
+        out["accuracy"] = float(_div(np.diag(cm).sum(), cm.sum()))
         out["dice_with_background"] = float(per["dice"].mean())
         if self.binary:
             out["auc"] = histogram_auc(self.hist[0], self.hist[1]) if self.hist is not None else float("nan")
         return out
 
 
-def image_dice(probs: Tensor, target: Tensor, valid: Tensor | None, num_classes: int = 1, background: int | None = 0) -> float:
-    """One image's foreground Dice (SegmentationMetrics' `dice` of that image alone): the per-image figure that
-    Kvasir-SEG's papers average, and the unit of a paired comparison of two models on the same images."""
-    one = SegmentationMetrics(num_classes, background, auc=False)
-    one.update(probs, target, valid)
-    return one.compute()["dice"]
+def _div(a, b):
+    return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
+
+
+def _per_class(confusion: np.ndarray) -> dict[str, np.ndarray]:
+    """Each class's dice, iou, precision, recall and specificity from confusion counts [true, predicted]."""
+    cm = confusion.astype(np.float64)
+    tp = np.diag(cm)
+    fp = cm.sum(0) - tp
+    fn = cm.sum(1) - tp
+    tn = cm.sum() - tp - fp - fn
+    return {"dice": _div(2 * tp, 2 * tp + fp + fn), "iou": _div(tp, tp + fp + fn), "precision": _div(tp, tp + fp),
+            "recall": _div(tp, tp + fn), "specificity": _div(tn, tn + fp)}
 
 
 def histogram_auc(neg_hist: np.ndarray, pos_hist: np.ndarray) -> float:

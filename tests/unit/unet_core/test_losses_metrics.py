@@ -144,3 +144,15 @@ def test_histogram_auc_agrees_with_the_pairwise_definition():
     m.update(probs, target)
     assert m.compute()["auc"] == pytest.approx(pairwise, abs=2e-3)
     assert math.isnan(histogram_auc(np.zeros(4), np.ones(4)))
+
+
+def test_each_images_dice_is_read_from_its_own_counts_as_the_split_accumulates_them():
+    split = SegmentationMetrics(num_classes=3, background=0)
+    images = [(torch.eye(3)[torch.tensor([[0, 1], [2, 2]])].permute(2, 0, 1), torch.tensor([[0, 1], [2, 1]])),
+              (torch.eye(3)[torch.tensor([[1, 1], [0, 0]])].permute(2, 0, 1), torch.tensor([[1, 2], [0, 0]]))]
+    per_image = [split.dice_of(split.update(probs, target)) for probs, target in images]
+    for (probs, target), dice in zip(images, per_image):
+        alone = SegmentationMetrics(num_classes=3, background=0, auc=False)
+        alone.update(probs, target)
+        assert dice == pytest.approx(alone.compute()["dice"])  # the image scored as its own split
+    assert per_image[0] != per_image[1] and split.compute()["dice"] != pytest.approx(np.mean(per_image))  # the split is not their mean
