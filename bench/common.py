@@ -27,6 +27,13 @@ def write_results(name: str, figures: dict) -> Path:
     return path
 
 
+def figures_at(blob: dict, key: str) -> dict:
+    """The figures under a dotted key (`kvasir.search_60m`) of a results file's blob."""
+    for part in key.split("."):
+        blob = blob[part]
+    return blob
+
+
 def host() -> dict[str, Any]:
     """The machine a figure was measured on: CPU model, cores, and the instruction sets that change a step's speed
     (figures from hosts of one model name but other instruction sets are not comparable)."""
