@@ -80,7 +80,7 @@ def replay(key: str, figures: dict) -> dict:
     today = choose_final(images, default, MARGIN_SE, unit="validation images")
     test = lambda name: figures["default_unet_mean_dice"] if name == default else figures["mean_dice"]  # noqa: E731 - the search scored both
     _, se = paired(images[today.challenger], images[default]) if today.challenger else (0.0, None)
-    other = next(n for n in trained if n != default)
+    other = today.challenger  # the finalist the rule weighed
     ensemble = image_dice_of([trained[default][0], trained[other][0]], trained[default][1], data)
     lead, lead_se = paired(ensemble, images[today.winner])
     served = test_score(client, ids[default], data, trained[default], folds=(ids[other],))  # averaged as search.predict averages fold models

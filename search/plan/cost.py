@@ -1,5 +1,5 @@
-"""The cost model of a plan: seconds a training step (by depth, width, patch, batch, threads and memory format) and
-seconds a full-image prediction, measured on this machine in a few timed steps and cached per machine, so planning a
+"""The cost model of a plan: seconds a training step (by depth, width, patch, batch, threads and memory format), seconds
+a full-image prediction and seconds scoring a test image as the search does, measured on this machine in a few timed steps and cached per machine, so planning a
 second search costs nothing. channels_last is decided here, by the measurement, not by the CPU's name; steps are timed in
 the precision the trials train in (bf16 autocast where this device computes bf16 natively: --precision auto)."""
 from __future__ import annotations
@@ -28,9 +28,10 @@ class CostModel(Protocol):
     def predict_s(self, depth: int, width: int, side: int) -> float:
         """Wall seconds to predict one image whose longer side is `side` px."""
 
-    def score_s(self, depth: int, width: int, side: int, shape: tuple[int, int], models: int = 1) -> float:
+    def score_s(self, depth: int, width: int, side: int, shape: tuple[int, int], models: int = 1, tile: int = 0) -> float:
         """Wall seconds to score one test image of `shape` (h, w) as the search does after its final round: `models` fold
-        models averaged over the served views, predicted at `side` (0: the original size), scored at the original size."""
+        models averaged over the served views, predicted at `side` (0: the original size) in `tile`-px tiles (0: the
+        image in one), scored at the original size."""
 
 
 def read_cpuinfo() -> str:
@@ -67,7 +68,8 @@ def machine_key(device: str, threads: int) -> str:
 
 @dataclass
 class MeasuredCost:
-    """A CostModel that times each (depth, width, patch, batch) once on this machine and keeps the seconds in `cache`."""
+    """A CostModel that times each step, prediction and test image's score once on this machine and keeps the seconds in
+    `cache`."""
 
     cache: Path
     device: str = "cpu"
@@ -118,11 +120,13 @@ class MeasuredCost:
         key = f"predict-d{depth}-w{width}-s{side}"
         return self._measure(key, lambda: time_predict(depth, width, side, self.device, self.threads))
 
-    def score_s(self, depth: int, width: int, side: int, shape: tuple[int, int], models: int = 1) -> float:
+    def score_s(self, depth: int, width: int, side: int, shape: tuple[int, int], models: int = 1, tile: int = 0) -> float:
         """A test image scored as search.driver.results.test_score does: on the driver's CPU with its threads (the trials
         have ended), whatever device the trials train on."""
-        key = f"score-d{depth}-w{width}-s{side}-{shape[0]}x{shape[1]}-m{models}"
-        return self._measure(key, lambda: time_score(depth, width, side, shape, models))
+        import torch  # deferred: see machine_key
+
+        key = f"score-d{depth}-w{width}-s{side}-{shape[0]}x{shape[1]}-m{models}-t{tile}-th{torch.get_num_threads()}"
+        return self._measure(key, lambda: time_score(depth, width, side, shape, models, tile=tile))
 
 
 def _model(depth: int, width: int, device: str, channels_last: bool):
@@ -199,10 +203,11 @@ def time_predict(depth: int, width: int, side: int, device: str = "cpu", threads
         torch.set_num_threads(before)
 
 
-def time_score(depth: int, width: int, side: int, shape: tuple[int, int], models: int = 1, images: int = 1) -> float:
+def time_score(depth: int, width: int, side: int, shape: tuple[int, int], models: int = 1, images: int = 1, tile: int = 0) -> float:
     """Seconds to score one image of `shape` with `models` fold models (unet_core.evaluate_images, as the search scores its
-    test split: TTA_DEFAULT's views, the probabilities upsampled from `side`, the metrics and each image's Dice), the mean
-    of `images` timed after one warm-up, on this process's threads."""
+    test split: TTA_DEFAULT's views in `tile`-px tiles overlapping by half (0: the image in one), the probabilities
+    upsampled from `side`, the metrics and each image's Dice), the mean of `images` timed after one warm-up, on this
+    process's threads."""
     import numpy as np
     import torch  # deferred: see machine_key
 
@@ -212,7 +217,7 @@ def time_score(depth: int, width: int, side: int, shape: tuple[int, int], models
     nets = [_model(depth, width, "cpu", False).eval() for _ in range(models)]
     rng = np.random.default_rng(0)
     sample = (rng.random((3, *shape), dtype=np.float32), (rng.random(shape) > 0.5).astype(np.uint8), None)
-    tile = -(-(side or max(shape)) // 2**depth) * 2**depth
+    tile = tile or -(-(side or max(shape)) // 2**depth) * 2**depth
     with torch.no_grad():
         evaluate_images(nets, [sample], 1, tile, 0.5, 0, tta=TTA_DEFAULT, side=side, per_image=True, no_tta=True)
         start = time.perf_counter()
@@ -240,6 +245,6 @@ class PlantedCost:
         """Made-up prediction seconds."""
         return self.per_megapixel_predict * side * side / 1e6 * (width / 8) ** 2
 
-    def score_s(self, depth: int, width: int, side: int, shape: tuple[int, int], models: int = 1) -> float:
+    def score_s(self, depth: int, width: int, side: int, shape: tuple[int, int], models: int = 1, tile: int = 0) -> float:
         """Made-up scoring seconds: each model's four mirror views, predicted."""
         return 4 * models * self.predict_s(depth, width, side or max(shape))

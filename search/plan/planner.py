@@ -13,7 +13,7 @@ import math
 from dataclasses import replace
 
 from datasets.fingerprint import CONTEXT
-from recipes.settings import EPOCH_PATCH_CAP
+from recipes.settings import EPOCH_PATCH_CAP, RecipeSettings
 
 from search.errors import ConfigError
 
@@ -89,7 +89,15 @@ def fixed_seconds(inp: PlanInputs, cost: CostModel, g: Geometry, folds: int = 1)
     uses. A finalist that replaces the default U-Net has the default scored beside it, once more: the plan predicts the
     default kept (the final round's rule unless a finalist leads beyond the noise; 5 of 7 budgeted searches, 2026-12-07)
     and the budget's last 1 - SAFETY holds the second score (DRIVE at 30 min: 28 s of 54)."""
-    return SETUP_S + MODELS_S + inp.test_images * cost.score_s(inp.depth, inp.base_channels, g.side, inp.median_shape, folds)
+    return SETUP_S + MODELS_S + inp.test_images * cost.score_s(inp.depth, inp.base_channels, g.side, inp.median_shape, folds, scoring_tile(inp, g))
+
+
+def scoring_tile(inp: PlanInputs, g: Geometry) -> int:
+    """The tile a test image is scored in (recipes.validation.eval_tile_for at the recipe's eval_tile): the image at its
+    working size, rounded up to 2**depth, at most eval_tile and at least the patch."""
+    factor = 2**inp.depth
+    tile = max(g.patch, min(RecipeSettings().eval_tile, -(-(g.side or max(inp.median_shape)) // factor) * factor))
+    return -(-tile // factor) * factor
 
 
 def closing_seconds(inp: PlanInputs, cost: CostModel, g: Geometry, folds: int = 1) -> float:

@@ -359,7 +359,7 @@ def test_the_cost_model_times_a_test_images_score_once_on_the_drivers_threads(tm
     import search.plan.cost as cost
 
     seen = []
-    monkeypatch.setattr(cost, "time_score", lambda *args: seen.append((args, torch.get_num_threads())) or 0.5)
+    monkeypatch.setattr(cost, "time_score", lambda *args, **kw: seen.append((args, torch.get_num_threads())) or 0.5)
     measured = cost.MeasuredCost(tmp_path / "c.json", threads=1)
     assert measured.score_s(4, 8, 0, (584, 565), 2) == measured.score_s(4, 8, 0, (584, 565), 2) == 0.5
     assert seen == [((4, 8, 0, (584, 565), 2), torch.get_num_threads())]  # once, and not on a trial's one thread
@@ -368,10 +368,27 @@ def test_the_cost_model_times_a_test_images_score_once_on_the_drivers_threads(tm
     assert len(seen) == 2  # one fold model is another measurement
 
 
-def test_a_test_images_score_is_timed_through_the_searchs_own_scoring_at_a_working_resolution():
+def test_a_test_images_score_is_timed_through_the_searchs_own_scoring_at_a_working_resolution(monkeypatch):
+    import unet_core
     from search.plan.cost import time_score
 
     assert time_score(2, 8, 32, (48, 40), 2, images=1) > 0  # upsampled from 32 px to 48 x 40 and scored, with two models
+    calls = []
+    monkeypatch.setattr(unet_core, "evaluate_images", lambda models, samples, *args, **kw: calls.append((models, list(samples), args, kw)))
+    time_score(4, 8, 0, (700, 900), 1, images=2, tile=640)
+    models, samples, args, kw = calls[-1]
+    assert len(calls) == 2 and len(models) == 1 and len(samples) == 2  # a warm-up, then the images timed
+    assert samples[0][0].shape == (3, 700, 900) and args[1] == 640 and args[2] == 0.5  # in 640-px tiles overlapping by half
+    assert kw["tta"] == unet_core.TTA_DEFAULT and kw["side"] == 0 and kw["per_image"]  # the served views, each image's Dice
+
+
+def test_a_test_image_is_planned_in_the_tile_the_search_scores_it_in():
+    from search.plan.planner import scoring_tile
+
+    assert scoring_tile(DRIVE, geometry(DRIVE, 0)) == 592  # the whole 584 x 565 image, rounded to a depth-4 net's 16
+    large = replace(DRIVE, median_shape=(1000, 1200), min_shape=(1000, 1200))
+    assert scoring_tile(large, geometry(large, 0)) == 640  # larger images: overlapping tiles of the recipe's eval_tile
+    assert scoring_tile(KVASIR, geometry(KVASIR, 128)) == 128  # a working resolution: the resized image
 
 
 class WidthOnlyShallowCost(PlantedCost):
